@@ -1,0 +1,72 @@
+"""The plan, its validation and its search index. Knows nothing of Telegram or databases."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PlanDataError, Problem
+from .models import Chapter, Located, Measure, Middle, Plan
+from .plan import bundled_plan_dir, digest, parse_plan, read_sources
+from .search import Field, Hit, SearchIndex, SearchResult, Tuning
+from .thesaurus import Thesaurus, parse_thesaurus
+
+__all__ = [
+    "Chapter",
+    "Field",
+    "Hit",
+    "Located",
+    "Measure",
+    "Middle",
+    "Plan",
+    "PlanBundle",
+    "PlanDataError",
+    "Problem",
+    "SearchIndex",
+    "SearchResult",
+    "Thesaurus",
+    "Tuning",
+    "build_bundle",
+    "bundled_plan_dir",
+    "load_bundle",
+    "read_sources",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanBundle:
+    """One whole plan version: its files, the parsed plan, thesaurus and index, built together.
+
+    Answers are built from one bundle, so a reindex can never mix two versions.
+    """
+
+    sources: Mapping[str, str]
+    digest: str
+    plan: Plan
+    thesaurus: Thesaurus
+    index: SearchIndex
+
+
+def build_bundle(sources: Mapping[str, str]) -> PlanBundle:
+    """Validate plan and thesaurus together (all problems at once) and build the index."""
+    problems: list[Problem] = []
+    plan: Plan | None = None
+    thesaurus: Thesaurus | None = None
+    try:
+        plan = parse_plan(sources)
+    except PlanDataError as error:
+        problems.extend(error.problems)
+    try:
+        thesaurus = parse_thesaurus(sources)
+    except PlanDataError as error:
+        problems.extend(error.problems)
+    if plan is None or thesaurus is None:
+        raise PlanDataError(problems)
+    index = SearchIndex(plan, thesaurus)
+    return PlanBundle(dict(sources), digest(sources), plan, thesaurus, index)
+
+
+def load_bundle(directory: Path | None = None) -> PlanBundle:
+    """The plan version in a folder (by default the bundled `plan_data/`)."""
+    return build_bundle(read_sources(directory or bundled_plan_dir()))

@@ -1,0 +1,172 @@
+"""The plan as immutable values: chapters → major measures → middle measures.
+
+Everything the bot tells a resident is read from these objects, so they mirror the
+plan's own structure and wording; search-only data (keywords) is kept apart from
+the text that is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Chapter",
+    "Indicator",
+    "Introduction",
+    "Layer",
+    "Located",
+    "Measure",
+    "Middle",
+    "Plan",
+    "PlanInfo",
+    "TimelineStep",
+]
+
+SEPARATOR = " › "
+
+
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    """A KPI a revised plan may attach to a measure (all but the name optional)."""
+
+    name: str
+    baseline: str | None = None
+    target: str | None = None
+    unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Middle:
+    """A middle measure (施策・中柱): the unit residents get as an answer."""
+
+    id: str
+    number: int
+    title: str
+    items: tuple[str, ...]
+    more: bool
+    description: str | None = None
+    keywords: tuple[str, ...] = ()
+    indicators: tuple[Indicator, ...] = ()
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """A major measure (施策・大柱) with its goals (目指す姿)."""
+
+    number: int
+    title: str
+    goals: tuple[str, ...]
+    middles: tuple[Middle, ...]
+    description: str | None = None
+    keywords: tuple[str, ...] = ()
+    indicators: tuple[Indicator, ...] = ()
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Chapter:
+    """A chapter (章・分野)."""
+
+    number: int
+    title: str
+    measures: tuple[Measure, ...]
+    description: str | None = None
+    keywords: tuple[str, ...] = ()
+    url: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"第{self.number}章 {self.title}"
+
+    def middles(self) -> Iterator[Middle]:
+        for measure in self.measures:
+            yield from measure.middles
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    name: str
+    description: str
+    drafted_now: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineStep:
+    year: str
+    steps: tuple[str, ...]
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Introduction:
+    """総合計画とは: what the comprehensive plan is and how it is drafted."""
+
+    title: str
+    summary: str
+    layers: tuple[Layer, ...]
+    timeline: tuple[TimelineStep, ...]
+    completion: str | None = None
+    consultation_events: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInfo:
+    title: str
+    period: str
+    source: str
+    version: str
+    date: str
+    introduction: Introduction
+    period_note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A middle measure with the chapter and major measure it stands in."""
+
+    chapter: Chapter
+    measure: Measure
+    middle: Middle
+
+    @property
+    def citation(self) -> str:
+        """Where the measure stands, e.g. 第2章 福祉・… › 2 こども・… › (4) 幼児期…"""
+        return SEPARATOR.join(
+            (
+                self.chapter.label,
+                f"{self.measure.number} {self.measure.title}",
+                f"({self.middle.number}) {self.middle.title}",
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    info: PlanInfo
+    chapters: tuple[Chapter, ...]
+    _by_id: dict[str, Located] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        located = {
+            middle.id: Located(chapter, measure, middle)
+            for chapter in self.chapters
+            for measure in chapter.measures
+            for middle in measure.middles
+        }
+        object.__setattr__(self, "_by_id", located)
+
+    def located(self) -> Iterator[Located]:
+        """Every middle measure in plan order."""
+        yield from self._by_id.values()
+
+    def locate(self, middle_id: str) -> Located:
+        """The middle measure with this id; KeyError if the plan has none."""
+        return self._by_id[middle_id]
+
+    def chapter(self, number: int) -> Chapter:
+        for chapter in self.chapters:
+            if chapter.number == number:
+                return chapter
+        raise KeyError(number)

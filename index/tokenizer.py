@@ -1,0 +1,150 @@
+"""Japanese normalisation and tokenization for the plan index and residents' questions.
+
+Residents and the plan spell the same word differently (ゴミ/ごみ, 子ども/こども,
+ｺﾞﾐ/ゴミ, ＤＸ/DX), so both sides go through the same pipeline: NFKC, then fugashi
+with unidic-lite, keeping content words keyed by their lemma. The lemma is only a
+search key and is never shown to a resident.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+
+import fugashi
+
+__all__ = ["Token", "normalize", "terms", "tokenize"]
+
+# Parts of speech whose words carry meaning for search.
+_CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "代名詞"})
+# Parts of speech that never stand alone but glue onto a neighbouring noun
+# (保育+園, 公民+館, 地域防災+力): kept only inside joined compounds.
+_AFFIX_POS = frozenset({"接頭辞", "接尾辞"})
+# Sub-categories that carry no meaning on their own (する, ある, こと, もの...).
+_FUNCTION_POS2 = frozenset({"非自立可能", "助動詞語幹", "数詞"})
+
+# Lemmas that appear in almost every question but say nothing about its topic:
+# request phrasing, generic verbs and the city itself.
+STOP_LEMMAS = frozenset(
+    """
+    教える 欲しい 知る 思う 言う 有る 在る 居る 為る 成る 出来る 良い 無い 分かる 聞く
+    見る 来る 行く 呉れる 貰う 遣る 下さる 頂く 御座る 願う 聞こえる 困る 大丈夫 本当
+    事 物 為 様 所 方 時 今 何 誰 其れ 此れ 彼れ 何処 どう 如何 辺り 位 等 皆
+    市 朝霞 市役所 役所 私 僕 俺 自分 うち 家 人 方々 皆さん 感じ 最近 ちゃんと 色々
+    質問 回答 ありがとう 宜しい 御願い 知りたい 件 ここ そこ あそこ こちら 関係 について
+    """.split()
+)
+
+_ENGLISH_STOP = frozenset(
+    """
+    a an the is are was were be been am i you we they he she it my your our their me us
+    what where when who how why which can could would should do does did will shall may
+    there here this that these those of to in on at for from with about and or not no
+    any some please tell know want get have has had need help city asaka
+    """.split()
+)
+
+_ASCII_WORD = re.compile(r"^[a-z0-9][a-z0-9'\-]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One content word: `key` is what the index matches on, `surface` what was written."""
+
+    key: str
+    surface: str
+    pos: str
+
+
+def normalize(text: str) -> str:
+    """NFKC (full/half width), lowercase Latin letters, collapse whitespace."""
+    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
+
+
+@cache
+def _tagger() -> fugashi.Tagger:
+    # One tagger per process: building it loads the dictionary (~50 ms).
+    return fugashi.Tagger()
+
+
+def _english_key(surface: str) -> str | None:
+    word = surface.strip("'-")
+    if not _ASCII_WORD.match(word) or word in _ENGLISH_STOP or word.isdigit():
+        return None
+    # A light plural fold so "parks"/"park" and "buses"/"bus" meet.
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ses", "xes", "ches", "shes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def _key(word: fugashi.UnidicNode) -> str:
+    feature = word.feature
+    lemma = getattr(feature, "lemma", None)
+    if not lemma or word.is_unk or feature.pos2 == "固有名詞":
+        return word.surface.lower()
+    # Loanword lemmas carry their origin ("リサイクル-recycle"); the key is the word.
+    return lemma.split("-", 1)[0]
+
+
+def _content_key(word: fugashi.UnidicNode) -> str | None:
+    feature = word.feature
+    if word.is_unk and word.surface.isascii():
+        return _english_key(word.surface.lower())
+    if feature.pos1 not in _CONTENT_POS or feature.pos2 in _FUNCTION_POS2:
+        return None
+    key = _key(word)
+    if key in STOP_LEMMAS or (len(key) == 1 and key.isascii()):
+        return None
+    return key
+
+
+def _is_compound_part(word: fugashi.UnidicNode) -> bool:
+    feature = word.feature
+    return feature.pos1 in _AFFIX_POS or (feature.pos1 == "名詞" and feature.pos2 != "数詞")
+
+
+def tokenize(text: str) -> list[Token]:
+    """Content words of `text` in order, plus joined forms of split compounds.
+
+    fugashi splits 保育園 into 保育 + 園 and 地域防災力 into 地域 + 防災 + 力; each
+    adjacent pair of nouns/affixes is also emitted joined, so a question saying
+    保育園 matches a plan text saying 保育園 more strongly than one saying only 保育.
+    """
+    words = list(_tagger()(normalize(text)))
+    tokens: list[Token] = []
+    for index, word in enumerate(words):
+        key = _content_key(word)
+        if key is not None:
+            tokens.append(Token(key, word.surface, word.feature.pos1))
+        if index + 1 < len(words):
+            right = words[index + 1]
+            if _is_compound_part(word) and _is_compound_part(right) and not (word.is_unk or right.is_unk):
+                parts = (_key(word), _key(right))
+                if (
+                    word.feature.pos1 != "接尾辞"
+                    and right.feature.pos1 != "接頭辞"
+                    and not STOP_LEMMAS.intersection(parts)
+                ):
+                    tokens.append(Token("".join(parts), word.surface + right.surface, "複合"))
+    return tokens
+
+
+def terms(text: str) -> list[str]:
+    """Just the index keys of `text` (what BM25 sees)."""
+    return [token.key for token in tokenize(text)]
+
+
+def iter_place_names(text: str) -> Iterator[tuple[str, str]]:
+    """(place, suffix) pairs such as ('所沢', '市') for municipality names in `text`."""
+    words = list(_tagger()(normalize(text)))
+    for word, nxt in itertools.pairwise(words):
+        if word.feature.pos3 == "地名" and nxt.surface in {"市", "町", "村", "区", "県", "都", "府"}:
+            yield word.surface, nxt.surface

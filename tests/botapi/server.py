@@ -1,0 +1,895 @@
+"""A local stand-in for api.telegram.org that end-to-end tests point the real bot at.
+
+Why a real HTTP server rather than a mocked transport: the bot under test may run in a
+subprocess, and we want python-telegram-bot's own request, retry and de-serialisation code
+to run unchanged.  The server is strict where Telegram is strict (text length after entity
+parsing, HTML well-formedness, callback_data size, "message is not modified"), so that the
+bugs those limits cause in production show up in tests instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import html
+import inspect
+import json
+import math
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from http import HTTPStatus
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+JSON = dict[str, Any]
+T = TypeVar("T")
+
+METHODS = (
+    "getMe", "getUpdates", "sendMessage", "editMessageText", "editMessageReplyMarkup",
+    "answerCallbackQuery", "setMyCommands", "getMyCommands", "deleteMyCommands",
+    "deleteWebhook", "setWebhook", "getWebhookInfo", "sendChatAction", "close", "logOut",
+)  # fmt: skip
+# Telegram delivers every update type by default except these three.
+_NOT_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+# Form values are JSON-decoded (PTB sends ints, bools and objects JSON-encoded) except for
+# free-text parameters, which PTB sends verbatim: a text of "123" must stay a string.
+_FREE_TEXT = frozenset({
+    "text", "caption", "parse_mode", "callback_query_id", "inline_message_id", "url",
+    "secret_token", "action", "language_code", "ip_address", "description", "title",
+})  # fmt: skip
+_BUTTON_ACTIONS = frozenset({
+    "url", "callback_data", "web_app", "login_url", "switch_inline_query", "pay",
+    "switch_inline_query_current_chat", "switch_inline_query_chosen_chat", "copy_text",
+    "callback_game",
+})  # fmt: skip
+_CHAT_ACTIONS = frozenset({
+    "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
+    "upload_document", "choose_sticker", "find_location", "record_video_note",
+    "upload_video_note",
+})  # fmt: skip
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup "
+    "are exactly the same as a current content and reply markup of the message"
+)
+# What Telegram's nginx front answers while the backend is down: HTML, not JSON.
+_NGINX_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad "
+    "Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+# --------------------------------------------------------------------------- data model
+@dataclass(frozen=True)
+class Call:
+    """One request the bot made, kept in completion order (a long poll lands when it returns)."""
+
+    method: str
+    params: JSON
+    time: float  # time.monotonic() when the request arrived, to measure back-off intervals
+    status: int = 200
+    description: str | None = None  # the error description of a failed call
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+
+@dataclass(frozen=True)
+class MessageVersion:
+    """One state of a bot message; ``SentMessage.history[0]`` is what was first sent."""
+
+    text: str
+    parse_mode: str | None
+    reply_markup: JSON | None
+    time: float
+
+
+@dataclass
+class SentMessage:
+    """A message the bot sent, in its current (post-edit) state.
+
+    ``text`` is what the bot passed (tags included); ``plain_text``/``entities`` are what the
+    resident sees after Telegram parsed it.
+    """
+
+    chat_id: int
+    message_id: int
+    text: str
+    parse_mode: str | None
+    plain_text: str
+    entities: list[JSON]
+    reply_markup: JSON | None
+    history: list[MessageVersion] = field(default_factory=list)
+
+    @property
+    def callback_data(self) -> list[str]:
+        """Every callback_data on the current inline keyboard, row by row."""
+        rows = (self.reply_markup or {}).get("inline_keyboard", [])
+        return [b["callback_data"] for row in rows for b in row if "callback_data" in b]
+
+
+class ApiError(Exception):
+    """A Telegram-shaped error response; handlers raise it, the endpoint renders it."""
+
+    def __init__(self, status: int, description: str, parameters: JSON | None = None) -> None:
+        super().__init__(description)
+        self.status, self.description, self.parameters = status, description, parameters
+
+    def body(self) -> JSON:
+        body: JSON = {"ok": False, "error_code": self.status, "description": self.description}
+        return body | ({"parameters": self.parameters} if self.parameters else {})
+
+
+def _bad(description: str) -> ApiError:
+    return ApiError(400, f"Bad Request: {description}")
+
+
+@dataclass
+class _Fault:
+    method: str  # lower-case method name, or "*" for any
+    times: int
+    error: ApiError | None = None
+    delay: float = 0.0
+
+
+# --------------------------------------------------------------------------- text parsing
+_HTML_TAGS = {
+    "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline",
+    "ins": "underline", "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough",
+    "a": "text_link", "code": "code", "pre": "pre", "tg-spoiler": "spoiler", "span": "spoiler",
+    "blockquote": "blockquote", "tg-emoji": "custom_emoji",
+}  # fmt: skip
+_TAG_RE = re.compile(r"<(/?)([a-zA-Z][\w-]*)((?:\s+[\w-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>\"']+))?)*)\s*>")  # noqa: E501
+_ATTR_RE = re.compile(r"([\w-]+)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>\"']+)))?")
+_CHAR_REF_RE = re.compile(r"&(?:#([0-9]{1,7})|#[xX]([0-9a-fA-F]{1,6})|(lt|gt|amp|quot));")
+_NAMED_REFS = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+_COMMAND_RE = re.compile(r"(?:^|(?<=\s))/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]+)?(?![\w/])")
+
+
+def utf16_len(text: str) -> int:
+    """Telegram measures entity offsets and lengths in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def parse_html(text: str) -> tuple[str, list[JSON]]:
+    """Parse Telegram-flavoured HTML into (plain text, entities), raising ValueError like
+    Telegram's "can't parse entities" for unknown/unclosed tags and bare ``<`` or ``&``."""
+    out: list[str] = []
+    entities: list[JSON] = []
+    stack: list[tuple[str, int, JSON | None]] = []  # (tag, start offset, entity to emit)
+    pos = offset = 0
+    while pos < len(text):
+        at = f"at byte offset {len(text[:pos].encode())}"
+        char = text[pos]
+        if char == "<":
+            m = _TAG_RE.match(text, pos)
+            if m is None:
+                raise ValueError(f"Unexpected character '<' {at}; use &lt; for a literal '<'")
+            name, pos = m[2].lower(), m.end()
+            if m[1]:  # closing tag
+                if not stack:
+                    raise ValueError(f'Unexpected end tag "</{name}>" {at}')
+                top, start, entity = stack.pop()
+                if top != name:
+                    raise ValueError(f'Unmatched end tag {at}, expected "</{top}>", found "</{name}>"')  # noqa: E501
+                language = entity.pop("language", None) if entity else None
+                if entity and top == "code" and stack and stack[-1][0] == "pre" and language:
+                    pre = stack[-1][2]
+                    assert pre is not None
+                    pre["language"] = language  # <pre><code class="language-x"> is one entity
+                elif entity and offset > start:
+                    entities.append(entity | {"offset": start, "length": offset - start})
+                continue
+            if name not in _HTML_TAGS:
+                raise ValueError(f'Unsupported start tag "{name}" {at}')
+            attrs = {a[1].lower(): html.unescape(a[2] or a[3] or a[4] or "") for a in _ATTR_RE.finditer(m[3])}  # noqa: E501
+            entity: JSON | None = {"type": _HTML_TAGS[name]}
+            if name == "a":
+                entity = {"type": "text_link", "url": attrs["href"]} if attrs.get("href") else None
+            elif name == "span" and attrs.get("class") != "tg-spoiler":
+                raise ValueError(f'Tag "span" must have class "tg-spoiler" {at}')
+            elif name == "blockquote" and "expandable" in attrs:
+                entity = {"type": "expandable_blockquote"}
+            elif name == "code" and attrs.get("class", "").startswith("language-"):
+                entity = {"type": "code", "language": attrs["class"].removeprefix("language-")}
+            elif name == "tg-emoji":
+                if not attrs.get("emoji-id"):
+                    raise ValueError(f'Tag "tg-emoji" must have attribute "emoji-id" {at}')
+                entity = {"type": "custom_emoji", "custom_emoji_id": attrs["emoji-id"]}
+            stack.append((name, offset, entity))
+            continue
+        if char == "&":
+            m = _CHAR_REF_RE.match(text, pos)
+            if m is None:
+                raise ValueError(f"Unsupported HTML entity {at}; use &amp; for a literal '&'")
+            char = _NAMED_REFS[m[3]] if m[3] else chr(int(m[1]) if m[1] else int(m[2], 16))
+            pos = m.end()
+        else:
+            pos += 1
+        out.append(char)
+        offset += utf16_len(char)
+    if stack:
+        raise ValueError(f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
+    return "".join(out), sorted(entities, key=lambda e: (e["offset"], -e["length"]))
+
+
+def _render_text(params: JSON) -> tuple[str, list[JSON]]:
+    """Validate a message text the way Telegram does and return (plain text, entities).
+
+    Markdown modes are not parsed: only backslash escapes are removed before counting.
+    """
+    text = params.get("text")
+    if not isinstance(text, str) or not text:
+        raise _bad("message text is empty")
+    mode = str(params.get("parse_mode") or "").lower()
+    if mode == "html":
+        try:
+            plain, entities = parse_html(text)
+        except ValueError as exc:
+            raise _bad(f"can't parse entities: {exc}") from None
+    elif mode in ("markdown", "markdownv2"):
+        plain, entities = re.sub(r"\\(.)", r"\1", text), []
+    elif mode:
+        raise _bad(f"unsupported parse_mode {params['parse_mode']!r}")
+    else:
+        plain, entities = text, list(params.get("entities") or [])
+    if not plain.strip():
+        raise _bad("message text is empty")
+    if len(plain) > 4096:
+        raise _bad("message is too long")
+    return plain, entities
+
+
+def _check_markup(markup: object) -> JSON | None:
+    """Validate reply_markup; inline buttons are where most real-world 400s come from."""
+    if markup is None:
+        return None
+    if not isinstance(markup, dict):
+        raise _bad("can't parse reply keyboard markup JSON object")
+    for row in markup.get("inline_keyboard", []):
+        for button in row:
+            if not _BUTTON_ACTIONS & button.keys():
+                raise _bad("can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard")  # noqa: E501
+            data = button.get("callback_data")
+            if data is not None and not 1 <= len(str(data).encode()) <= 64:
+                raise _bad("BUTTON_DATA_INVALID")
+            if "url" in button and not re.fullmatch(r"(https?|tg)://\S+", str(button["url"])):
+                raise _bad("BUTTON_URL_INVALID")
+    return markup
+
+
+async def _read_params(request: Request) -> JSON:
+    """Accept parameters the ways Telegram does: query string, JSON, urlencoded, multipart."""
+    raw: JSON = dict(request.query_params)
+    ctype = request.headers.get("content-type", "")
+    body = await request.body()
+    if "application/json" in ctype and body:
+        raw.update(json.loads(body))
+    elif "multipart/form-data" in ctype:
+        message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {ctype}\r\n\r\n".encode() + body)  # noqa: E501
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            data = part.get_payload(decode=True) or b""
+            filename = part.get_filename()
+            raw[str(name)] = {"filename": filename, "size": len(data)} if filename else data.decode()  # noqa: E501
+    elif body:
+        raw.update(parse_qsl(body.decode(), keep_blank_values=True))
+    return {key: _decode(key, value) for key, value in raw.items()}
+
+
+def _decode(key: str, value: Any) -> Any:
+    if not isinstance(value, str) or key in _FREE_TEXT:
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+# --------------------------------------------------------------------------- the server
+class BotApiServer:
+    """Fake Bot API on 127.0.0.1, served by uvicorn in a background thread with its own loop.
+
+    All public methods are thread-safe: tests call them from the main thread, from an asyncio
+    test's loop, or while the bot runs in another process.
+    """
+
+    def __init__(self, token: str = "123:ABC", *, bot_username: str = "test_bot",
+                 bot_name: str = "Test Bot") -> None:  # fmt: skip
+        self.token = token
+        head = token.split(":", 1)[0]
+        self.bot_user: JSON = {"id": int(head) if head.isdigit() else 1, "is_bot": True,
+                               "first_name": bot_name, "username": bot_username}  # fmt: skip
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._calls: list[Call] = []
+        self._updates: list[JSON] = []  # queued, not yet confirmed by an offset
+        self._built: dict[int, JSON] = {}
+        self._last_update_id = 0
+        self._allowed: list[str] | None = None
+        self._users: dict[int, JSON] = {}
+        self._chats: dict[int, JSON] = {}
+        self._last_message_id: dict[int, int] = {}
+        self._raw: dict[tuple[int, int], JSON] = {}  # every message as Telegram would show it
+        self._sent: dict[tuple[int, int], SentMessage] = {}
+        self._sent_log: list[SentMessage] = []
+        self._mark_calls = self._mark_sent = 0
+        self._reply_cursor: dict[int, int] = {}
+        self._queries: set[str] = set()
+        self._query_seq = 0
+        self._commands: dict[str, list[JSON]] = {}
+        self._webhook: JSON = {"url": ""}
+        self._faults: list[_Fault] = []
+        self._down_until = 0.0
+        self._poll_generation = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None  # set when updates arrive or state changes
+        self._stopping = threading.Event()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+        self._handlers = {m.lower(): (m, getattr(self, "_" + re.sub(r"(?<!^)([A-Z])", r"_\1", m).lower())) for m in METHODS}  # noqa: E501
+        self.app = Starlette(routes=[
+            Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
+            Route("/file/bot{token}/{path:path}", self._no_file, methods=["GET"]),
+        ])  # fmt: skip
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> BotApiServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    def start(self) -> BotApiServer:
+        """Bind a free port first (so it is known at once), then serve it from a thread."""
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=2)  # fmt: skip
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(sock),),
+                                        name=f"botapi:{self.port}", daemon=True)  # fmt: skip
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("Bot API test server failed to start")
+            time.sleep(0.005)
+        return self
+
+    async def _serve(self, sock: socket.socket) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        assert self._server is not None
+        await self._server.serve(sockets=[sock])
+
+    def stop(self) -> None:
+        """Wake pending long polls and delays so uvicorn's graceful shutdown is quick."""
+        if self._server is None or self._thread is None:
+            return
+        self._stopping.set()
+        self._poke()
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._server = self._thread = None
+
+    def _poke(self) -> None:
+        """Wake long polls in the server loop; safe from any thread."""
+        if self._loop is not None and self._wake is not None:
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                self._loop.call_soon_threadsafe(self._wake.set)
+
+    # ------------------------------------------------------------------ HTTP plumbing
+    async def _no_file(self, request: Request) -> Response:
+        return JSONResponse(ApiError(404, "Not Found").body(), status_code=404)
+
+    async def _endpoint(self, request: Request) -> Response:
+        arrived = time.monotonic()
+        name = request.path_params["method"]
+        method = self._handlers.get(name.lower(), (name, None))[0]
+        params: JSON = {}
+        try:
+            params = await _read_params(request)
+            result = await self._dispatch(request.path_params["token"], method, params)
+        except ApiError as exc:
+            self._record(Call(method, params, arrived, exc.status, exc.description))
+            if exc.status == 502 and exc.parameters is None and exc.description == "outage":
+                return Response(_NGINX_502, status_code=502, media_type="text/html")
+            return JSONResponse(exc.body(), status_code=exc.status)
+        except ValueError:
+            self._record(Call(method, params, arrived, 400, "can't parse request"))
+            return JSONResponse(_bad("can't parse request").body(), status_code=400)
+        self._record(Call(method, params, arrived))
+        return JSONResponse({"ok": True, "result": result})
+
+    async def _dispatch(self, token: str, method: str, params: JSON) -> Any:
+        if self._is_down():
+            raise ApiError(502, "outage")
+        if token != self.token:
+            raise ApiError(401, "Unauthorized")
+        if method.lower() not in self._handlers:
+            raise ApiError(404, "Not Found")
+        fault = self._take_fault(method)
+        if fault and fault.delay:
+            await asyncio.to_thread(self._stopping.wait, fault.delay)
+        if fault and fault.error:
+            raise fault.error
+        result = self._handlers[method.lower()][1](params)
+        return await result if inspect.isawaitable(result) else result
+
+    def _record(self, call: Call) -> None:
+        with self._cond:
+            self._calls.append(call)
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ faults
+    def fail_next(self, method: str, *, status: int = 429, retry_after: int = 1, times: int = 1,
+                  description: str | None = None) -> None:  # fmt: skip
+        """Answer the next ``times`` calls of ``method`` ("*" = any) with an error, unexecuted.
+
+        429 carries ``parameters.retry_after`` like Telegram's flood control; others are plain
+        ``{"ok": false, ...}`` errors with the standard HTTP phrase as description.
+        """
+        if status == 429:
+            error = ApiError(429, description or f"Too Many Requests: retry after {retry_after}",
+                             {"retry_after": retry_after})  # fmt: skip
+        else:
+            error = ApiError(status, description or HTTPStatus(status).phrase)
+        with self._lock:
+            self._faults.append(_Fault(method.lower(), times, error=error))
+
+    def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """Hold the next calls before executing them, to trigger client read timeouts.
+
+        Like the real API, the call is still executed after the delay even if the client
+        gave up — which is exactly how retried sends become duplicates.
+        """
+        with self._lock:
+            self._faults.append(_Fault(method.lower(), times, delay=seconds))
+
+    def outage(self, seconds: float) -> None:
+        """Answer every request (in-flight long polls too) with nginx's HTML 502 for a while."""
+        with self._lock:
+            self._down_until = time.monotonic() + seconds
+        self._poke()
+
+    def down(self) -> None:
+        """Start an open-ended outage; see :meth:`outage`."""
+        self.outage(math.inf)
+
+    def up(self) -> None:
+        with self._lock:
+            self._down_until = 0.0
+
+    def _is_down(self) -> bool:
+        with self._lock:
+            return time.monotonic() < self._down_until
+
+    def _take_fault(self, method: str) -> _Fault | None:
+        with self._lock:
+            fault = next((f for f in self._faults if f.method in (method.lower(), "*")), None)
+            if fault:
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+            return fault
+
+    # ------------------------------------------------------------------ Bot API methods
+    def _get_me(self, p: JSON) -> JSON:
+        return self.bot_user | {"can_join_groups": True, "can_read_all_group_messages": False,
+                                "supports_inline_queries": False}  # fmt: skip
+
+    async def _get_updates(self, p: JSON) -> list[JSON]:
+        """Long polling: a newer getUpdates terminates an older one with 409, as on Telegram."""
+        assert self._wake is not None
+        with self._lock:
+            if self._webhook["url"]:
+                raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")  # noqa: E501
+            self._poll_generation += 1
+            generation = self._poll_generation
+            if p.get("allowed_updates") is not None:
+                self._allowed = list(p["allowed_updates"]) or None
+            offset = int(p.get("offset") or 0)
+            if offset > 0:
+                self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            elif offset < 0:
+                self._updates = self._updates[offset:]
+        self._wake.set()  # kick any older poll so it sees it was superseded
+        limit = min(max(int(p.get("limit") or 100), 1), 100)
+        deadline = time.monotonic() + float(p.get("timeout") or 0)
+        while True:
+            if generation != self._poll_generation:
+                raise ApiError(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")  # noqa: E501
+            if self._is_down():
+                raise ApiError(502, "outage")
+            self._wake.clear()
+            with self._lock:
+                allowed = self._allowed
+                self._updates = [u for u in self._updates if (next(k for k in u if k != "update_id") in allowed if allowed else next(k for k in u if k != "update_id") not in _NOT_BY_DEFAULT)]  # noqa: E501
+                batch = copy.deepcopy(self._updates[:limit])
+            remaining = deadline - time.monotonic()
+            if batch or remaining <= 0 or self._stopping.is_set():
+                return batch
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), remaining)
+
+    def _send_message(self, p: JSON) -> JSON:
+        chat = self._chat_for(p.get("chat_id"))
+        plain, entities = _render_text(p)
+        markup = _check_markup(p.get("reply_markup"))
+        with self._cond:
+            reply = p.get("reply_parameters") or (
+                {"message_id": p["reply_to_message_id"]} if "reply_to_message_id" in p else None)
+            target = self._raw.get((chat["id"], reply["message_id"])) if reply else None
+            allow = (reply or {}).get("allow_sending_without_reply") or p.get("allow_sending_without_reply")  # noqa: E501
+            if reply and target is None and not allow:
+                raise _bad("message to be replied not found")
+            raw = self._new_message(chat, self.bot_user, {"text": plain})
+            raw |= {"entities": entities} if entities else {}
+            raw |= {"reply_markup": markup} if markup and "inline_keyboard" in markup else {}
+            if target:
+                raw["reply_to_message"] = {k: v for k, v in target.items() if k != "reply_to_message"}  # noqa: E501
+            sent = SentMessage(chat["id"], raw["message_id"], p["text"], p.get("parse_mode"),
+                               plain, entities, markup)  # fmt: skip
+            sent.history.append(MessageVersion(sent.text, sent.parse_mode, markup, time.monotonic()))  # noqa: E501
+            self._sent[(chat["id"], sent.message_id)] = sent
+            self._sent_log.append(sent)
+            self._cond.notify_all()
+            return copy.deepcopy(raw)
+
+    def _edit_message_text(self, p: JSON) -> JSON:
+        sent = self._sent_message(p)
+        plain, entities = _render_text(p)
+        return self._apply_edit(sent, p["text"], p.get("parse_mode"), plain, entities,
+                                _check_markup(p.get("reply_markup")))  # fmt: skip
+
+    def _edit_message_reply_markup(self, p: JSON) -> JSON:
+        sent = self._sent_message(p)
+        return self._apply_edit(sent, sent.text, sent.parse_mode, sent.plain_text, sent.entities,
+                                _check_markup(p.get("reply_markup")))  # fmt: skip
+
+    def _apply_edit(self, sent: SentMessage, text: str, parse_mode: str | None, plain: str,
+                    entities: list[JSON], markup: JSON | None) -> JSON:  # fmt: skip
+        """Omitting reply_markup in an edit removes the keyboard, exactly as Telegram does."""
+        with self._cond:
+            if (plain, entities, markup) == (sent.plain_text, sent.entities, sent.reply_markup):
+                raise ApiError(400, NOT_MODIFIED)
+            sent.text, sent.parse_mode, sent.plain_text = text, parse_mode, plain
+            sent.entities, sent.reply_markup = entities, markup
+            sent.history.append(MessageVersion(text, parse_mode, markup, time.monotonic()))
+            raw = self._raw[(sent.chat_id, sent.message_id)]
+            raw.update(text=plain, edit_date=int(time.time()))
+            for key, value in (("entities", entities), ("reply_markup", markup)):
+                raw.pop(key, None)
+                raw |= {key: value} if value else {}
+            self._cond.notify_all()
+            return copy.deepcopy(raw)
+
+    def _answer_callback_query(self, p: JSON) -> bool:
+        if len(str(p.get("text") or "")) > 200:
+            raise _bad("MESSAGE_TOO_LONG")
+        with self._lock:
+            if str(p.get("callback_query_id")) not in self._queries:
+                raise _bad("query is too old and response timeout expired or query ID is invalid")  # noqa: E501
+            self._queries.discard(str(p.get("callback_query_id")))
+        return True
+
+    def _set_my_commands(self, p: JSON) -> bool:
+        commands = p.get("commands")
+        if not isinstance(commands, list) or len(commands) > 100:
+            raise _bad("can't parse commands JSON object")
+        for command in commands:
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", str(command.get("command"))):
+                raise _bad("BOT_COMMAND_INVALID")
+            if not 1 <= len(str(command.get("description") or "")) <= 256:
+                raise _bad("BOT_COMMAND_DESCRIPTION_INVALID")
+        with self._lock:
+            self._commands[self._commands_key(p)] = commands
+        return True
+
+    def _get_my_commands(self, p: JSON) -> list[JSON]:
+        with self._lock:
+            return copy.deepcopy(self._commands.get(self._commands_key(p), []))
+
+    def _delete_my_commands(self, p: JSON) -> bool:
+        with self._lock:
+            self._commands.pop(self._commands_key(p), None)
+        return True
+
+    @staticmethod
+    def _commands_key(p: JSON) -> str:
+        scope = json.dumps(p.get("scope") or {"type": "default"}, sort_keys=True)
+        return f"{scope}|{p.get('language_code') or ''}"
+
+    def _set_webhook(self, p: JSON) -> bool:
+        url = str(p.get("url") or "")
+        if url and not url.startswith("https://"):
+            raise _bad("bad webhook: An HTTPS URL must be provided for webhook")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{0,256}", str(p.get("secret_token") or "")):
+            raise _bad("secret token contains unallowed characters")
+        with self._lock:
+            self._webhook = {"url": url, "secret_token": p.get("secret_token"),
+                             "allowed_updates": p.get("allowed_updates")}  # fmt: skip
+            if p.get("drop_pending_updates"):
+                self._updates.clear()
+        self._poke()  # a pending long poll must now fail with 409
+        return True
+
+    def _delete_webhook(self, p: JSON) -> bool:
+        return self._set_webhook({"drop_pending_updates": p.get("drop_pending_updates")})
+
+    def _get_webhook_info(self, p: JSON) -> JSON:
+        with self._lock:
+            info: JSON = {"url": self._webhook["url"], "has_custom_certificate": False,
+                          "pending_update_count": len(self._updates)}  # fmt: skip
+            if self._webhook["url"]:
+                info |= {"max_connections": 40}
+                info |= {"allowed_updates": a} if (a := self._webhook["allowed_updates"]) else {}
+            return info
+
+    def _send_chat_action(self, p: JSON) -> bool:
+        self._chat_for(p.get("chat_id"))
+        if p.get("action") not in _CHAT_ACTIONS:
+            raise _bad("wrong parameter action in request")
+        return True
+
+    def _close(self, p: JSON) -> bool:
+        return True
+
+    def _log_out(self, p: JSON) -> bool:
+        return True
+
+    # ------------------------------------------------------------------ chat model
+    def _chat_for(self, chat_id: object) -> JSON:
+        """Only chats a resident opened exist: sending elsewhere is a bug Telegram reports."""
+        if chat_id in (None, ""):
+            raise _bad("chat_id is empty")
+        with self._lock:
+            chat = self._chats.get(chat_id) if isinstance(chat_id, int) else None
+        if chat is None:
+            raise _bad("chat not found")
+        return chat
+
+    def _sent_message(self, p: JSON) -> SentMessage:
+        if p.get("inline_message_id"):
+            raise _bad("inline messages are not supported by the test server")
+        chat = self._chat_for(p.get("chat_id"))
+        with self._lock:
+            sent = self._sent.get((chat["id"], p.get("message_id")))  # type: ignore[arg-type]
+            if sent is None:
+                if (chat["id"], p.get("message_id")) in self._raw:
+                    raise _bad("message can't be edited")
+                raise _bad("message to edit not found")
+            return sent
+
+    def _new_message(self, chat: JSON, sender: JSON, body: JSON) -> JSON:
+        """Private-chat message ids are shared by both sides, so one counter per chat."""
+        with self._lock:
+            message_id = self._last_message_id.get(chat["id"], 0) + 1
+            self._last_message_id[chat["id"]] = message_id
+            raw = {"message_id": message_id, "from": sender, "chat": chat,
+                   "date": int(time.time()), **body}  # fmt: skip
+            self._raw[(chat["id"], message_id)] = raw
+            return raw
+
+    def add_user(self, user_id: int, *, first_name: str = "Taro", username: str | None = None,
+                 language_code: str | None = "ja") -> JSON:  # fmt: skip
+        """Register a resident (and their private chat) as if they had started the bot before."""
+        user: JSON = {"id": user_id, "is_bot": False, "first_name": first_name}
+        user |= {"username": username} if username else {}
+        user |= {"language_code": language_code} if language_code else {}
+        chat = {k: v for k, v in user.items() if k in ("id", "first_name", "username")}
+        with self._lock:
+            self._users[user_id] = user
+            self._chats[user_id] = chat | {"type": "private"}
+        return user
+
+    def _speaker(self, user_id: int, chat_id: int | None) -> tuple[JSON, JSON]:
+        with self._lock:
+            user = self._users.get(user_id) or self.add_user(user_id)
+            if chat_id is not None and chat_id != user_id and chat_id not in self._chats:
+                kind = "supergroup" if str(chat_id).startswith("-100") else "group"
+                self._chats[chat_id] = {"id": chat_id, "type": kind, "title": "Test group"}
+            return user, self._chats[user_id if chat_id is None else chat_id]
+
+    # ------------------------------------------------------------------ residents
+    def enqueue(self, update: JSON, *, deliver: bool = True) -> int:
+        """Queue any update dict for getUpdates; assigns ``update_id`` unless present."""
+        with self._lock:
+            update = copy.deepcopy(update)
+            update.setdefault("update_id", self._last_update_id + 1)
+            self._last_update_id = max(self._last_update_id, update["update_id"])
+            self._built[update["update_id"]] = update
+            if deliver:
+                self._updates.append(update)
+        self._poke()
+        return int(update["update_id"])
+
+    def get_update(self, update_id: int) -> JSON:
+        """The update as built, e.g. to POST one made with ``deliver=False`` to a webhook app."""
+        with self._lock:
+            return copy.deepcopy(self._built[update_id])
+
+    def _user_message(self, user_id: int, chat_id: int | None, body: JSON, deliver: bool) -> int:
+        with self._lock:
+            user, chat = self._speaker(user_id, chat_id)
+            return self.enqueue({"message": self._new_message(chat, user, body)}, deliver=deliver)
+
+    def send_text(self, user_id: int, text: str, *, chat_id: int | None = None,
+                  first_name: str = "Taro", username: str | None = None,
+                  language_code: str | None = "ja", deliver: bool = True) -> int:  # fmt: skip
+        """A resident writes ``text``; any ``/command`` gets a bot_command entity, as clients do."""
+        self.add_user(user_id, first_name=first_name, username=username, language_code=language_code)  # noqa: E501
+        entities = [{"type": "bot_command", "offset": utf16_len(text[: m.start()]),
+                     "length": utf16_len(m[0])} for m in _COMMAND_RE.finditer(text)]  # fmt: skip
+        body: JSON = {"text": text} | ({"entities": entities} if entities else {})
+        return self._user_message(user_id, chat_id, body, deliver)
+
+    def send_command(self, user_id: int, command: str, *, chat_id: int | None = None,
+                     deliver: bool = True) -> int:  # fmt: skip
+        """E.g. ``send_command(1, "/start payload")``; keeps the user's earlier profile."""
+        if not _COMMAND_RE.match(command):
+            raise ValueError(f"not a bot command: {command!r}")
+        entity = {"type": "bot_command", "offset": 0, "length": utf16_len(_COMMAND_RE.match(command)[0])}  # type: ignore[index]  # noqa: E501
+        return self._user_message(user_id, chat_id, {"text": command, "entities": [entity]}, deliver)  # noqa: E501
+
+    def _file(self, kind: str, **extra: Any) -> JSON:
+        with self._lock:
+            n = self._last_update_id + 1
+        return {"file_id": f"{kind}-file-{n}", "file_unique_id": f"{kind}-{n}", **extra}
+
+    def send_sticker(self, user_id: int, *, emoji: str = "👍", chat_id: int | None = None,
+                     deliver: bool = True) -> int:  # fmt: skip
+        sticker = self._file("sticker", type="regular", width=512, height=512, is_animated=False,
+                             is_video=False, emoji=emoji)  # fmt: skip
+        return self._user_message(user_id, chat_id, {"sticker": sticker}, deliver)
+
+    def send_photo(self, user_id: int, caption: str | None = None, *, chat_id: int | None = None,
+                   deliver: bool = True) -> int:  # fmt: skip
+        sizes = [self._file("photo", width=w, height=w * 3 // 4, file_size=w * 40) for w in (90, 320, 1280)]  # noqa: E501
+        body: JSON = {"photo": sizes} | ({"caption": caption} if caption else {})
+        return self._user_message(user_id, chat_id, body, deliver)
+
+    def send_voice(self, user_id: int, *, duration: int = 2, chat_id: int | None = None,
+                   deliver: bool = True) -> int:  # fmt: skip
+        voice = self._file("voice", duration=duration, mime_type="audio/ogg", file_size=4000)
+        return self._user_message(user_id, chat_id, {"voice": voice}, deliver)
+
+    def send_location(self, user_id: int, lat: float, lon: float, *, chat_id: int | None = None,
+                      deliver: bool = True) -> int:  # fmt: skip
+        location = {"latitude": lat, "longitude": lon}
+        return self._user_message(user_id, chat_id, {"location": location}, deliver)
+
+    def edit_text(self, user_id: int, message_id: int, text: str, *, chat_id: int | None = None,
+                  deliver: bool = True) -> int:  # fmt: skip
+        """The resident edits one of their own text messages: an ``edited_message`` update."""
+        with self._lock:
+            raw = self._raw.get((user_id if chat_id is None else chat_id, message_id))
+            if raw is None or raw["from"].get("id") != user_id or "text" not in raw:
+                raise ValueError(f"user {user_id} has no text message {message_id} to edit")
+            raw.update(text=text, edit_date=int(time.time()))
+            return self.enqueue({"edited_message": raw}, deliver=deliver)
+
+    def press_button(self, user_id: int, message_id: int, callback_data: str, *,
+                     chat_id: int | None = None, deliver: bool = True) -> int:  # fmt: skip
+        """Press an inline button that is really on the bot's message now; raise otherwise."""
+        with self._lock:
+            user, chat = self._speaker(user_id, chat_id)
+            sent = self._sent.get((chat["id"], message_id))
+            if sent is None or callback_data not in sent.callback_data:
+                offered = sent.callback_data if sent else "no such bot message"
+                raise ValueError(f"no button {callback_data!r} on message {message_id}: {offered}")  # noqa: E501
+            self._query_seq += 1
+            query_id = f"{user_id}-{self._query_seq}"
+            self._queries.add(query_id)
+            query = {"id": query_id, "from": user, "message": self._raw[(chat["id"], message_id)],
+                     "chat_instance": f"instance{chat['id']}", "data": callback_data}  # fmt: skip
+            return self.enqueue({"callback_query": query}, deliver=deliver)
+
+    # ------------------------------------------------------------------ inspection & waiting
+    @property
+    def calls(self) -> list[Call]:
+        with self._lock:
+            return list(self._calls)
+
+    @property
+    def webhook(self) -> JSON:
+        """What the bot registered via setWebhook (url, secret_token, allowed_updates)."""
+        with self._lock:
+            return dict(self._webhook)
+
+    def messages(self, chat_id: int) -> list[SentMessage]:
+        """Snapshots of the bot's messages in a chat, in send order, in their current state."""
+        with self._lock:
+            return [copy.deepcopy(m) for m in self._sent_log if m.chat_id == chat_id]
+
+    def mark(self) -> None:
+        """Make later waits consider only calls and messages from now on."""
+        with self._lock:
+            self._mark_calls, self._mark_sent = len(self._calls), len(self._sent_log)
+            self._reply_cursor.clear()
+
+    def _matching(self, method: str, predicate: Callable[[Call], bool] | None,
+                  count: int) -> list[Call] | None:  # fmt: skip
+        found = [c for c in self._calls[self._mark_calls:] if c.method.lower() == method.lower()
+                 and (predicate is None or predicate(c))]  # fmt: skip
+        return found[:count] if len(found) >= count else None
+
+    def _next_reply(self, chat_id: int) -> SentMessage | None:
+        start = max(self._mark_sent, self._reply_cursor.get(chat_id, 0))
+        for index in range(start, len(self._sent_log)):
+            if self._sent_log[index].chat_id == chat_id:
+                self._reply_cursor[chat_id] = index + 1
+                return copy.deepcopy(self._sent_log[index])
+        return None
+
+    def _timeout(self, what: str, timeout: float) -> TimeoutError:
+        recent = "\n".join(f"  {c.method} -> {c.status} {c.description or ''} "
+                           f"{json.dumps(c.params, ensure_ascii=False, default=str)[:200]}"
+                           for c in self.calls[-20:])  # fmt: skip
+        return TimeoutError(f"no {what} within {timeout}s; recent calls:\n{recent or '  (none)'}")
+
+    def _wait(self, check: Callable[[], T | None], timeout: float, what: str) -> T:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while (result := check()) is None:
+                if (remaining := deadline - time.monotonic()) <= 0:
+                    raise self._timeout(what, timeout)
+                self._cond.wait(remaining)
+            return result
+
+    async def _await(self, check: Callable[[], T | None], timeout: float, what: str) -> T:
+        """Polls instead of blocking so the test's own event loop (maybe the bot's) runs."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if (result := check()) is not None:
+                    return result
+            if time.monotonic() > deadline:
+                raise self._timeout(what, timeout)
+            await asyncio.sleep(0.01)
+
+    def wait_for(self, method: str, *, predicate: Callable[[Call], bool] | None = None,
+                 count: int = 1, timeout: float = 10.0) -> list[Call]:  # fmt: skip
+        """Block until ``count`` matching calls arrived since :meth:`mark`; return them."""
+        return self._wait(lambda: self._matching(method, predicate, count), timeout,
+                          f"{count} x {method}")  # fmt: skip
+
+    async def await_for(self, method: str, *, predicate: Callable[[Call], bool] | None = None,
+                        count: int = 1, timeout: float = 10.0) -> list[Call]:  # fmt: skip
+        return await self._await(lambda: self._matching(method, predicate, count), timeout,
+                                 f"{count} x {method}")  # fmt: skip
+
+    def wait_reply(self, chat_id: int, timeout: float = 10.0) -> SentMessage:
+        """The next bot message to ``chat_id`` after the mark (successive calls advance)."""
+        return self._wait(lambda: self._next_reply(chat_id), timeout, f"reply in chat {chat_id}")
+
+    async def await_reply(self, chat_id: int, timeout: float = 10.0) -> SentMessage:
+        return await self._await(lambda: self._next_reply(chat_id), timeout,
+                                 f"reply in chat {chat_id}")  # fmt: skip
+
+    def iter_calls(self, method: str) -> Iterator[Call]:
+        """All calls of one method so far (ignores the mark)."""
+        return (c for c in self.calls if c.method.lower() == method.lower())
