@@ -6,23 +6,34 @@ Commands import heavy modules (telegram, the web app) only when they run, so
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
+from sqlalchemy import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
-from index import PlanDataError, load_bundle
+from index import Plan, PlanDataError, load_bundle
 from index.evaluate import evaluate as run_evaluation
 from index.evaluate import read_questions
 
 from .answer import answer_lines, render_plain
+from .config import ConfigError, Settings
+from .console import run_chat
 from .outline import outline_lines, plan_json
+from .reports import LogFilter, compute_stats, list_exchanges, parse_time, purge, rows_to_csv
+from .service import PlanService
+from .store import make_engine, make_sessionmaker, upgrade
+from .tables import render_stats, render_table
+from .versions import ActivePlan, ensure_initial_version
 
 PLAN_DIR = click.Path(file_okay=False, path_type=Path)
 
 
-def _bundle(plan_dir: Path | None):  # noqa: ANN202 - PlanBundle
+def _bundle(plan_dir: Path | None):
     try:
         return load_bundle(plan_dir)
     except PlanDataError as error:
@@ -106,6 +117,169 @@ def evaluate(file: Path, verbose: bool, as_json: bool, plan_dir: Path | None) ->
         click.echo(json.dumps(report.as_json()))
         return
     click.echo("\n".join(report.lines(verbose=verbose)))
+
+
+def _staff_context() -> tuple[sessionmaker[Session], Plan]:
+    """A database session factory and the active plan, for staff commands."""
+    settings = _settings()
+    if settings.embedded_database:
+        upgrade(settings.database_url)
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    try:
+        ensure_initial_version(sessions)
+        plan = ActivePlan.from_database(sessions).bundle.plan
+    except (LookupError, PlanDataError):
+        plan = _bundle(None).plan
+    return sessions, plan
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@cli.command()
+def chat() -> None:
+    """Chat with the bot in the terminal (answers come from the active plan; exchanges are logged).
+
+    Example: python -m bot chat
+    """
+    service = PlanService.start(_settings())
+    try:
+        run_chat(service)
+    finally:
+        service.close()
+
+
+@cli.group()
+def db() -> None:
+    """Database schema commands.
+
+    Example: python -m bot db upgrade
+    """
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations to DATABASE_URL (the default SQLite file migrates itself at start-up).
+
+    Example: DATABASE_URL=postgresql+psycopg://planbot@localhost/planbot python -m bot db upgrade
+    """
+    settings = _settings()
+    upgrade(settings.database_url)
+    click.echo(f"database is at the newest schema ({_safe_url(settings.database_url)})")
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _time_option(name: str, *, end: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    def convert(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.datetime | None:
+        if value is None:
+            return None
+        try:
+            return parse_time(value, end_of_day=end)
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from None
+
+    help_text = (
+        "Up to and including this day (YYYY-MM-DD, Japan time)." if end else "From this day (YYYY-MM-DD)."
+    )
+    return click.option(name, callback=convert, help=help_text)
+
+
+def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The filters `logs`, `stats` and the dashboard share."""
+    for option in reversed(
+        (
+            _time_option("--since", end=False),
+            _time_option("--until", end=True),
+            click.option("--unanswered", is_flag=True, help="Only questions the bot declined."),
+            click.option("--feedback", type=click.Choice(["up", "down"]), help="Only exchanges rated so."),
+            click.option("--measure", help="Only exchanges that showed this measure id (e.g. 2-2-4)."),
+            click.option("--chapter", type=int, help="Only exchanges that showed a measure of this chapter."),
+            click.option("--search", help="Only questions containing this text."),
+            click.option(
+                "--version", "plan_version", type=int, help="Only exchanges answered by this plan version."
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def _log_filter(**options: object) -> LogFilter:
+    return LogFilter(
+        since=options.get("since"),  # type: ignore[arg-type]
+        until=options.get("until"),  # type: ignore[arg-type]
+        unanswered=bool(options.get("unanswered")),
+        feedback=options.get("feedback"),  # type: ignore[arg-type]
+        measure=options.get("measure"),  # type: ignore[arg-type]
+        chapter=options.get("chapter"),  # type: ignore[arg-type]
+        search=options.get("search"),  # type: ignore[arg-type]
+        version=options.get("plan_version"),  # type: ignore[arg-type]
+    )
+
+
+@cli.group(invoke_without_command=True)
+@_filter_options
+@click.option("--limit", default=50, show_default=True, help="How many exchanges to show.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+@click.pass_context
+def logs(ctx: click.Context, limit: int, fmt: str, **options: object) -> None:
+    """Show recent exchanges (newest first), filtered; CSV opens in Excel.
+
+    Example: python -m bot logs --unanswered --since 2026-11-01 --format csv > unanswered.csv
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    sessions, plan = _staff_context()
+    with sessions() as session:
+        rows = list_exchanges(session, _log_filter(**options), plan, limit=limit)
+    if fmt == "csv":
+        click.echo(rows_to_csv(rows), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps([row.as_json() for row in rows], ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_table(rows))
+
+
+@logs.command("purge")
+@click.option("--older-than", "days", type=click.IntRange(min=1), required=True, help="Retention in days.")
+@click.option("--yes", is_flag=True, help="Delete; without it, only count (dry run).")
+def logs_purge(days: int, yes: bool) -> None:
+    """Delete exchanges older than the retention period (dry run unless --yes).
+
+    Example: python -m bot logs purge --older-than 365 --yes
+    """
+    sessions, _plan = _staff_context()
+    with sessions() as session, session.begin():
+        count = purge(session, days, execute=yes)
+    verb = "deleted" if yes else "would delete (dry run; add --yes to delete)"
+    click.echo(f"{verb} {count} exchange(s) older than {days} days")
+
+
+@cli.command()
+@_filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def stats(as_json: bool, **options: object) -> None:
+    """Exchanges per day, answered rate, feedback, top measures/chapters, words of unanswered questions.
+
+    Example: python -m bot stats --since 2026-11-01
+    """
+    sessions, plan = _staff_context()
+    with sessions() as session:
+        figures = compute_stats(session, _log_filter(**options), plan)
+    if as_json:
+        click.echo(json.dumps(figures.as_json(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_stats(figures))
 
 
 def main() -> None:

@@ -51,7 +51,9 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             {
                 "number": chapter.number,
                 "title": chapter.title,
-                **_optional(description=chapter.description, keywords=list(chapter.keywords), url=chapter.url),
+                **_optional(
+                    description=chapter.description, keywords=list(chapter.keywords), url=chapter.url
+                ),
                 "measures": [
                     {
                         "number": measure.number,

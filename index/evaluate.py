@@ -78,7 +78,9 @@ def read_questions(path: Path) -> list[Labelled]:
             continue
         try:
             data = json.loads(line)
-            questions.append(Labelled(data["q"], tuple(data.get("relevant", ())), data.get("kind", "unknown")))
+            questions.append(
+                Labelled(data["q"], tuple(data.get("relevant", ())), data.get("kind", "unknown"))
+            )
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path}:{number}: not a labelled question ({error})") from error
     return questions
@@ -107,5 +109,7 @@ def evaluate(index: SearchIndex, questions: Iterable[Labelled]) -> Report:
         if rank != 1:
             state = "DECLINED" if not result.answered else f"rank={rank}"
             shown = [hit.id for hit in result.hits[:3]]
-            report.misses.append(f"{state} {question.kind}: {question.q} want={list(question.relevant)} got={shown}")
+            report.misses.append(
+                f"{state} {question.kind}: {question.q} want={list(question.relevant)} got={shown}"
+            )
     return report

@@ -3,8 +3,8 @@
 Why a real HTTP server rather than a mocked transport: the bot under test may run in a
 subprocess, and we want python-telegram-bot's own request, retry and de-serialisation code
 to run unchanged.  The server is strict where Telegram is strict (text length after entity
-parsing, HTML well-formedness, callback_data size, "message is not modified"), so that the
-bugs those limits cause in production show up in tests instead.
+parsing, HTML well-formedness, callback_data size, "message is not modified", unknown chats),
+so that the bugs those limits cause in production show up in tests instead.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -37,44 +37,35 @@ from starlette.routing import Route
 JSON = dict[str, Any]
 T = TypeVar("T")
 
-METHODS = (
-    "getMe", "getUpdates", "sendMessage", "editMessageText", "editMessageReplyMarkup",
-    "answerCallbackQuery", "setMyCommands", "getMyCommands", "deleteMyCommands",
-    "deleteWebhook", "setWebhook", "getWebhookInfo", "sendChatAction", "close", "logOut",
-)  # fmt: skip
-# Telegram delivers every update type by default except these three.
-_NOT_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
-# Form values are JSON-decoded (PTB sends ints, bools and objects JSON-encoded) except for
-# free-text parameters, which PTB sends verbatim: a text of "123" must stay a string.
-_FREE_TEXT = frozenset({
-    "text", "caption", "parse_mode", "callback_query_id", "inline_message_id", "url",
-    "secret_token", "action", "language_code", "ip_address", "description", "title",
-})  # fmt: skip
-_BUTTON_ACTIONS = frozenset({
-    "url", "callback_data", "web_app", "login_url", "switch_inline_query", "pay",
-    "switch_inline_query_current_chat", "switch_inline_query_chosen_chat", "copy_text",
-    "callback_game",
-})  # fmt: skip
-_CHAT_ACTIONS = frozenset({
-    "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
-    "upload_document", "choose_sticker", "find_location", "record_video_note",
-    "upload_video_note",
-})  # fmt: skip
-NOT_MODIFIED = (
-    "Bad Request: message is not modified: specified new message content and reply markup "
-    "are exactly the same as a current content and reply markup of the message"
-)
+METHODS = ("getMe", "getUpdates", "sendMessage", "editMessageText", "editMessageReplyMarkup",
+           "answerCallbackQuery", "setMyCommands", "getMyCommands", "deleteMyCommands",
+           "deleteWebhook", "setWebhook", "getWebhookInfo", "sendChatAction", "close", "logOut")
+# Telegram delivers every update type by default except these.
+_NOT_BY_DEFAULT = {"chat_member", "message_reaction", "message_reaction_count"}
+# PTB JSON-encodes every non-string form value but sends strings verbatim, so a text of "123"
+# must not be decoded into an int: these free-text parameters are never JSON-decoded.
+_FREE_TEXT = {"text", "caption", "parse_mode", "callback_query_id", "inline_message_id", "url",
+              "secret_token", "action", "language_code", "ip_address", "description", "title"}
+_BUTTON_ACTIONS = {"url", "callback_data", "web_app", "login_url", "switch_inline_query", "pay",
+                   "switch_inline_query_current_chat", "switch_inline_query_chosen_chat",
+                   "copy_text", "callback_game"}
+_CHAT_ACTIONS = {"typing", "upload_photo", "record_video", "upload_video", "record_voice",
+                 "upload_voice", "upload_document", "choose_sticker", "find_location",
+                 "record_video_note", "upload_video_note"}
+NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply "
+                "markup are exactly the same as a current content and reply markup of the message")
+_CONFLICT_POLL = ("Conflict: terminated by other getUpdates request; make sure that only one "
+                  "bot instance is running")
+_CONFLICT_HOOK = ("Conflict: can't use getUpdates method while webhook is active; use "
+                  "deleteWebhook to delete the webhook first")
 # What Telegram's nginx front answers while the backend is down: HTML, not JSON.
-_NGINX_502 = (
-    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad "
-    "Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n</body>\r\n</html>\r\n"
-)
+_NGINX_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>"
+              "502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>")
 
 
-# --------------------------------------------------------------------------- data model
 @dataclass(frozen=True)
 class Call:
-    """One request the bot made, kept in completion order (a long poll lands when it returns)."""
+    """One request the bot made. Kept in completion order: a long poll lands when it returns."""
 
     method: str
     params: JSON
@@ -99,10 +90,10 @@ class MessageVersion:
 
 @dataclass
 class SentMessage:
-    """A message the bot sent, in its current (post-edit) state.
+    """A bot message in its current (post-edit) state.
 
-    ``text`` is what the bot passed (tags included); ``plain_text``/``entities`` are what the
-    resident sees after Telegram parsed it.
+    ``text`` is what the bot passed (tags included); ``plain_text`` and ``entities`` are what
+    the resident sees after Telegram parsed it.
     """
 
     chat_id: int
@@ -122,7 +113,7 @@ class SentMessage:
 
 
 class ApiError(Exception):
-    """A Telegram-shaped error response; handlers raise it, the endpoint renders it."""
+    """A Telegram-shaped error response: handlers raise it, the endpoint renders it."""
 
     def __init__(self, status: int, description: str, parameters: JSON | None = None) -> None:
         super().__init__(description)
@@ -131,6 +122,13 @@ class ApiError(Exception):
     def body(self) -> JSON:
         body: JSON = {"ok": False, "error_code": self.status, "description": self.description}
         return body | ({"parameters": self.parameters} if self.parameters else {})
+
+
+class _Outage(ApiError):
+    """Rendered as nginx's HTML 502, which is what clients really get during an outage."""
+
+    def __init__(self) -> None:
+        super().__init__(502, "Bad Gateway (simulated outage)")
 
 
 def _bad(description: str) -> ApiError:
@@ -145,15 +143,15 @@ class _Fault:
     delay: float = 0.0
 
 
-# --------------------------------------------------------------------------- text parsing
-_HTML_TAGS = {
-    "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline",
-    "ins": "underline", "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough",
-    "a": "text_link", "code": "code", "pre": "pre", "tg-spoiler": "spoiler", "span": "spoiler",
-    "blockquote": "blockquote", "tg-emoji": "custom_emoji",
-}  # fmt: skip
-_TAG_RE = re.compile(r"<(/?)([a-zA-Z][\w-]*)((?:\s+[\w-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>\"']+))?)*)\s*>")  # noqa: E501
-_ATTR_RE = re.compile(r"([\w-]+)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>\"']+)))?")
+# --------------------------------------------------------------------------- text & params
+_HTML_TAGS = {"b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline",
+              "ins": "underline", "s": "strikethrough", "strike": "strikethrough",
+              "del": "strikethrough", "a": "text_link", "code": "code", "pre": "pre",
+              "tg-spoiler": "spoiler", "span": "spoiler", "blockquote": "blockquote",
+              "tg-emoji": "custom_emoji"}
+_VALUE = r"""\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))"""
+_TAG_RE = re.compile(rf"<(/?)([a-zA-Z][\w-]*)((?:\s+[\w-]+(?:{re.sub(r'[(](?![?])', '(?:', _VALUE)})?)*)\s*>")
+_ATTR_RE = re.compile(rf"([\w-]+)(?:{_VALUE})?")
 _CHAR_REF_RE = re.compile(r"&(?:#([0-9]{1,7})|#[xX]([0-9a-fA-F]{1,6})|(lt|gt|amp|quot));")
 _NAMED_REFS = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _COMMAND_RE = re.compile(r"(?:^|(?<=\s))/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]+)?(?![\w/])")
@@ -165,8 +163,11 @@ def utf16_len(text: str) -> int:
 
 
 def parse_html(text: str) -> tuple[str, list[JSON]]:
-    """Parse Telegram-flavoured HTML into (plain text, entities), raising ValueError like
-    Telegram's "can't parse entities" for unknown/unclosed tags and bare ``<`` or ``&``."""
+    """Parse Telegram-flavoured HTML into (plain text, entities).
+
+    Raises ValueError, like Telegram's "can't parse entities", for unknown, unclosed or
+    mis-nested tags and for a ``<`` or ``&`` that does not start a tag or a character reference.
+    """
     out: list[str] = []
     entities: list[JSON] = []
     stack: list[tuple[str, int, JSON | None]] = []  # (tag, start offset, entity to emit)
@@ -175,27 +176,25 @@ def parse_html(text: str) -> tuple[str, list[JSON]]:
         at = f"at byte offset {len(text[:pos].encode())}"
         char = text[pos]
         if char == "<":
-            m = _TAG_RE.match(text, pos)
-            if m is None:
+            if (m := _TAG_RE.match(text, pos)) is None:
                 raise ValueError(f"Unexpected character '<' {at}; use &lt; for a literal '<'")
             name, pos = m[2].lower(), m.end()
-            if m[1]:  # closing tag
+            if m[1]:
                 if not stack:
                     raise ValueError(f'Unexpected end tag "</{name}>" {at}')
                 top, start, entity = stack.pop()
                 if top != name:
-                    raise ValueError(f'Unmatched end tag {at}, expected "</{top}>", found "</{name}>"')  # noqa: E501
-                language = entity.pop("language", None) if entity else None
-                if entity and top == "code" and stack and stack[-1][0] == "pre" and language:
-                    pre = stack[-1][2]
-                    assert pre is not None
-                    pre["language"] = language  # <pre><code class="language-x"> is one entity
+                    raise ValueError(f'Unmatched end tag {at}, expected "</{top}>", found "</{name}>"')
+                language = entity.pop("language", None) if entity and top == "code" else None
+                if language and stack and stack[-1][0] == "pre" and stack[-1][2] is not None:
+                    stack[-1][2]["language"] = language  # <pre><code class="language-x">
                 elif entity and offset > start:
                     entities.append(entity | {"offset": start, "length": offset - start})
                 continue
             if name not in _HTML_TAGS:
                 raise ValueError(f'Unsupported start tag "{name}" {at}')
-            attrs = {a[1].lower(): html.unescape(a[2] or a[3] or a[4] or "") for a in _ATTR_RE.finditer(m[3])}  # noqa: E501
+            attrs = {a[1].lower(): html.unescape(a[2] or a[3] or a[4] or "")
+                     for a in _ATTR_RE.finditer(m[3])}
             entity: JSON | None = {"type": _HTML_TAGS[name]}
             if name == "a":
                 entity = {"type": "text_link", "url": attrs["href"]} if attrs.get("href") else None
@@ -212,8 +211,7 @@ def parse_html(text: str) -> tuple[str, list[JSON]]:
             stack.append((name, offset, entity))
             continue
         if char == "&":
-            m = _CHAR_REF_RE.match(text, pos)
-            if m is None:
+            if (m := _CHAR_REF_RE.match(text, pos)) is None:
                 raise ValueError(f"Unsupported HTML entity {at}; use &amp; for a literal '&'")
             char = _NAMED_REFS[m[3]] if m[3] else chr(int(m[1]) if m[1] else int(m[2], 16))
             pos = m.end()
@@ -227,7 +225,7 @@ def parse_html(text: str) -> tuple[str, list[JSON]]:
 
 
 def _render_text(params: JSON) -> tuple[str, list[JSON]]:
-    """Validate a message text the way Telegram does and return (plain text, entities).
+    """Validate a message text as Telegram does; return (plain text, entities).
 
     Markdown modes are not parsed: only backslash escapes are removed before counting.
     """
@@ -259,32 +257,34 @@ def _check_markup(markup: object) -> JSON | None:
         return None
     if not isinstance(markup, dict):
         raise _bad("can't parse reply keyboard markup JSON object")
-    for row in markup.get("inline_keyboard", []):
-        for button in row:
-            if not _BUTTON_ACTIONS & button.keys():
-                raise _bad("can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard")  # noqa: E501
-            data = button.get("callback_data")
-            if data is not None and not 1 <= len(str(data).encode()) <= 64:
-                raise _bad("BUTTON_DATA_INVALID")
-            if "url" in button and not re.fullmatch(r"(https?|tg)://\S+", str(button["url"])):
-                raise _bad("BUTTON_URL_INVALID")
+    for button in (b for row in markup.get("inline_keyboard", []) for b in row):
+        if not _BUTTON_ACTIONS & button.keys():
+            raise _bad("can't parse inline keyboard button: Text buttons are unallowed in the "
+                       "inline keyboard")
+        data = button.get("callback_data")
+        if data is not None and not 1 <= len(str(data).encode()) <= 64:
+            raise _bad("BUTTON_DATA_INVALID")
+        if "url" in button and not re.fullmatch(r"(https?|tg)://\S+", str(button["url"])):
+            raise _bad("BUTTON_URL_INVALID")
     return markup
 
 
 async def _read_params(request: Request) -> JSON:
-    """Accept parameters the ways Telegram does: query string, JSON, urlencoded, multipart."""
+    """Accept parameters the ways Telegram does: query string, JSON, urlencoded, multipart.
+
+    Multipart is parsed with the stdlib email parser to avoid needing python-multipart.
+    """
     raw: JSON = dict(request.query_params)
     ctype = request.headers.get("content-type", "")
     body = await request.body()
     if "application/json" in ctype and body:
         raw.update(json.loads(body))
     elif "multipart/form-data" in ctype:
-        message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {ctype}\r\n\r\n".encode() + body)  # noqa: E501
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
+        head = f"Content-Type: {ctype}\r\n\r\n".encode()
+        for part in BytesParser(policy=HTTP).parsebytes(head + body).iter_parts():
             data = part.get_payload(decode=True) or b""
-            filename = part.get_filename()
-            raw[str(name)] = {"filename": filename, "size": len(data)} if filename else data.decode()  # noqa: E501
+            value = {"filename": name, "size": len(data)} if (name := part.get_filename()) else None
+            raw[str(part.get_param("name", header="content-disposition"))] = value or data.decode()
     elif body:
         raw.update(parse_qsl(body.decode(), keep_blank_values=True))
     return {key: _decode(key, value) for key, value in raw.items()}
@@ -299,6 +299,10 @@ def _decode(key: str, value: Any) -> Any:
         return value
 
 
+def _update_type(update: JSON) -> str:
+    return next(key for key in update if key != "update_id")
+
+
 # --------------------------------------------------------------------------- the server
 class BotApiServer:
     """Fake Bot API on 127.0.0.1, served by uvicorn in a background thread with its own loop.
@@ -308,44 +312,42 @@ class BotApiServer:
     """
 
     def __init__(self, token: str = "123:ABC", *, bot_username: str = "test_bot",
-                 bot_name: str = "Test Bot") -> None:  # fmt: skip
-        self.token = token
+                 bot_name: str = "Test Bot") -> None:
+        self.token, self.port = token, 0
         head = token.split(":", 1)[0]
         self.bot_user: JSON = {"id": int(head) if head.isdigit() else 1, "is_bot": True,
-                               "first_name": bot_name, "username": bot_username}  # fmt: skip
+                               "first_name": bot_name, "username": bot_username}
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._calls: list[Call] = []
-        self._updates: list[JSON] = []  # queued, not yet confirmed by an offset
-        self._built: dict[int, JSON] = {}
-        self._last_update_id = 0
+        self._updates: list[JSON] = []  # queued and not yet confirmed by an offset
+        self._built: dict[int, JSON] = {}  # every update ever made, queued or not
+        self._last_update_id = self._seq = self._poll_generation = 0
         self._allowed: list[str] | None = None
         self._users: dict[int, JSON] = {}
         self._chats: dict[int, JSON] = {}
         self._last_message_id: dict[int, int] = {}
-        self._raw: dict[tuple[int, int], JSON] = {}  # every message as Telegram would show it
+        self._raw: dict[tuple[int, int], JSON] = {}  # every message, as Telegram would show it
         self._sent: dict[tuple[int, int], SentMessage] = {}
         self._sent_log: list[SentMessage] = []
         self._mark_calls = self._mark_sent = 0
         self._reply_cursor: dict[int, int] = {}
         self._queries: set[str] = set()
-        self._query_seq = 0
         self._commands: dict[str, list[JSON]] = {}
         self._webhook: JSON = {"url": ""}
         self._faults: list[_Fault] = []
         self._down_until = 0.0
-        self._poll_generation = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None  # set when updates arrive or state changes
         self._stopping = threading.Event()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self.port = 0
-        self._handlers = {m.lower(): (m, getattr(self, "_" + re.sub(r"(?<!^)([A-Z])", r"_\1", m).lower())) for m in METHODS}  # noqa: E501
+        self._handlers = {m.lower(): (m, getattr(self, "_" + re.sub("([A-Z])", r"_\1", m).lower()))
+                          for m in METHODS}
         self.app = Starlette(routes=[
             Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
             Route("/file/bot{token}/{path:path}", self._no_file, methods=["GET"]),
-        ])  # fmt: skip
+        ])
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> BotApiServer:
@@ -367,11 +369,11 @@ class BotApiServer:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=2)  # fmt: skip
-        self._server = uvicorn.Server(config)
+        self._server = uvicorn.Server(uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="off",
+            timeout_graceful_shutdown=2))
         self._thread = threading.Thread(target=asyncio.run, args=(self._serve(sock),),
-                                        name=f"botapi:{self.port}", daemon=True)  # fmt: skip
+                                        name=f"botapi:{self.port}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -386,7 +388,7 @@ class BotApiServer:
         await self._server.serve(sockets=[sock])
 
     def stop(self) -> None:
-        """Wake pending long polls and delays so uvicorn's graceful shutdown is quick."""
+        """Wake pending long polls and delays first, so uvicorn's graceful shutdown is quick."""
         if self._server is None or self._thread is None:
             return
         self._stopping.set()
@@ -398,7 +400,7 @@ class BotApiServer:
     def _poke(self) -> None:
         """Wake long polls in the server loop; safe from any thread."""
         if self._loop is not None and self._wake is not None:
-            with contextlib.suppress(RuntimeError):  # loop already closed
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
                 self._loop.call_soon_threadsafe(self._wake.set)
 
     # ------------------------------------------------------------------ HTTP plumbing
@@ -406,27 +408,26 @@ class BotApiServer:
         return JSONResponse(ApiError(404, "Not Found").body(), status_code=404)
 
     async def _endpoint(self, request: Request) -> Response:
-        arrived = time.monotonic()
-        name = request.path_params["method"]
-        method = self._handlers.get(name.lower(), (name, None))[0]
+        arrived, name = time.monotonic(), request.path_params["method"]
+        method = self._handlers.get(name.lower(), (name,))[0]
         params: JSON = {}
         try:
-            params = await _read_params(request)
+            try:
+                params = await _read_params(request)
+            except ValueError:
+                raise _bad("can't parse request JSON object") from None
             result = await self._dispatch(request.path_params["token"], method, params)
         except ApiError as exc:
             self._record(Call(method, params, arrived, exc.status, exc.description))
-            if exc.status == 502 and exc.parameters is None and exc.description == "outage":
+            if isinstance(exc, _Outage):
                 return Response(_NGINX_502, status_code=502, media_type="text/html")
             return JSONResponse(exc.body(), status_code=exc.status)
-        except ValueError:
-            self._record(Call(method, params, arrived, 400, "can't parse request"))
-            return JSONResponse(_bad("can't parse request").body(), status_code=400)
         self._record(Call(method, params, arrived))
         return JSONResponse({"ok": True, "result": result})
 
     async def _dispatch(self, token: str, method: str, params: JSON) -> Any:
         if self._is_down():
-            raise ApiError(502, "outage")
+            raise _Outage()
         if token != self.token:
             raise ApiError(401, "Unauthorized")
         if method.lower() not in self._handlers:
@@ -446,15 +447,15 @@ class BotApiServer:
 
     # ------------------------------------------------------------------ faults
     def fail_next(self, method: str, *, status: int = 429, retry_after: int = 1, times: int = 1,
-                  description: str | None = None) -> None:  # fmt: skip
+                  description: str | None = None) -> None:
         """Answer the next ``times`` calls of ``method`` ("*" = any) with an error, unexecuted.
 
-        429 carries ``parameters.retry_after`` like Telegram's flood control; others are plain
-        ``{"ok": false, ...}`` errors with the standard HTTP phrase as description.
+        429 carries ``parameters.retry_after`` like Telegram's flood control; other statuses
+        are plain ``{"ok": false, ...}`` errors, described by the HTTP phrase by default.
         """
         if status == 429:
             error = ApiError(429, description or f"Too Many Requests: retry after {retry_after}",
-                             {"retry_after": retry_after})  # fmt: skip
+                             {"retry_after": retry_after})
         else:
             error = ApiError(status, description or HTTPStatus(status).phrase)
         with self._lock:
@@ -463,20 +464,20 @@ class BotApiServer:
     def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
         """Hold the next calls before executing them, to trigger client read timeouts.
 
-        Like the real API, the call is still executed after the delay even if the client
-        gave up — which is exactly how retried sends become duplicates.
+        Like the real API, the call still runs after the delay even if the client gave up,
+        which is exactly how a retried send becomes a duplicate.
         """
         with self._lock:
             self._faults.append(_Fault(method.lower(), times, delay=seconds))
 
     def outage(self, seconds: float) -> None:
-        """Answer every request (in-flight long polls too) with nginx's HTML 502 for a while."""
+        """Answer every request, in-flight long polls too, with nginx's HTML 502 for a while."""
         with self._lock:
             self._down_until = time.monotonic() + seconds
         self._poke()
 
     def down(self) -> None:
-        """Start an open-ended outage; see :meth:`outage`."""
+        """Start an open-ended outage, until :meth:`up`."""
         self.outage(math.inf)
 
     def up(self) -> None:
@@ -499,14 +500,14 @@ class BotApiServer:
     # ------------------------------------------------------------------ Bot API methods
     def _get_me(self, p: JSON) -> JSON:
         return self.bot_user | {"can_join_groups": True, "can_read_all_group_messages": False,
-                                "supports_inline_queries": False}  # fmt: skip
+                                "supports_inline_queries": False}
 
     async def _get_updates(self, p: JSON) -> list[JSON]:
-        """Long polling: a newer getUpdates terminates an older one with 409, as on Telegram."""
+        """Long polling; a newer getUpdates terminates an older one with 409, as on Telegram."""
         assert self._wake is not None
         with self._lock:
             if self._webhook["url"]:
-                raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")  # noqa: E501
+                raise ApiError(409, _CONFLICT_HOOK)
             self._poll_generation += 1
             generation = self._poll_generation
             if p.get("allowed_updates") is not None:
@@ -516,18 +517,17 @@ class BotApiServer:
                 self._updates = [u for u in self._updates if u["update_id"] >= offset]
             elif offset < 0:
                 self._updates = self._updates[offset:]
-        self._wake.set()  # kick any older poll so it sees it was superseded
+        self._wake.set()  # an older poll wakes up, sees it was superseded, and fails
         limit = min(max(int(p.get("limit") or 100), 1), 100)
         deadline = time.monotonic() + float(p.get("timeout") or 0)
         while True:
             if generation != self._poll_generation:
-                raise ApiError(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")  # noqa: E501
+                raise ApiError(409, _CONFLICT_POLL)
             if self._is_down():
-                raise ApiError(502, "outage")
+                raise _Outage()
             self._wake.clear()
             with self._lock:
-                allowed = self._allowed
-                self._updates = [u for u in self._updates if (next(k for k in u if k != "update_id") in allowed if allowed else next(k for k in u if k != "update_id") not in _NOT_BY_DEFAULT)]  # noqa: E501
+                self._updates = [u for u in self._updates if self._wanted(_update_type(u))]
                 batch = copy.deepcopy(self._updates[:limit])
             remaining = deadline - time.monotonic()
             if batch or remaining <= 0 or self._stopping.is_set():
@@ -535,25 +535,29 @@ class BotApiServer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), remaining)
 
+    def _wanted(self, kind: str) -> bool:
+        return kind in self._allowed if self._allowed else kind not in _NOT_BY_DEFAULT
+
     def _send_message(self, p: JSON) -> JSON:
         chat = self._chat_for(p.get("chat_id"))
         plain, entities = _render_text(p)
         markup = _check_markup(p.get("reply_markup"))
+        reply = p.get("reply_parameters") or (
+            {"message_id": p["reply_to_message_id"]} if "reply_to_message_id" in p else {})
         with self._cond:
-            reply = p.get("reply_parameters") or (
-                {"message_id": p["reply_to_message_id"]} if "reply_to_message_id" in p else None)
-            target = self._raw.get((chat["id"], reply["message_id"])) if reply else None
-            allow = (reply or {}).get("allow_sending_without_reply") or p.get("allow_sending_without_reply")  # noqa: E501
+            target = self._raw.get((chat["id"], reply.get("message_id")))
+            allow = reply.get("allow_sending_without_reply", p.get("allow_sending_without_reply"))
             if reply and target is None and not allow:
                 raise _bad("message to be replied not found")
             raw = self._new_message(chat, self.bot_user, {"text": plain})
             raw |= {"entities": entities} if entities else {}
             raw |= {"reply_markup": markup} if markup and "inline_keyboard" in markup else {}
             if target:
-                raw["reply_to_message"] = {k: v for k, v in target.items() if k != "reply_to_message"}  # noqa: E501
+                raw["reply_to_message"] = {k: v for k, v in target.items()
+                                           if k != "reply_to_message"}
             sent = SentMessage(chat["id"], raw["message_id"], p["text"], p.get("parse_mode"),
-                               plain, entities, markup)  # fmt: skip
-            sent.history.append(MessageVersion(sent.text, sent.parse_mode, markup, time.monotonic()))  # noqa: E501
+                               plain, entities, markup)
+            sent.history.append(MessageVersion(sent.text, sent.parse_mode, markup, time.time()))
             self._sent[(chat["id"], sent.message_id)] = sent
             self._sent_log.append(sent)
             self._cond.notify_all()
@@ -563,22 +567,22 @@ class BotApiServer:
         sent = self._sent_message(p)
         plain, entities = _render_text(p)
         return self._apply_edit(sent, p["text"], p.get("parse_mode"), plain, entities,
-                                _check_markup(p.get("reply_markup")))  # fmt: skip
+                                _check_markup(p.get("reply_markup")))
 
     def _edit_message_reply_markup(self, p: JSON) -> JSON:
         sent = self._sent_message(p)
         return self._apply_edit(sent, sent.text, sent.parse_mode, sent.plain_text, sent.entities,
-                                _check_markup(p.get("reply_markup")))  # fmt: skip
+                                _check_markup(p.get("reply_markup")))
 
     def _apply_edit(self, sent: SentMessage, text: str, parse_mode: str | None, plain: str,
-                    entities: list[JSON], markup: JSON | None) -> JSON:  # fmt: skip
-        """Omitting reply_markup in an edit removes the keyboard, exactly as Telegram does."""
+                    entities: list[JSON], markup: JSON | None) -> JSON:
+        """An edit without reply_markup removes the keyboard, exactly as on Telegram."""
         with self._cond:
             if (plain, entities, markup) == (sent.plain_text, sent.entities, sent.reply_markup):
                 raise ApiError(400, NOT_MODIFIED)
             sent.text, sent.parse_mode, sent.plain_text = text, parse_mode, plain
             sent.entities, sent.reply_markup = entities, markup
-            sent.history.append(MessageVersion(text, parse_mode, markup, time.monotonic()))
+            sent.history.append(MessageVersion(text, parse_mode, markup, time.time()))
             raw = self._raw[(sent.chat_id, sent.message_id)]
             raw.update(text=plain, edit_date=int(time.time()))
             for key, value in (("entities", entities), ("reply_markup", markup)):
@@ -592,7 +596,7 @@ class BotApiServer:
             raise _bad("MESSAGE_TOO_LONG")
         with self._lock:
             if str(p.get("callback_query_id")) not in self._queries:
-                raise _bad("query is too old and response timeout expired or query ID is invalid")  # noqa: E501
+                raise _bad("query is too old and response timeout expired or query ID is invalid")
             self._queries.discard(str(p.get("callback_query_id")))
         return True
 
@@ -624,17 +628,16 @@ class BotApiServer:
         return f"{scope}|{p.get('language_code') or ''}"
 
     def _set_webhook(self, p: JSON) -> bool:
-        url = str(p.get("url") or "")
+        url, secret = str(p.get("url") or ""), p.get("secret_token")
         if url and not url.startswith("https://"):
             raise _bad("bad webhook: An HTTPS URL must be provided for webhook")
-        if not re.fullmatch(r"[A-Za-z0-9_-]{0,256}", str(p.get("secret_token") or "")):
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
             raise _bad("secret token contains unallowed characters")
         with self._lock:
-            self._webhook = {"url": url, "secret_token": p.get("secret_token"),
-                             "allowed_updates": p.get("allowed_updates")}  # fmt: skip
+            self._webhook = {"url": url, "secret_token": secret,
+                             "allowed_updates": p.get("allowed_updates")}
             if p.get("drop_pending_updates"):
                 self._updates.clear()
-        self._poke()  # a pending long poll must now fail with 409
         return True
 
     def _delete_webhook(self, p: JSON) -> bool:
@@ -642,12 +645,11 @@ class BotApiServer:
 
     def _get_webhook_info(self, p: JSON) -> JSON:
         with self._lock:
-            info: JSON = {"url": self._webhook["url"], "has_custom_certificate": False,
-                          "pending_update_count": len(self._updates)}  # fmt: skip
+            info = {"url": self._webhook["url"], "has_custom_certificate": False,
+                    "pending_update_count": len(self._updates)}
             if self._webhook["url"]:
-                info |= {"max_connections": 40}
-                info |= {"allowed_updates": a} if (a := self._webhook["allowed_updates"]) else {}
-            return info
+                info |= {"max_connections": 40, "allowed_updates": self._webhook["allowed_updates"]}
+            return {k: v for k, v in info.items() if v is not None}
 
     def _send_chat_action(self, p: JSON) -> bool:
         self._chat_for(p.get("chat_id"))
@@ -656,67 +658,65 @@ class BotApiServer:
         return True
 
     def _close(self, p: JSON) -> bool:
+        """close and logOut have nothing to tear down here."""
         return True
 
-    def _log_out(self, p: JSON) -> bool:
-        return True
+    _log_out = _close
 
     # ------------------------------------------------------------------ chat model
     def _chat_for(self, chat_id: object) -> JSON:
-        """Only chats a resident opened exist: sending elsewhere is a bug Telegram reports."""
+        """Only chats residents opened exist: sending elsewhere is a bug Telegram reports."""
         if chat_id in (None, ""):
             raise _bad("chat_id is empty")
         with self._lock:
-            chat = self._chats.get(chat_id) if isinstance(chat_id, int) else None
-        if chat is None:
-            raise _bad("chat not found")
-        return chat
+            if not isinstance(chat_id, int) or chat_id not in self._chats:
+                raise _bad("chat not found")
+            return self._chats[chat_id]
 
     def _sent_message(self, p: JSON) -> SentMessage:
         if p.get("inline_message_id"):
             raise _bad("inline messages are not supported by the test server")
-        chat = self._chat_for(p.get("chat_id"))
+        key = (self._chat_for(p.get("chat_id"))["id"], p.get("message_id"))
         with self._lock:
-            sent = self._sent.get((chat["id"], p.get("message_id")))  # type: ignore[arg-type]
-            if sent is None:
-                if (chat["id"], p.get("message_id")) in self._raw:
-                    raise _bad("message can't be edited")
-                raise _bad("message to edit not found")
-            return sent
+            if key in self._sent:
+                return self._sent[key]
+            raise _bad("message can't be edited" if key in self._raw else "message to edit not found")
 
     def _new_message(self, chat: JSON, sender: JSON, body: JSON) -> JSON:
-        """Private-chat message ids are shared by both sides, so one counter per chat."""
+        """Both sides of a private chat share one message-id counter, as on Telegram."""
         with self._lock:
-            message_id = self._last_message_id.get(chat["id"], 0) + 1
-            self._last_message_id[chat["id"]] = message_id
+            message_id = self._last_message_id[chat["id"]] = self._last_message_id.get(chat["id"], 0) + 1
             raw = {"message_id": message_id, "from": sender, "chat": chat,
-                   "date": int(time.time()), **body}  # fmt: skip
+                   "date": int(time.time()), **body}
             self._raw[(chat["id"], message_id)] = raw
             return raw
 
     def add_user(self, user_id: int, *, first_name: str = "Taro", username: str | None = None,
-                 language_code: str | None = "ja") -> JSON:  # fmt: skip
-        """Register a resident (and their private chat) as if they had started the bot before."""
+                 language_code: str | None = "ja") -> JSON:
+        """Register a resident and their private chat, as if they had started the bot earlier."""
         user: JSON = {"id": user_id, "is_bot": False, "first_name": first_name}
         user |= {"username": username} if username else {}
-        user |= {"language_code": language_code} if language_code else {}
-        chat = {k: v for k, v in user.items() if k in ("id", "first_name", "username")}
         with self._lock:
-            self._users[user_id] = user
-            self._chats[user_id] = chat | {"type": "private"}
-        return user
+            self._users[user_id] = user | ({"language_code": language_code} if language_code else {})
+            self._chats[user_id] = {k: v for k, v in user.items() if k != "is_bot"} | {"type": "private"}
+            return self._users[user_id]
 
     def _speaker(self, user_id: int, chat_id: int | None) -> tuple[JSON, JSON]:
+        """The user (registered on first use) and the chat they speak in (a group if given)."""
         with self._lock:
             user = self._users.get(user_id) or self.add_user(user_id)
-            if chat_id is not None and chat_id != user_id and chat_id not in self._chats:
+            if chat_id is not None and chat_id not in self._chats:
                 kind = "supergroup" if str(chat_id).startswith("-100") else "group"
                 self._chats[chat_id] = {"id": chat_id, "type": kind, "title": "Test group"}
             return user, self._chats[user_id if chat_id is None else chat_id]
 
     # ------------------------------------------------------------------ residents
     def enqueue(self, update: JSON, *, deliver: bool = True) -> int:
-        """Queue any update dict for getUpdates; assigns ``update_id`` unless present."""
+        """Queue any update for getUpdates (assigning ``update_id`` if missing); return its id.
+
+        With ``deliver=False`` it is only built and kept for :meth:`get_update`, so a webhook
+        test can POST it to the app itself.
+        """
         with self._lock:
             update = copy.deepcopy(update)
             update.setdefault("update_id", self._last_update_id + 1)
@@ -728,7 +728,7 @@ class BotApiServer:
         return int(update["update_id"])
 
     def get_update(self, update_id: int) -> JSON:
-        """The update as built, e.g. to POST one made with ``deliver=False`` to a webhook app."""
+        """The update as built; e.g. ``send_text(..., deliver=False)`` then POST this."""
         with self._lock:
             return copy.deepcopy(self._built[update_id])
 
@@ -739,73 +739,76 @@ class BotApiServer:
 
     def send_text(self, user_id: int, text: str, *, chat_id: int | None = None,
                   first_name: str = "Taro", username: str | None = None,
-                  language_code: str | None = "ja", deliver: bool = True) -> int:  # fmt: skip
-        """A resident writes ``text``; any ``/command`` gets a bot_command entity, as clients do."""
-        self.add_user(user_id, first_name=first_name, username=username, language_code=language_code)  # noqa: E501
-        entities = [{"type": "bot_command", "offset": utf16_len(text[: m.start()]),
-                     "length": utf16_len(m[0])} for m in _COMMAND_RE.finditer(text)]  # fmt: skip
+                  language_code: str | None = "ja", deliver: bool = True) -> int:
+        """A resident writes ``text``; each ``/command`` in it gets a bot_command entity."""
+        self.add_user(user_id, first_name=first_name, username=username,
+                      language_code=language_code)
+        entities = [{"type": "bot_command", "offset": utf16_len(text[:m.start()]),
+                     "length": utf16_len(m[0])} for m in _COMMAND_RE.finditer(text)]
         body: JSON = {"text": text} | ({"entities": entities} if entities else {})
         return self._user_message(user_id, chat_id, body, deliver)
 
     def send_command(self, user_id: int, command: str, *, chat_id: int | None = None,
-                     deliver: bool = True) -> int:  # fmt: skip
+                     deliver: bool = True) -> int:
         """E.g. ``send_command(1, "/start payload")``; keeps the user's earlier profile."""
-        if not _COMMAND_RE.match(command):
+        if (m := _COMMAND_RE.match(command)) is None:
             raise ValueError(f"not a bot command: {command!r}")
-        entity = {"type": "bot_command", "offset": 0, "length": utf16_len(_COMMAND_RE.match(command)[0])}  # type: ignore[index]  # noqa: E501
-        return self._user_message(user_id, chat_id, {"text": command, "entities": [entity]}, deliver)  # noqa: E501
+        entity = {"type": "bot_command", "offset": 0, "length": utf16_len(m[0])}
+        return self._user_message(user_id, chat_id, {"text": command, "entities": [entity]},
+                                  deliver)
 
     def _file(self, kind: str, **extra: Any) -> JSON:
         with self._lock:
-            n = self._last_update_id + 1
-        return {"file_id": f"{kind}-file-{n}", "file_unique_id": f"{kind}-{n}", **extra}
+            self._seq += 1
+            return {"file_id": f"{kind}-file-{self._seq}", "file_unique_id": f"{kind}{self._seq}",
+                    **extra}
 
     def send_sticker(self, user_id: int, *, emoji: str = "👍", chat_id: int | None = None,
-                     deliver: bool = True) -> int:  # fmt: skip
+                     deliver: bool = True) -> int:
         sticker = self._file("sticker", type="regular", width=512, height=512, is_animated=False,
-                             is_video=False, emoji=emoji)  # fmt: skip
+                             is_video=False, emoji=emoji)
         return self._user_message(user_id, chat_id, {"sticker": sticker}, deliver)
 
     def send_photo(self, user_id: int, caption: str | None = None, *, chat_id: int | None = None,
-                   deliver: bool = True) -> int:  # fmt: skip
-        sizes = [self._file("photo", width=w, height=w * 3 // 4, file_size=w * 40) for w in (90, 320, 1280)]  # noqa: E501
+                   deliver: bool = True) -> int:
+        sizes = [self._file("photo", width=w, height=w * 3 // 4, file_size=w * 40)
+                 for w in (90, 320, 1280)]
         body: JSON = {"photo": sizes} | ({"caption": caption} if caption else {})
         return self._user_message(user_id, chat_id, body, deliver)
 
     def send_voice(self, user_id: int, *, duration: int = 2, chat_id: int | None = None,
-                   deliver: bool = True) -> int:  # fmt: skip
+                   deliver: bool = True) -> int:
         voice = self._file("voice", duration=duration, mime_type="audio/ogg", file_size=4000)
         return self._user_message(user_id, chat_id, {"voice": voice}, deliver)
 
     def send_location(self, user_id: int, lat: float, lon: float, *, chat_id: int | None = None,
-                      deliver: bool = True) -> int:  # fmt: skip
+                      deliver: bool = True) -> int:
         location = {"latitude": lat, "longitude": lon}
         return self._user_message(user_id, chat_id, {"location": location}, deliver)
 
     def edit_text(self, user_id: int, message_id: int, text: str, *, chat_id: int | None = None,
-                  deliver: bool = True) -> int:  # fmt: skip
+                  deliver: bool = True) -> int:
         """The resident edits one of their own text messages: an ``edited_message`` update."""
         with self._lock:
             raw = self._raw.get((user_id if chat_id is None else chat_id, message_id))
-            if raw is None or raw["from"].get("id") != user_id or "text" not in raw:
+            if raw is None or raw["from"]["id"] != user_id or "text" not in raw:
                 raise ValueError(f"user {user_id} has no text message {message_id} to edit")
             raw.update(text=text, edit_date=int(time.time()))
             return self.enqueue({"edited_message": raw}, deliver=deliver)
 
     def press_button(self, user_id: int, message_id: int, callback_data: str, *,
-                     chat_id: int | None = None, deliver: bool = True) -> int:  # fmt: skip
-        """Press an inline button that is really on the bot's message now; raise otherwise."""
+                     chat_id: int | None = None, deliver: bool = True) -> int:
+        """Press an inline button that is on the bot's message right now; raise otherwise."""
         with self._lock:
             user, chat = self._speaker(user_id, chat_id)
             sent = self._sent.get((chat["id"], message_id))
             if sent is None or callback_data not in sent.callback_data:
                 offered = sent.callback_data if sent else "no such bot message"
-                raise ValueError(f"no button {callback_data!r} on message {message_id}: {offered}")  # noqa: E501
-            self._query_seq += 1
-            query_id = f"{user_id}-{self._query_seq}"
-            self._queries.add(query_id)
+                raise ValueError(f"no button {callback_data!r} on message {message_id}: {offered}")
+            self._seq += 1
+            self._queries.add(query_id := str(self._seq))
             query = {"id": query_id, "from": user, "message": self._raw[(chat["id"], message_id)],
-                     "chat_instance": f"instance{chat['id']}", "data": callback_data}  # fmt: skip
+                     "chat_instance": f"instance{chat['id']}", "data": callback_data}
             return self.enqueue({"callback_query": query}, deliver=deliver)
 
     # ------------------------------------------------------------------ inspection & waiting
@@ -816,7 +819,7 @@ class BotApiServer:
 
     @property
     def webhook(self) -> JSON:
-        """What the bot registered via setWebhook (url, secret_token, allowed_updates)."""
+        """What the bot registered via setWebhook: url, secret_token, allowed_updates."""
         with self._lock:
             return dict(self._webhook)
 
@@ -831,65 +834,63 @@ class BotApiServer:
             self._mark_calls, self._mark_sent = len(self._calls), len(self._sent_log)
             self._reply_cursor.clear()
 
-    def _matching(self, method: str, predicate: Callable[[Call], bool] | None,
-                  count: int) -> list[Call] | None:  # fmt: skip
-        found = [c for c in self._calls[self._mark_calls:] if c.method.lower() == method.lower()
-                 and (predicate is None or predicate(c))]  # fmt: skip
-        return found[:count] if len(found) >= count else None
+    def wait_for(self, method: str, *, predicate: Callable[[Call], bool] | None = None,
+                 count: int = 1, timeout: float = 10.0) -> list[Call]:
+        """Block until ``count`` matching calls arrived since :meth:`mark`; return them."""
+        return self._wait(self._matcher(method, predicate, count), timeout)
 
-    def _next_reply(self, chat_id: int) -> SentMessage | None:
-        start = max(self._mark_sent, self._reply_cursor.get(chat_id, 0))
-        for index in range(start, len(self._sent_log)):
-            if self._sent_log[index].chat_id == chat_id:
-                self._reply_cursor[chat_id] = index + 1
-                return copy.deepcopy(self._sent_log[index])
-        return None
+    async def await_for(self, method: str, *, predicate: Callable[[Call], bool] | None = None,
+                        count: int = 1, timeout: float = 10.0) -> list[Call]:
+        """:meth:`wait_for` for async tests, without blocking their event loop."""
+        return await self._await(self._matcher(method, predicate, count), timeout)
 
-    def _timeout(self, what: str, timeout: float) -> TimeoutError:
-        recent = "\n".join(f"  {c.method} -> {c.status} {c.description or ''} "
-                           f"{json.dumps(c.params, ensure_ascii=False, default=str)[:200]}"
-                           for c in self.calls[-20:])  # fmt: skip
-        return TimeoutError(f"no {what} within {timeout}s; recent calls:\n{recent or '  (none)'}")
+    def wait_reply(self, chat_id: int, timeout: float = 10.0) -> SentMessage:
+        """The next bot message to ``chat_id`` after the mark; successive calls advance."""
+        return self._wait(self._replier(chat_id), timeout)
 
-    def _wait(self, check: Callable[[], T | None], timeout: float, what: str) -> T:
+    async def await_reply(self, chat_id: int, timeout: float = 10.0) -> SentMessage:
+        return await self._await(self._replier(chat_id), timeout)
+
+    def _matcher(self, method: str, predicate: Callable[[Call], bool] | None,
+                 count: int) -> tuple[str, Callable[[], list[Call] | None]]:
+        def check() -> list[Call] | None:
+            found = [c for c in self._calls[self._mark_calls:] if c.method.lower() == method.lower()
+                     and (predicate is None or predicate(c))]
+            return found[:count] if len(found) >= count else None
+        return f"{count} x {method}", check
+
+    def _replier(self, chat_id: int) -> tuple[str, Callable[[], SentMessage | None]]:
+        def check() -> SentMessage | None:
+            start = max(self._mark_sent, self._reply_cursor.get(chat_id, 0))
+            for index in range(start, len(self._sent_log)):
+                if self._sent_log[index].chat_id == chat_id:
+                    self._reply_cursor[chat_id] = index + 1
+                    return copy.deepcopy(self._sent_log[index])
+            return None
+        return f"bot message in chat {chat_id}", check
+
+    def _wait(self, waiting: tuple[str, Callable[[], T | None]], timeout: float) -> T:
         deadline = time.monotonic() + timeout
         with self._cond:
-            while (result := check()) is None:
+            while (result := waiting[1]()) is None:
                 if (remaining := deadline - time.monotonic()) <= 0:
-                    raise self._timeout(what, timeout)
+                    raise self._timeout(waiting[0], timeout)
                 self._cond.wait(remaining)
             return result
 
-    async def _await(self, check: Callable[[], T | None], timeout: float, what: str) -> T:
-        """Polls instead of blocking so the test's own event loop (maybe the bot's) runs."""
+    async def _await(self, waiting: tuple[str, Callable[[], T | None]], timeout: float) -> T:
+        """Polls rather than blocks: the bot may be running on the very same event loop."""
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
-                if (result := check()) is not None:
+                if (result := waiting[1]()) is not None:
                     return result
             if time.monotonic() > deadline:
-                raise self._timeout(what, timeout)
+                raise self._timeout(waiting[0], timeout)
             await asyncio.sleep(0.01)
 
-    def wait_for(self, method: str, *, predicate: Callable[[Call], bool] | None = None,
-                 count: int = 1, timeout: float = 10.0) -> list[Call]:  # fmt: skip
-        """Block until ``count`` matching calls arrived since :meth:`mark`; return them."""
-        return self._wait(lambda: self._matching(method, predicate, count), timeout,
-                          f"{count} x {method}")  # fmt: skip
-
-    async def await_for(self, method: str, *, predicate: Callable[[Call], bool] | None = None,
-                        count: int = 1, timeout: float = 10.0) -> list[Call]:  # fmt: skip
-        return await self._await(lambda: self._matching(method, predicate, count), timeout,
-                                 f"{count} x {method}")  # fmt: skip
-
-    def wait_reply(self, chat_id: int, timeout: float = 10.0) -> SentMessage:
-        """The next bot message to ``chat_id`` after the mark (successive calls advance)."""
-        return self._wait(lambda: self._next_reply(chat_id), timeout, f"reply in chat {chat_id}")
-
-    async def await_reply(self, chat_id: int, timeout: float = 10.0) -> SentMessage:
-        return await self._await(lambda: self._next_reply(chat_id), timeout,
-                                 f"reply in chat {chat_id}")  # fmt: skip
-
-    def iter_calls(self, method: str) -> Iterator[Call]:
-        """All calls of one method so far (ignores the mark)."""
-        return (c for c in self.calls if c.method.lower() == method.lower())
+    def _timeout(self, what: str, timeout: float) -> TimeoutError:
+        recent = "\n".join(
+            f"  {c.method} -> {c.status} {c.description or ''} "
+            f"{json.dumps(c.params, ensure_ascii=False, default=str)[:200]}" for c in self.calls[-20:])
+        return TimeoutError(f"no {what} within {timeout}s; recent calls:\n{recent or '  (none)'}")

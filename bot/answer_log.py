@@ -1,0 +1,255 @@
+"""Writing the answer log without ever delaying a reply or losing an entry.
+
+Handlers hand a record to `AnswerLog.record()` (a queue put) after the reply is
+sent; one writer thread per process stores records in order. When the database
+is down or locked, records go to this process's spool file and are written, in
+order and exactly once, when it is back: inserts are keyed by the record's uid,
+so replaying a spool that was half written adds nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import queue
+import threading
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .store import Exchange, ExchangeHit, Feedback
+
+__all__ = ["AnswerLog", "ExchangeRecord", "FeedbackRecord", "HitRecord", "new_uid"]
+
+logger = logging.getLogger(__name__)
+
+
+def new_uid() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class HitRecord:
+    measure_id: str
+    rank: int
+    score: float
+    chapter: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeRecord:
+    uid: str
+    created_at: dt.datetime
+    channel: str
+    user_key: str
+    question: str
+    answered: bool
+    reason: str
+    plan_version: str
+    latency_ms: float
+    hits: tuple[HitRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRecord:
+    exchange_uid: str
+    user_key: str
+    helpful: bool
+    created_at: dt.datetime
+    reason: str | None = None
+
+
+Record = ExchangeRecord | FeedbackRecord
+
+
+def _to_line(record: Record) -> str:
+    data = asdict(record)
+    data["created_at"] = record.created_at.isoformat()
+    data["type"] = "exchange" if isinstance(record, ExchangeRecord) else "feedback"
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _from_line(line: str) -> Record:
+    data: dict[str, Any] = json.loads(line)
+    kind = data.pop("type")
+    data["created_at"] = dt.datetime.fromisoformat(data["created_at"])
+    if kind == "exchange":
+        data["hits"] = tuple(HitRecord(**hit) for hit in data["hits"])
+        return ExchangeRecord(**data)
+    return FeedbackRecord(**data)
+
+
+def _write(session: Session, record: Record) -> None:
+    """Store one record idempotently: writing the same record twice changes nothing."""
+    if isinstance(record, ExchangeRecord):
+        if session.scalar(select(Exchange.id).where(Exchange.uid == record.uid)) is not None:
+            return
+        fields = {k: v for k, v in asdict(record).items() if k != "hits"}
+        exchange = Exchange(**fields, hits=[ExchangeHit(**asdict(hit)) for hit in record.hits])
+        session.add(exchange)
+        return
+    exchange_id = session.scalar(select(Exchange.id).where(Exchange.uid == record.exchange_uid))
+    if exchange_id is None:
+        logger.warning("feedback for unknown exchange %s dropped", record.exchange_uid)
+        return
+    feedback = session.scalar(
+        select(Feedback).where(Feedback.exchange_id == exchange_id, Feedback.user_key == record.user_key)
+    )
+    if feedback is None:
+        feedback = Feedback(exchange_id=exchange_id, user_key=record.user_key)
+        session.add(feedback)
+    feedback.helpful = record.helpful
+    feedback.reason = record.reason
+    feedback.created_at = record.created_at
+
+
+class _Spool:
+    """This process's spool file, locked so that no other process drains it while we live."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.path = directory / f"{os.getpid()}-{new_uid()[:8]}.jsonl"
+        self._handle: IO[str] = self.path.open("a+", encoding="utf-8")
+        fcntl.flock(self._handle, fcntl.LOCK_EX)
+        self.pending = 0
+
+    def append(self, record: Record) -> None:
+        self._handle.write(_to_line(record) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self.pending += 1
+
+    def adopt_orphans(self) -> None:
+        """Move entries of spools left by processes that died into ours, oldest file first."""
+        for path in sorted(self.directory.glob("*.jsonl"), key=lambda p: p.stat().st_mtime):
+            if path == self.path:
+                continue
+            with path.open("r+", encoding="utf-8") as orphan:
+                try:
+                    fcntl.flock(orphan, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its process is alive and will drain it
+                for line in orphan.read().splitlines():
+                    if line.strip():
+                        self.append(_from_line(line))
+                path.unlink()
+
+    def read(self) -> list[Record]:
+        self._handle.seek(0)
+        return [_from_line(line) for line in self._handle.read().splitlines() if line.strip()]
+
+    def keep(self, records: list[Record]) -> None:
+        """Rewrite the spool with only `records` (the ones not yet stored)."""
+        self._handle.seek(0)
+        self._handle.truncate()
+        for record in records:
+            self._handle.write(_to_line(record) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self.pending = len(records)
+
+    def close(self) -> None:
+        empty = self.pending == 0
+        self._handle.close()
+        if empty:
+            self.path.unlink(missing_ok=True)
+
+
+_STOP = object()
+
+
+class AnswerLog:
+    """The per-process answer-log writer: `record()` never blocks, `flush()` waits for the database."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], spool_dir: Path, *, retry_seconds: float = 2.0
+    ) -> None:
+        self._sessions = sessions
+        self._spool = _Spool(spool_dir)
+        self._retry_seconds = retry_seconds
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._idle = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="answer-log", daemon=True)
+        self._spool.adopt_orphans()
+        self._thread.start()
+
+    @property
+    def spooled(self) -> int:
+        """Entries waiting in the spool for the database to come back."""
+        return self._spool.pending
+
+    def record(self, record: Record) -> None:
+        self._idle.clear()
+        self._queue.put(record)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything recorded so far is in the database; False on timeout."""
+        self._idle.clear()
+        self._queue.put(None)  # wakes the writer for an immediate drain attempt
+        return self._idle.wait(timeout) and self._queue.empty() and self._spool.pending == 0
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        self._spool.close()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=self._retry_seconds)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                self._drain()
+                return
+            if isinstance(item, ExchangeRecord | FeedbackRecord):
+                self._store(item)
+            else:
+                self._drain()
+            if self._queue.empty() and not self._spool.pending:
+                self._idle.set()
+
+    def _store(self, record: Record) -> None:
+        # Keep order: while older entries wait in the spool, new ones queue behind them.
+        if self._spool.pending and not self._drain():
+            self._spool.append(record)
+            return
+        if not self._try_write([record]):
+            self._spool.append(record)
+
+    def _drain(self) -> bool:
+        """Write spooled entries in order; True when the spool is empty afterwards."""
+        if not self._spool.pending:
+            return True
+        records = self._spool.read()
+        stored = 0
+        for record in records:
+            if not self._try_write([record]):
+                break
+            stored += 1
+        self._spool.keep(records[stored:])
+        if stored:
+            logger.info("answer log: wrote %d spooled entries, %d left", stored, self._spool.pending)
+        return self._spool.pending == 0
+
+    def _try_write(self, records: list[Record]) -> bool:
+        try:
+            with self._sessions() as session, session.begin():
+                for record in records:
+                    _write(session, record)
+            return True
+        except IntegrityError:
+            # Another process stored the same entry between our check and insert.
+            return True
+        except (OperationalError, DBAPIError) as error:
+            logger.warning("answer log: database unavailable, spooling (%s)", type(error).__name__)
+            return False

@@ -1,0 +1,106 @@
+"""Every environment variable the product reads, in one place, read once at the edge.
+
+Secrets (the bot token, LOG_SALT, database passwords) live only here and in the
+process environment; `Settings.__repr__` hides them so they never reach a log.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["ConfigError", "Settings", "default_data_dir", "normalize_database_url"]
+
+TELEGRAM_API = "https://api.telegram.org/bot"
+TELEGRAM_FILE_API = "https://api.telegram.org/file/bot"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    """PLANBOT_DATA_DIR, else the per-user data folder ($XDG_DATA_HOME/asaka-planbot)."""
+    if env.get("PLANBOT_DATA_DIR"):
+        return Path(env["PLANBOT_DATA_DIR"]).expanduser()
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "asaka-planbot"
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the `postgres://` form hosting platforms hand out; use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _staff_ids(raw: str) -> frozenset[int]:
+    try:
+        return frozenset(int(part) for part in raw.replace(",", " ").split())
+    except ValueError:
+        raise ConfigError("STAFF_TELEGRAM_IDS must be Telegram user ids separated by commas") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    log_salt: str = field(repr=False)
+    telegram_token: str | None = field(default=None, repr=False)
+    telegram_base_url: str = TELEGRAM_API
+    telegram_base_file_url: str = TELEGRAM_FILE_API
+    staff_telegram_ids: frozenset[int] = frozenset()
+    webhook_url: str | None = None
+    port: int = 8000
+
+    @property
+    def embedded_database(self) -> bool:
+        """True for the default SQLite file, which the product migrates by itself at start-up."""
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = default_data_dir(env)
+        database_url = normalize_database_url(env.get("DATABASE_URL") or "")
+        if not database_url:
+            database_url = f"sqlite:///{data_dir / 'planbot.sqlite3'}"
+        try:
+            port = int(env.get("PORT") or 8000)
+        except ValueError:
+            raise ConfigError("PORT must be a number") from None
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            log_salt=env.get("LOG_SALT") or _local_salt(data_dir),
+            telegram_token=env.get("TELEGRAM_BOT_TOKEN") or None,
+            telegram_base_url=env.get("TELEGRAM_BASE_URL") or TELEGRAM_API,
+            telegram_base_file_url=env.get("TELEGRAM_BASE_FILE_URL") or TELEGRAM_FILE_API,
+            staff_telegram_ids=_staff_ids(env.get("STAFF_TELEGRAM_IDS", "")),
+            webhook_url=env.get("WEBHOOK_URL") or None,
+            port=port,
+        )
+
+
+def _local_salt(data_dir: Path) -> str:
+    """Without LOG_SALT, a random salt kept in the data folder (readable by this user only).
+
+    It keeps pseudonyms stable across restarts on one machine; production sets LOG_SALT
+    so that every process pseudonymises the same way.
+    """
+    path = data_dir / "log_salt"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    salt = secrets.token_hex(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(salt)
+    return salt

@@ -1,0 +1,145 @@
+"""Plan versions in the database: reindex, activate, roll back, and follow the active one.
+
+Staff reindex from any machine; every running bot process polls the active
+version id and swaps its whole PlanBundle (plan + thesaurus + index) atomically,
+so an answer is always built from one version.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from index import PlanBundle, PlanDataError, build_bundle, bundled_plan_dir, read_sources
+from index.diff import Change, diff_plans
+
+from .store import PlanVersion, utcnow
+
+__all__ = ["ActivePlan", "ReindexOutcome", "activate", "ensure_initial_version", "reindex"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReindexOutcome:
+    bundle: PlanBundle
+    changes: list[Change]
+    version_id: int | None  # None: identical content or a dry run
+    identical: bool
+
+
+def _active(session: Session) -> PlanVersion | None:
+    return session.scalar(select(PlanVersion).where(PlanVersion.active.is_(True)))
+
+
+def _store_active(session: Session, bundle: PlanBundle, label: str) -> PlanVersion:
+    session.execute(update(PlanVersion).values(active=False))
+    version = PlanVersion(
+        digest=bundle.digest,
+        created_at=utcnow(),
+        label=label,
+        sources=dict(bundle.sources),
+        active=True,
+        activated_at=utcnow(),
+    )
+    session.add(version)
+    session.flush()
+    return version
+
+
+def ensure_initial_version(sessions: sessionmaker[Session]) -> None:
+    """On a new database, the bundled plan_data/ becomes version 1, active."""
+    with sessions() as session, session.begin():
+        if session.scalar(select(PlanVersion.id).limit(1)) is None:
+            bundle = build_bundle(read_sources(bundled_plan_dir()))
+            _store_active(session, bundle, f"bundled {bundle.plan.info.version}")
+
+
+def reindex(
+    sessions: sessionmaker[Session], sources: dict[str, str], *, label: str, dry_run: bool
+) -> ReindexOutcome:
+    """Validate and build `sources`, diff against the active version, store and activate it.
+
+    PlanDataError leaves the database untouched, so the active version keeps serving.
+    """
+    bundle = build_bundle(sources)
+    with sessions() as session, session.begin():
+        active = _active(session)
+        current = build_bundle(active.sources) if active is not None else None
+        changes = (
+            diff_plans(current.plan, current.thesaurus, bundle.plan, bundle.thesaurus)
+            if current is not None
+            else []
+        )
+        identical = active is not None and active.digest == bundle.digest
+        if identical or dry_run:
+            return ReindexOutcome(bundle, changes, None, identical)
+        existing = session.scalar(select(PlanVersion).where(PlanVersion.digest == bundle.digest))
+        if existing is not None:  # content of an older version: reactivate it rather than copy it
+            session.execute(update(PlanVersion).values(active=False))
+            existing.active, existing.activated_at = True, utcnow()
+            if label:
+                existing.label = label
+            return ReindexOutcome(bundle, changes, existing.id, False)
+        version = _store_active(session, bundle, label or f"reindex {utcnow():%Y-%m-%d %H:%M}")
+        return ReindexOutcome(bundle, changes, version.id, False)
+
+
+def activate(sessions: sessionmaker[Session], version_id: int) -> PlanVersion:
+    """Make an earlier version active again (rollback). LookupError if there is none."""
+    with sessions() as session, session.begin():
+        version = session.get(PlanVersion, version_id)
+        if version is None:
+            raise LookupError(f"no plan version {version_id}")
+        build_bundle(version.sources)  # refuse a version this code can no longer read
+        session.execute(update(PlanVersion).values(active=False))
+        version.active, version.activated_at = True, utcnow()
+        return version
+
+
+class ActivePlan:
+    """The plan version this process answers with; `refresh()` follows the database."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session] | None, bundle: PlanBundle, version_id: int | None
+    ) -> None:
+        self._sessions = sessions
+        self._lock = threading.Lock()
+        self.bundle = bundle
+        self.version_id = version_id
+
+    @classmethod
+    def from_database(cls, sessions: sessionmaker[Session]) -> ActivePlan:
+        with sessions() as session:
+            active = _active(session)
+            if active is None:
+                raise LookupError("the database has no active plan version: run `python -m bot reindex`")
+            return cls(sessions, build_bundle(active.sources), active.id)
+
+    def refresh(self) -> bool:
+        """Swap to the database's active version if it changed; True when it did.
+
+        A version that fails to load is logged and skipped: the current one keeps serving.
+        """
+        if self._sessions is None:
+            return False
+        with self._lock, self._sessions() as session:
+            active = _active(session)
+            if active is None or active.id == self.version_id:
+                return False
+            try:
+                bundle = build_bundle(active.sources)
+            except PlanDataError as error:
+                logger.error(
+                    "plan version %s cannot be loaded, keeping %s: %s", active.id, self.version_id, error
+                )
+                self.version_id = active.id  # don't retry the same broken version every poll
+                return False
+            # One assignment swaps plan, thesaurus and index together.
+            self.bundle, self.version_id = bundle, active.id
+            logger.info("now answering with plan version %s (%s)", active.id, active.label)
+            return True

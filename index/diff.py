@@ -1,0 +1,65 @@
+"""What changed between two plan versions, in words staff recognise (ids and citations)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .models import Plan
+from .thesaurus import Thesaurus
+
+__all__ = ["Change", "diff_plans"]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    kind: str  # added, removed, retitled, items, goals, synonyms, plan
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind:<9} {self.subject}: {self.detail}"
+
+
+def diff_plans(old: Plan, old_thesaurus: Thesaurus, new: Plan, new_thesaurus: Thesaurus) -> list[Change]:
+    changes: list[Change] = []
+    if old.info != new.info:
+        changes.append(Change("plan", "plan.yaml", f"plan details changed (version {new.info.version})"))
+    before = {located.middle.id: located for located in old.located()}
+    after = {located.middle.id: located for located in new.located()}
+    for middle_id, located in after.items():
+        previous = before.get(middle_id)
+        if previous is None:
+            changes.append(Change("added", middle_id, located.citation))
+            continue
+        if previous.citation != located.citation:
+            changes.append(Change("retitled", middle_id, f"{previous.citation} → {located.citation}"))
+        if (previous.middle.items, previous.middle.more) != (located.middle.items, located.middle.more):
+            changes.append(
+                Change("items", middle_id, f"{located.citation}: {'、'.join(located.middle.items)}")
+            )
+        if previous.middle.keywords != located.middle.keywords:
+            changes.append(
+                Change("keywords", middle_id, f"{located.citation}: {'、'.join(located.middle.keywords)}")
+            )
+    changes += [Change("removed", mid, loc.citation) for mid, loc in before.items() if mid not in after]
+    old_goals = {(c.number, m.number): m for c in old.chapters for m in c.measures}
+    for chapter in new.chapters:
+        for measure in chapter.measures:
+            previous_measure = old_goals.get((chapter.number, measure.number))
+            if previous_measure is not None and previous_measure.goals != measure.goals:
+                changes.append(
+                    Change(
+                        "goals", f"{chapter.number}-{measure.number}", f"{chapter.label} › {measure.title}"
+                    )
+                )
+    old_words, new_words = old_thesaurus.as_dict(), new_thesaurus.as_dict()
+    for word in sorted(old_words.keys() | new_words.keys()):
+        if old_words.get(word) != new_words.get(word):
+            if word not in old_words:
+                detail = f"added: {'、'.join(new_words[word])}"
+            elif word not in new_words:
+                detail = "removed"
+            else:
+                detail = f"now: {'、'.join(new_words[word])}"
+            changes.append(Change("synonyms", word, detail))
+    return changes
