@@ -21,7 +21,7 @@ from index.evaluate import evaluate as run_evaluation
 from index.evaluate import read_questions
 
 from .answer import answer_lines, render_plain
-from .config import ConfigError, Settings
+from .config import ConfigError, Settings, configure_logging
 from .console import run_chat
 from .outline import outline_lines, plan_json
 from .reports import LogFilter, compute_stats, list_exchanges, parse_time, purge, rows_to_csv
@@ -280,6 +280,53 @@ def stats(as_json: bool, **options: object) -> None:
         click.echo(json.dumps(figures.as_json(), ensure_ascii=False, indent=2))
     else:
         click.echo(render_stats(figures))
+
+
+def _telegram_settings() -> Settings:
+    settings = _settings()
+    if not settings.telegram_token:
+        click.echo(
+            "Error: TELEGRAM_BOT_TOKEN is not set (get one from @BotFather; see README: Operators)", err=True
+        )
+        sys.exit(2)
+    return settings
+
+
+@cli.command()
+def run() -> None:
+    """Run the Telegram bot with long polling (the Procfile's worker).
+
+    Example: TELEGRAM_BOT_TOKEN=123:ABC python -m bot run
+    """
+    settings = _telegram_settings()
+    configure_logging()
+    from telegram import Update
+
+    from .telegram import build_application
+
+    service = PlanService.start(settings)
+    try:
+        application = build_application(settings, service)
+        # run_polling stops cleanly on SIGINT, SIGTERM and SIGABRT.
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    finally:
+        service.close()
+
+
+@cli.command()
+@click.option("--host", default="0.0.0.0", show_default=True, help="Interface to listen on.")
+def serve(host: str) -> None:
+    """Run the web process: Telegram webhook, /healthz and staff pages on $PORT (the Procfile's web).
+
+    Example: TELEGRAM_BOT_TOKEN=123:ABC WEBHOOK_URL=https://bot.example.jp PORT=8000 python -m bot serve
+    """
+    settings = _telegram_settings()
+    configure_logging()
+    import uvicorn
+
+    from .web import create_app
+
+    uvicorn.run(create_app(PlanService.start(settings)), host=host, port=settings.port, log_config=None)
 
 
 def main() -> None:

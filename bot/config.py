@@ -6,13 +6,14 @@ process environment; `Settings.__repr__` hides them so they never reach a log.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ConfigError", "Settings", "default_data_dir", "normalize_database_url"]
+__all__ = ["ConfigError", "Settings", "configure_logging", "default_data_dir", "normalize_database_url"]
 
 TELEGRAM_API = "https://api.telegram.org/bot"
 TELEGRAM_FILE_API = "https://api.telegram.org/file/bot"
@@ -104,3 +105,14 @@ def _local_salt(data_dir: Path) -> str:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(salt)
     return salt
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Process logging for the bot and web processes.
+
+    httpx logs every request URL at INFO, and Bot API URLs contain the bot token,
+    so its logger is held at WARNING: secrets never reach the logs.
+    """
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)

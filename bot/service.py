@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from index import PlanBundle, SearchResult
 
 from .answer_log import AnswerLog, ExchangeRecord, FeedbackRecord, HitRecord, new_uid
@@ -55,8 +57,11 @@ class Answered:
 class PlanService:
     """Search + answer log for one process. Build with `PlanService.start(settings)`."""
 
-    def __init__(self, settings: Settings, active: ActivePlan, log: AnswerLog) -> None:
+    def __init__(
+        self, settings: Settings, sessions: sessionmaker[Session], active: ActivePlan, log: AnswerLog
+    ) -> None:
         self.settings = settings
+        self.sessions = sessions
         self.active = active
         self.log = log
 
@@ -69,7 +74,7 @@ class PlanService:
         ensure_initial_version(sessions)
         active = ActivePlan.from_database(sessions)
         log = AnswerLog(sessions, Path(settings.data_dir) / "spool")
-        return cls(settings, active, log)
+        return cls(settings, sessions, active, log)
 
     @property
     def bundle(self) -> PlanBundle:

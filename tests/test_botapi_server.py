@@ -18,7 +18,14 @@ import pytest
 import pytest_asyncio
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
 from tests.botapi import NOT_MODIFIED, BotApiServer, parse_html
 
@@ -54,7 +61,10 @@ async def test_get_me_and_auth(api: BotApiServer, bot: Bot) -> None:
         unknown = await client.post(f"{api.base_url}{TOKEN}/sendTelepathy")
         wrong = await client.get(f"{api.base_url}999:WRONG/getMe")
     assert unknown.status_code == 404 and unknown.json() == {
-        "ok": False, "error_code": 404, "description": "Not Found"}
+        "ok": False,
+        "error_code": 404,
+        "description": "Not Found",
+    }
     assert wrong.json() == {"ok": False, "error_code": 401, "description": "Unauthorized"}
     assert [c.status for c in api.calls[-3:]] == [401, 404, 401]
 
@@ -65,7 +75,10 @@ async def test_send_message_html_keyboard_round_trip(api: BotApiServer, bot: Bot
     msg = await bot.send_message(USER, text, parse_mode="HTML", reply_markup=keyboard("yes", "no"))
     assert msg.text == "計画 & 詳細 🏙 ok"
     assert [(e.type, e.offset, e.length) for e in msg.entities] == [
-        ("bold", 0, 2), ("text_link", 5, 2), ("italic", 11, 2)]  # 🏙 is two UTF-16 units
+        ("bold", 0, 2),
+        ("text_link", 5, 2),
+        ("italic", 11, 2),
+    ]  # 🏙 is two UTF-16 units
     assert msg.entities[1].url == "https://example.jp/?a=1&b=2"
     assert msg.reply_markup == keyboard("yes", "no")
     assert msg.from_user and msg.from_user.username == "test_bot"
@@ -79,14 +92,22 @@ async def test_send_message_html_keyboard_round_trip(api: BotApiServer, bot: Bot
 
 @pytest.mark.asyncio
 async def test_numeric_text_stays_a_string_and_json_and_multipart_bodies_work(
-        api: BotApiServer, bot: Bot) -> None:
+    api: BotApiServer, bot: Bot
+) -> None:
     assert (await bot.send_message(USER, "123")).text == "123"
     url = f"{api.base_url}{TOKEN}/sendMessage"
     async with httpx.AsyncClient() as client:
-        by_json = await client.post(url, json={"chat_id": USER, "text": "json", "reply_markup": {
-            "inline_keyboard": [[{"text": "a", "callback_data": "a"}]]}})
-        by_multipart = await client.post(url, data={"chat_id": str(USER), "text": "true"},
-                                         files={"document": ("a.txt", b"hello")})
+        by_json = await client.post(
+            url,
+            json={
+                "chat_id": USER,
+                "text": "json",
+                "reply_markup": {"inline_keyboard": [[{"text": "a", "callback_data": "a"}]]},
+            },
+        )
+        by_multipart = await client.post(
+            url, data={"chat_id": str(USER), "text": "true"}, files={"document": ("a.txt", b"hello")}
+        )
     assert by_json.json()["result"]["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "a"
     assert by_multipart.json()["result"]["text"] == "true"
     assert api.calls[-1].params["document"] == {"filename": "a.txt", "size": 5}
@@ -96,29 +117,38 @@ async def test_numeric_text_stays_a_string_and_json_and_multipart_bodies_work(
 async def test_telegram_limits_are_enforced(api: BotApiServer, bot: Bot) -> None:
     await bot.send_message(USER, "x" * 4096)
     await bot.send_message(USER, f"<b>{'x' * 4000}</b>&lt;{'y' * 95}", parse_mode="HTML")
-    with pytest.raises(BadRequest, match="(?i)message is too long"):
+    with pytest.raises(BadRequest, match=r"(?i)message is too long"):
         await bot.send_message(USER, "x" * 4097)
-    with pytest.raises(BadRequest, match="(?i)message is too long"):
+    with pytest.raises(BadRequest, match=r"(?i)message is too long"):
         await bot.send_message(USER, f"<b>{'x' * 4096}</b>&amp;", parse_mode="HTML")
-    with pytest.raises(BadRequest, match="(?i)BUTTON_DATA_INVALID"):
+    with pytest.raises(BadRequest, match=r"(?i)BUTTON_DATA_INVALID"):
         await bot.send_message(USER, "hi", reply_markup=keyboard("x" * 65))
-    with pytest.raises(BadRequest, match="(?i)BUTTON_DATA_INVALID"):  # 22 chars but 66 bytes
+    with pytest.raises(BadRequest, match=r"(?i)BUTTON_DATA_INVALID"):  # 22 chars but 66 bytes
         await bot.send_message(USER, "hi", reply_markup=keyboard("あ" * 22))
-    with pytest.raises(BadRequest, match="(?i)message text is empty"):
+    with pytest.raises(BadRequest, match=r"(?i)message text is empty"):
         await bot.send_message(USER, "<b> </b>", parse_mode="HTML")
-    with pytest.raises(BadRequest, match="(?i)chat not found"):
+    with pytest.raises(BadRequest, match=r"(?i)chat not found"):
         await bot.send_message(USER + 1, "who?")
     assert len(api.messages(USER)) == 2
     assert [c.status for c in api.calls if c.method == "sendMessage"] == [200, 200] + [400] * 6
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("text", [
-    "<b>unclosed", "a < b", "AT&T", "&nbsp;", "<br>", "<b><i>x</b></i>", "x</b>",
-    "<span>no class</span>",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<b>unclosed",
+        "a < b",
+        "AT&T",
+        "&nbsp;",
+        "<br>",
+        "<b><i>x</b></i>",
+        "x</b>",
+        "<span>no class</span>",
+    ],
+)
 async def test_malformed_html_is_rejected(bot: Bot, text: str) -> None:
-    with pytest.raises(BadRequest, match="(?i)can't parse entities"):
+    with pytest.raises(BadRequest, match=r"(?i)can't parse entities"):
         await bot.send_message(USER, text, parse_mode="HTML")
 
 
@@ -126,19 +156,28 @@ def test_parse_html_supported_tags() -> None:
     text, entities = parse_html(
         '<tg-spoiler>s</tg-spoiler><span class="tg-spoiler">p</span><u>u</u><s>x</s>'
         '<blockquote expandable>q</blockquote><pre><code class="language-py">c</code></pre>'
-        "<code>k</code>&#x1F600;&#65;&quot;")
+        "<code>k</code>&#x1F600;&#65;&quot;"
+    )
     assert text == 'spuxqck😀A"'
-    assert [e["type"] for e in entities] == ["spoiler", "spoiler", "underline", "strikethrough",
-                                             "expandable_blockquote", "pre", "code"]
+    assert [e["type"] for e in entities] == [
+        "spoiler",
+        "spoiler",
+        "underline",
+        "strikethrough",
+        "expandable_blockquote",
+        "pre",
+        "code",
+    ]
     assert entities[5] == {"type": "pre", "language": "py", "offset": 5, "length": 1}
 
 
 @pytest.mark.asyncio
 async def test_edits_not_modified_and_keyboard_removal(api: BotApiServer, bot: Bot) -> None:
     msg = await bot.send_message(USER, "<b>v1</b>", parse_mode="HTML", reply_markup=keyboard("a"))
-    with pytest.raises(BadRequest, match="(?i)message is not modified"):
-        await bot.edit_message_text("<b>v1</b>", USER, msg.message_id, parse_mode="HTML",
-                                    reply_markup=keyboard("a"))
+    with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
+        await bot.edit_message_text(
+            "<b>v1</b>", USER, msg.message_id, parse_mode="HTML", reply_markup=keyboard("a")
+        )
     edited = await bot.edit_message_text("v2", USER, msg.message_id)  # no markup: keyboard goes
     assert edited.text == "v2" and edited.reply_markup is None and edited.edit_date
     await bot.edit_message_reply_markup(USER, msg.message_id, reply_markup=keyboard("b"))
@@ -146,12 +185,15 @@ async def test_edits_not_modified_and_keyboard_removal(api: BotApiServer, bot: B
         await bot.edit_message_reply_markup(USER, msg.message_id, reply_markup=keyboard("b"))
     # PTB strips "Bad Request: " and str.capitalize()s the rest, lower-casing it
     assert not_modified.value.message == NOT_MODIFIED.removeprefix("Bad Request: ").capitalize()
-    with pytest.raises(BadRequest, match="(?i)message to edit not found"):
+    with pytest.raises(BadRequest, match=r"(?i)message to edit not found"):
         await bot.edit_message_text("x", USER, 999)
     (sent,) = api.messages(USER)
     assert (sent.text, sent.callback_data) == ("v2", ["b"])
     assert [(v.text, v.reply_markup is not None) for v in sent.history] == [
-        ("<b>v1</b>", True), ("v2", False), ("v2", True)]
+        ("<b>v1</b>", True),
+        ("v2", False),
+        ("v2", True),
+    ]
 
 
 @pytest.mark.asyncio
@@ -173,7 +215,7 @@ async def test_long_polling_delivers_text_and_callback_query(api: BotApiServer, 
     assert query and query.data == "no" and query.message
     assert query.message.reply_markup == keyboard("yes", "no")
     assert await query.answer("ok")
-    with pytest.raises(BadRequest, match="(?i)query ID is invalid"):
+    with pytest.raises(BadRequest, match=r"(?i)query ID is invalid"):
         await query.answer("again")
     assert await bot.get_updates(offset=update.update_id + 1, timeout=0) == ()
     with pytest.raises(ValueError, match="no button"):
@@ -220,6 +262,7 @@ async def test_other_update_kinds_and_allowed_updates(api: BotApiServer, bot: Bo
 
 
 @pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # PTB-internal
 async def test_fail_next_429_and_500(api: BotApiServer, bot: Bot) -> None:
     api.fail_next("sendMessage", retry_after=3)
     with pytest.raises(RetryAfter, match="3"):
@@ -229,7 +272,11 @@ async def test_fail_next_429_and_500(api: BotApiServer, bot: Bot) -> None:
         await bot.get_me()
     await bot.send_message(USER, "hi")
     assert [(c.method, c.status) for c in api.calls] == [
-        ("getMe", 200), ("sendMessage", 429), ("getMe", 500), ("sendMessage", 200)]
+        ("getMe", 200),
+        ("sendMessage", 429),
+        ("getMe", 500),
+        ("sendMessage", 200),
+    ]
     assert len(api.messages(USER)) == 1  # the refused call was not executed
 
 
@@ -252,8 +299,7 @@ async def test_outage_and_down_up(api: BotApiServer, bot: Bot) -> None:
 
 
 @pytest.mark.asyncio
-async def test_delay_next_triggers_client_timeout_but_still_executes(
-        api: BotApiServer, bot: Bot) -> None:
+async def test_delay_next_triggers_client_timeout_but_still_executes(api: BotApiServer, bot: Bot) -> None:
     api.delay_next("sendMessage", 0.5)
     with pytest.raises(TimedOut):
         await bot.send_message(USER, "slow", read_timeout=0.1)
@@ -268,15 +314,16 @@ def test_wait_for_times_out_with_recent_calls_and_sync_use() -> None:
         api.mark()
         with pytest.raises(TimeoutError, match="sendMessage -> 200"):
             api.wait_for("sendMessage", timeout=0.1)
-        threading.Timer(0.1, httpx.post, (f"{api.base_url}{TOKEN}/sendMessage",),
-                        {"data": {"chat_id": USER, "text": "b"}}).start()
+        threading.Timer(
+            0.1, httpx.post, (f"{api.base_url}{TOKEN}/sendMessage",), {"data": {"chat_id": USER, "text": "b"}}
+        ).start()
         assert api.wait_reply(USER, timeout=3).text == "b"
         assert api.wait_for("sendMessage")[0].params["text"] == "b"
 
 
 @pytest.mark.asyncio
 async def test_webhook_mode_and_undelivered_updates(api: BotApiServer, bot: Bot) -> None:
-    with pytest.raises(BadRequest, match="(?i)HTTPS"):
+    with pytest.raises(BadRequest, match=r"(?i)HTTPS"):
         await bot.set_webhook("http://example.test/hook")
     assert await bot.set_webhook("https://example.test/hook", secret_token="s3cret")
     assert api.webhook["secret_token"] == "s3cret"
@@ -296,12 +343,12 @@ async def test_commands_chat_action_close(bot: Bot) -> None:
     assert await bot.set_my_commands([("start", "Start")], language_code="en")
     assert [c.command for c in await bot.get_my_commands()] == ["start", "help"]
     assert [c.description for c in await bot.get_my_commands(language_code="en")] == ["Start"]
-    with pytest.raises(BadRequest, match="(?i)BOT_COMMAND_INVALID"):
+    with pytest.raises(BadRequest, match=r"(?i)BOT_COMMAND_INVALID"):
         await bot.set_my_commands([("Start-Now", "bad")])
     assert await bot.delete_my_commands()
     assert await bot.get_my_commands() == ()
     assert await bot.send_chat_action(USER, "typing")
-    with pytest.raises(BadRequest, match="(?i)wrong parameter action"):
+    with pytest.raises(BadRequest, match=r"(?i)wrong parameter action"):
         await bot.send_chat_action(USER, "dancing")
     assert await bot.close() and await bot.log_out()
 
@@ -346,10 +393,12 @@ async def test_real_application_polls_and_replies(api: BotApiServer) -> None:
 def test_bot_in_a_subprocess_reaches_the_server() -> None:
     with BotApiServer(token=TOKEN) as api:
         api.add_user(USER)
-        script = ("import asyncio, sys; from telegram import Bot\n"
-                  "async def main():\n"
-                  "    async with Bot(sys.argv[1], base_url=sys.argv[2]) as bot:\n"
-                  "        await bot.send_message(42, 'from another process')\n"
-                  "asyncio.run(main())\n")
+        script = (
+            "import asyncio, sys; from telegram import Bot\n"
+            "async def main():\n"
+            "    async with Bot(sys.argv[1], base_url=sys.argv[2]) as bot:\n"
+            "        await bot.send_message(42, 'from another process')\n"
+            "asyncio.run(main())\n"
+        )
         subprocess.run([sys.executable, "-c", script, TOKEN, api.base_url], check=True, timeout=30)
         assert api.wait_reply(USER, timeout=1).text == "from another process"

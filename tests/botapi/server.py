@@ -37,30 +37,82 @@ from starlette.routing import Route
 JSON = dict[str, Any]
 T = TypeVar("T")
 
-METHODS = ("getMe", "getUpdates", "sendMessage", "editMessageText", "editMessageReplyMarkup",
-           "answerCallbackQuery", "setMyCommands", "getMyCommands", "deleteMyCommands",
-           "deleteWebhook", "setWebhook", "getWebhookInfo", "sendChatAction", "close", "logOut")
+METHODS = (
+    "getMe",
+    "getUpdates",
+    "sendMessage",
+    "editMessageText",
+    "editMessageReplyMarkup",
+    "answerCallbackQuery",
+    "setMyCommands",
+    "getMyCommands",
+    "deleteMyCommands",
+    "deleteWebhook",
+    "setWebhook",
+    "getWebhookInfo",
+    "sendChatAction",
+    "close",
+    "logOut",
+)
 # Telegram delivers every update type by default except these.
 _NOT_BY_DEFAULT = {"chat_member", "message_reaction", "message_reaction_count"}
 # PTB JSON-encodes every non-string form value but sends strings verbatim, so a text of "123"
 # must not be decoded into an int: these free-text parameters are never JSON-decoded.
-_FREE_TEXT = {"text", "caption", "parse_mode", "callback_query_id", "inline_message_id", "url",
-              "secret_token", "action", "language_code", "ip_address", "description", "title"}
-_BUTTON_ACTIONS = {"url", "callback_data", "web_app", "login_url", "switch_inline_query", "pay",
-                   "switch_inline_query_current_chat", "switch_inline_query_chosen_chat",
-                   "copy_text", "callback_game"}
-_CHAT_ACTIONS = {"typing", "upload_photo", "record_video", "upload_video", "record_voice",
-                 "upload_voice", "upload_document", "choose_sticker", "find_location",
-                 "record_video_note", "upload_video_note"}
-NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply "
-                "markup are exactly the same as a current content and reply markup of the message")
-_CONFLICT_POLL = ("Conflict: terminated by other getUpdates request; make sure that only one "
-                  "bot instance is running")
-_CONFLICT_HOOK = ("Conflict: can't use getUpdates method while webhook is active; use "
-                  "deleteWebhook to delete the webhook first")
+_FREE_TEXT = {
+    "text",
+    "caption",
+    "parse_mode",
+    "callback_query_id",
+    "inline_message_id",
+    "url",
+    "secret_token",
+    "action",
+    "language_code",
+    "ip_address",
+    "description",
+    "title",
+}
+_BUTTON_ACTIONS = {
+    "url",
+    "callback_data",
+    "web_app",
+    "login_url",
+    "switch_inline_query",
+    "pay",
+    "switch_inline_query_current_chat",
+    "switch_inline_query_chosen_chat",
+    "copy_text",
+    "callback_game",
+}
+_CHAT_ACTIONS = {
+    "typing",
+    "upload_photo",
+    "record_video",
+    "upload_video",
+    "record_voice",
+    "upload_voice",
+    "upload_document",
+    "choose_sticker",
+    "find_location",
+    "record_video_note",
+    "upload_video_note",
+}
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply "
+    "markup are exactly the same as a current content and reply markup of the message"
+)
+_CONFLICT_POLL = (
+    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+)
+_CONFLICT_HOOK = (
+    "Conflict: can't use getUpdates method while webhook is active; use "
+    "deleteWebhook to delete the webhook first"
+)
 # What Telegram's nginx front answers while the backend is down: HTML, not JSON.
-_NGINX_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>"
-              "502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>")
+_NGINX_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>"
+    "502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>"
+)
 
 
 @dataclass(frozen=True)
@@ -144,11 +196,24 @@ class _Fault:
 
 
 # --------------------------------------------------------------------------- text & params
-_HTML_TAGS = {"b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline",
-              "ins": "underline", "s": "strikethrough", "strike": "strikethrough",
-              "del": "strikethrough", "a": "text_link", "code": "code", "pre": "pre",
-              "tg-spoiler": "spoiler", "span": "spoiler", "blockquote": "blockquote",
-              "tg-emoji": "custom_emoji"}
+_HTML_TAGS = {
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "a": "text_link",
+    "code": "code",
+    "pre": "pre",
+    "tg-spoiler": "spoiler",
+    "span": "spoiler",
+    "blockquote": "blockquote",
+    "tg-emoji": "custom_emoji",
+}
 _VALUE = r"""\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))"""
 _TAG_RE = re.compile(rf"<(/?)([a-zA-Z][\w-]*)((?:\s+[\w-]+(?:{re.sub(r'[(](?![?])', '(?:', _VALUE)})?)*)\s*>")
 _ATTR_RE = re.compile(rf"([\w-]+)(?:{_VALUE})?")
@@ -193,8 +258,7 @@ def parse_html(text: str) -> tuple[str, list[JSON]]:
                 continue
             if name not in _HTML_TAGS:
                 raise ValueError(f'Unsupported start tag "{name}" {at}')
-            attrs = {a[1].lower(): html.unescape(a[2] or a[3] or a[4] or "")
-                     for a in _ATTR_RE.finditer(m[3])}
+            attrs = {a[1].lower(): html.unescape(a[2] or a[3] or a[4] or "") for a in _ATTR_RE.finditer(m[3])}
             entity: JSON | None = {"type": _HTML_TAGS[name]}
             if name == "a":
                 entity = {"type": "text_link", "url": attrs["href"]} if attrs.get("href") else None
@@ -259,8 +323,9 @@ def _check_markup(markup: object) -> JSON | None:
         raise _bad("can't parse reply keyboard markup JSON object")
     for button in (b for row in markup.get("inline_keyboard", []) for b in row):
         if not _BUTTON_ACTIONS & button.keys():
-            raise _bad("can't parse inline keyboard button: Text buttons are unallowed in the "
-                       "inline keyboard")
+            raise _bad(
+                "can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"
+            )
         data = button.get("callback_data")
         if data is not None and not 1 <= len(str(data).encode()) <= 64:
             raise _bad("BUTTON_DATA_INVALID")
@@ -311,12 +376,17 @@ class BotApiServer:
     test's loop, or while the bot runs in another process.
     """
 
-    def __init__(self, token: str = "123:ABC", *, bot_username: str = "test_bot",
-                 bot_name: str = "Test Bot") -> None:
+    def __init__(
+        self, token: str = "123:ABC", *, bot_username: str = "test_bot", bot_name: str = "Test Bot"
+    ) -> None:
         self.token, self.port = token, 0
         head = token.split(":", 1)[0]
-        self.bot_user: JSON = {"id": int(head) if head.isdigit() else 1, "is_bot": True,
-                               "first_name": bot_name, "username": bot_username}
+        self.bot_user: JSON = {
+            "id": int(head) if head.isdigit() else 1,
+            "is_bot": True,
+            "first_name": bot_name,
+            "username": bot_username,
+        }
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._calls: list[Call] = []
@@ -342,12 +412,10 @@ class BotApiServer:
         self._stopping = threading.Event()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self._handlers = {m.lower(): (m, getattr(self, "_" + re.sub("([A-Z])", r"_\1", m).lower()))
-                          for m in METHODS}
-        self.app = Starlette(routes=[
-            Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
-            Route("/file/bot{token}/{path:path}", self._no_file, methods=["GET"]),
-        ])
+        self._handlers = {
+            m.lower(): (m, getattr(self, "_" + re.sub("([A-Z])", r"_\1", m).lower())) for m in METHODS
+        }
+        self.app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])])
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> BotApiServer:
@@ -365,15 +433,23 @@ class BotApiServer:
         return f"http://127.0.0.1:{self.port}/file/bot"
 
     def start(self) -> BotApiServer:
-        """Bind a free port first (so it is known at once), then serve it from a thread."""
-        sock = socket.socket()
+        """Bind a free port first (so it is known at once), then serve it from a thread.
+
+        The explicit IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets
+        whose proto says TCP, and without it every response waits ~40 ms for a delayed ACK.
+        """
+        self._stopping.clear()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        self._server = uvicorn.Server(uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off",
-            timeout_graceful_shutdown=2))
-        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(sock),),
-                                        name=f"botapi:{self.port}", daemon=True)
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                self.app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
+            )
+        )
+        self._thread = threading.Thread(
+            target=asyncio.run, args=(self._serve(sock),), name=f"botapi:{self.port}", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -404,9 +480,6 @@ class BotApiServer:
                 self._loop.call_soon_threadsafe(self._wake.set)
 
     # ------------------------------------------------------------------ HTTP plumbing
-    async def _no_file(self, request: Request) -> Response:
-        return JSONResponse(ApiError(404, "Not Found").body(), status_code=404)
-
     async def _endpoint(self, request: Request) -> Response:
         arrived, name = time.monotonic(), request.path_params["method"]
         method = self._handlers.get(name.lower(), (name,))[0]
@@ -414,7 +487,7 @@ class BotApiServer:
         try:
             try:
                 params = await _read_params(request)
-            except ValueError:
+            except (TypeError, ValueError):
                 raise _bad("can't parse request JSON object") from None
             result = await self._dispatch(request.path_params["token"], method, params)
         except ApiError as exc:
@@ -437,8 +510,11 @@ class BotApiServer:
             await asyncio.to_thread(self._stopping.wait, fault.delay)
         if fault and fault.error:
             raise fault.error
-        result = self._handlers[method.lower()][1](params)
-        return await result if inspect.isawaitable(result) else result
+        try:
+            result = self._handlers[method.lower()][1](params)
+            return await result if inspect.isawaitable(result) else result
+        except (TypeError, ValueError) as exc:  # a parameter of the wrong type or shape
+            raise _bad(f"invalid parameters: {exc}") from None
 
     def _record(self, call: Call) -> None:
         with self._cond:
@@ -446,16 +522,26 @@ class BotApiServer:
             self._cond.notify_all()
 
     # ------------------------------------------------------------------ faults
-    def fail_next(self, method: str, *, status: int = 429, retry_after: int = 1, times: int = 1,
-                  description: str | None = None) -> None:
+    def fail_next(
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        retry_after: int = 1,
+        times: int = 1,
+        description: str | None = None,
+    ) -> None:
         """Answer the next ``times`` calls of ``method`` ("*" = any) with an error, unexecuted.
 
         429 carries ``parameters.retry_after`` like Telegram's flood control; other statuses
         are plain ``{"ok": false, ...}`` errors, described by the HTTP phrase by default.
         """
         if status == 429:
-            error = ApiError(429, description or f"Too Many Requests: retry after {retry_after}",
-                             {"retry_after": retry_after})
+            error = ApiError(
+                429,
+                description or f"Too Many Requests: retry after {retry_after}",
+                {"retry_after": retry_after},
+            )
         else:
             error = ApiError(status, description or HTTPStatus(status).phrase)
         with self._lock:
@@ -499,8 +585,11 @@ class BotApiServer:
 
     # ------------------------------------------------------------------ Bot API methods
     def _get_me(self, p: JSON) -> JSON:
-        return self.bot_user | {"can_join_groups": True, "can_read_all_group_messages": False,
-                                "supports_inline_queries": False}
+        return self.bot_user | {
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
 
     async def _get_updates(self, p: JSON) -> list[JSON]:
         """Long polling; a newer getUpdates terminates an older one with 409, as on Telegram."""
@@ -543,7 +632,8 @@ class BotApiServer:
         plain, entities = _render_text(p)
         markup = _check_markup(p.get("reply_markup"))
         reply = p.get("reply_parameters") or (
-            {"message_id": p["reply_to_message_id"]} if "reply_to_message_id" in p else {})
+            {"message_id": p["reply_to_message_id"]} if "reply_to_message_id" in p else {}
+        )
         with self._cond:
             target = self._raw.get((chat["id"], reply.get("message_id")))
             allow = reply.get("allow_sending_without_reply", p.get("allow_sending_without_reply"))
@@ -553,10 +643,10 @@ class BotApiServer:
             raw |= {"entities": entities} if entities else {}
             raw |= {"reply_markup": markup} if markup and "inline_keyboard" in markup else {}
             if target:
-                raw["reply_to_message"] = {k: v for k, v in target.items()
-                                           if k != "reply_to_message"}
-            sent = SentMessage(chat["id"], raw["message_id"], p["text"], p.get("parse_mode"),
-                               plain, entities, markup)
+                raw["reply_to_message"] = {k: v for k, v in target.items() if k != "reply_to_message"}
+            sent = SentMessage(
+                chat["id"], raw["message_id"], p["text"], p.get("parse_mode"), plain, entities, markup
+            )
             sent.history.append(MessageVersion(sent.text, sent.parse_mode, markup, time.time()))
             self._sent[(chat["id"], sent.message_id)] = sent
             self._sent_log.append(sent)
@@ -566,16 +656,30 @@ class BotApiServer:
     def _edit_message_text(self, p: JSON) -> JSON:
         sent = self._sent_message(p)
         plain, entities = _render_text(p)
-        return self._apply_edit(sent, p["text"], p.get("parse_mode"), plain, entities,
-                                _check_markup(p.get("reply_markup")))
+        return self._apply_edit(
+            sent, p["text"], p.get("parse_mode"), plain, entities, _check_markup(p.get("reply_markup"))
+        )
 
     def _edit_message_reply_markup(self, p: JSON) -> JSON:
         sent = self._sent_message(p)
-        return self._apply_edit(sent, sent.text, sent.parse_mode, sent.plain_text, sent.entities,
-                                _check_markup(p.get("reply_markup")))
+        return self._apply_edit(
+            sent,
+            sent.text,
+            sent.parse_mode,
+            sent.plain_text,
+            sent.entities,
+            _check_markup(p.get("reply_markup")),
+        )
 
-    def _apply_edit(self, sent: SentMessage, text: str, parse_mode: str | None, plain: str,
-                    entities: list[JSON], markup: JSON | None) -> JSON:
+    def _apply_edit(
+        self,
+        sent: SentMessage,
+        text: str,
+        parse_mode: str | None,
+        plain: str,
+        entities: list[JSON],
+        markup: JSON | None,
+    ) -> JSON:
         """An edit without reply_markup removes the keyboard, exactly as on Telegram."""
         with self._cond:
             if (plain, entities, markup) == (sent.plain_text, sent.entities, sent.reply_markup):
@@ -634,8 +738,7 @@ class BotApiServer:
         if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
             raise _bad("secret token contains unallowed characters")
         with self._lock:
-            self._webhook = {"url": url, "secret_token": secret,
-                             "allowed_updates": p.get("allowed_updates")}
+            self._webhook = {"url": url, "secret_token": secret, "allowed_updates": p.get("allowed_updates")}
             if p.get("drop_pending_updates"):
                 self._updates.clear()
         return True
@@ -645,8 +748,11 @@ class BotApiServer:
 
     def _get_webhook_info(self, p: JSON) -> JSON:
         with self._lock:
-            info = {"url": self._webhook["url"], "has_custom_certificate": False,
-                    "pending_update_count": len(self._updates)}
+            info = {
+                "url": self._webhook["url"],
+                "has_custom_certificate": False,
+                "pending_update_count": len(self._updates),
+            }
             if self._webhook["url"]:
                 info |= {"max_connections": 40, "allowed_updates": self._webhook["allowed_updates"]}
             return {k: v for k, v in info.items() if v is not None}
@@ -686,13 +792,18 @@ class BotApiServer:
         """Both sides of a private chat share one message-id counter, as on Telegram."""
         with self._lock:
             message_id = self._last_message_id[chat["id"]] = self._last_message_id.get(chat["id"], 0) + 1
-            raw = {"message_id": message_id, "from": sender, "chat": chat,
-                   "date": int(time.time()), **body}
+            raw = {"message_id": message_id, "from": sender, "chat": chat, "date": int(time.time()), **body}
             self._raw[(chat["id"], message_id)] = raw
             return raw
 
-    def add_user(self, user_id: int, *, first_name: str = "Taro", username: str | None = None,
-                 language_code: str | None = "ja") -> JSON:
+    def add_user(
+        self,
+        user_id: int,
+        *,
+        first_name: str = "Taro",
+        username: str | None = None,
+        language_code: str | None = "ja",
+    ) -> JSON:
         """Register a resident and their private chat, as if they had started the bot earlier."""
         user: JSON = {"id": user_id, "is_bot": False, "first_name": first_name}
         user |= {"username": username} if username else {}
@@ -737,57 +848,70 @@ class BotApiServer:
             user, chat = self._speaker(user_id, chat_id)
             return self.enqueue({"message": self._new_message(chat, user, body)}, deliver=deliver)
 
-    def send_text(self, user_id: int, text: str, *, chat_id: int | None = None,
-                  first_name: str = "Taro", username: str | None = None,
-                  language_code: str | None = "ja", deliver: bool = True) -> int:
+    def send_text(
+        self,
+        user_id: int,
+        text: str,
+        *,
+        chat_id: int | None = None,
+        first_name: str = "Taro",
+        username: str | None = None,
+        language_code: str | None = "ja",
+        deliver: bool = True,
+    ) -> int:
         """A resident writes ``text``; each ``/command`` in it gets a bot_command entity."""
-        self.add_user(user_id, first_name=first_name, username=username,
-                      language_code=language_code)
-        entities = [{"type": "bot_command", "offset": utf16_len(text[:m.start()]),
-                     "length": utf16_len(m[0])} for m in _COMMAND_RE.finditer(text)]
+        self.add_user(user_id, first_name=first_name, username=username, language_code=language_code)
+        entities = [
+            {"type": "bot_command", "offset": utf16_len(text[: m.start()]), "length": utf16_len(m[0])}
+            for m in _COMMAND_RE.finditer(text)
+        ]
         body: JSON = {"text": text} | ({"entities": entities} if entities else {})
         return self._user_message(user_id, chat_id, body, deliver)
 
-    def send_command(self, user_id: int, command: str, *, chat_id: int | None = None,
-                     deliver: bool = True) -> int:
+    def send_command(
+        self, user_id: int, command: str, *, chat_id: int | None = None, deliver: bool = True
+    ) -> int:
         """E.g. ``send_command(1, "/start payload")``; keeps the user's earlier profile."""
         if (m := _COMMAND_RE.match(command)) is None:
             raise ValueError(f"not a bot command: {command!r}")
         entity = {"type": "bot_command", "offset": 0, "length": utf16_len(m[0])}
-        return self._user_message(user_id, chat_id, {"text": command, "entities": [entity]},
-                                  deliver)
+        return self._user_message(user_id, chat_id, {"text": command, "entities": [entity]}, deliver)
 
     def _file(self, kind: str, **extra: Any) -> JSON:
         with self._lock:
             self._seq += 1
-            return {"file_id": f"{kind}-file-{self._seq}", "file_unique_id": f"{kind}{self._seq}",
-                    **extra}
+            return {"file_id": f"{kind}-file-{self._seq}", "file_unique_id": f"{kind}{self._seq}", **extra}
 
-    def send_sticker(self, user_id: int, *, emoji: str = "👍", chat_id: int | None = None,
-                     deliver: bool = True) -> int:
-        sticker = self._file("sticker", type="regular", width=512, height=512, is_animated=False,
-                             is_video=False, emoji=emoji)
+    def send_sticker(
+        self, user_id: int, *, emoji: str = "👍", chat_id: int | None = None, deliver: bool = True
+    ) -> int:
+        sticker = self._file(
+            "sticker", type="regular", width=512, height=512, is_animated=False, is_video=False, emoji=emoji
+        )
         return self._user_message(user_id, chat_id, {"sticker": sticker}, deliver)
 
-    def send_photo(self, user_id: int, caption: str | None = None, *, chat_id: int | None = None,
-                   deliver: bool = True) -> int:
-        sizes = [self._file("photo", width=w, height=w * 3 // 4, file_size=w * 40)
-                 for w in (90, 320, 1280)]
+    def send_photo(
+        self, user_id: int, caption: str | None = None, *, chat_id: int | None = None, deliver: bool = True
+    ) -> int:
+        sizes = [self._file("photo", width=w, height=w * 3 // 4, file_size=w * 40) for w in (90, 320, 1280)]
         body: JSON = {"photo": sizes} | ({"caption": caption} if caption else {})
         return self._user_message(user_id, chat_id, body, deliver)
 
-    def send_voice(self, user_id: int, *, duration: int = 2, chat_id: int | None = None,
-                   deliver: bool = True) -> int:
+    def send_voice(
+        self, user_id: int, *, duration: int = 2, chat_id: int | None = None, deliver: bool = True
+    ) -> int:
         voice = self._file("voice", duration=duration, mime_type="audio/ogg", file_size=4000)
         return self._user_message(user_id, chat_id, {"voice": voice}, deliver)
 
-    def send_location(self, user_id: int, lat: float, lon: float, *, chat_id: int | None = None,
-                      deliver: bool = True) -> int:
+    def send_location(
+        self, user_id: int, lat: float, lon: float, *, chat_id: int | None = None, deliver: bool = True
+    ) -> int:
         location = {"latitude": lat, "longitude": lon}
         return self._user_message(user_id, chat_id, {"location": location}, deliver)
 
-    def edit_text(self, user_id: int, message_id: int, text: str, *, chat_id: int | None = None,
-                  deliver: bool = True) -> int:
+    def edit_text(
+        self, user_id: int, message_id: int, text: str, *, chat_id: int | None = None, deliver: bool = True
+    ) -> int:
         """The resident edits one of their own text messages: an ``edited_message`` update."""
         with self._lock:
             raw = self._raw.get((user_id if chat_id is None else chat_id, message_id))
@@ -796,8 +920,15 @@ class BotApiServer:
             raw.update(text=text, edit_date=int(time.time()))
             return self.enqueue({"edited_message": raw}, deliver=deliver)
 
-    def press_button(self, user_id: int, message_id: int, callback_data: str, *,
-                     chat_id: int | None = None, deliver: bool = True) -> int:
+    def press_button(
+        self,
+        user_id: int,
+        message_id: int,
+        callback_data: str,
+        *,
+        chat_id: int | None = None,
+        deliver: bool = True,
+    ) -> int:
         """Press an inline button that is on the bot's message right now; raise otherwise."""
         with self._lock:
             user, chat = self._speaker(user_id, chat_id)
@@ -807,8 +938,13 @@ class BotApiServer:
                 raise ValueError(f"no button {callback_data!r} on message {message_id}: {offered}")
             self._seq += 1
             self._queries.add(query_id := str(self._seq))
-            query = {"id": query_id, "from": user, "message": self._raw[(chat["id"], message_id)],
-                     "chat_instance": f"instance{chat['id']}", "data": callback_data}
+            query = {
+                "id": query_id,
+                "from": user,
+                "message": self._raw[(chat["id"], message_id)],
+                "chat_instance": f"instance{chat['id']}",
+                "data": callback_data,
+            }
             return self.enqueue({"callback_query": query}, deliver=deliver)
 
     # ------------------------------------------------------------------ inspection & waiting
@@ -834,13 +970,25 @@ class BotApiServer:
             self._mark_calls, self._mark_sent = len(self._calls), len(self._sent_log)
             self._reply_cursor.clear()
 
-    def wait_for(self, method: str, *, predicate: Callable[[Call], bool] | None = None,
-                 count: int = 1, timeout: float = 10.0) -> list[Call]:
+    def wait_for(
+        self,
+        method: str,
+        *,
+        predicate: Callable[[Call], bool] | None = None,
+        count: int = 1,
+        timeout: float = 10.0,
+    ) -> list[Call]:
         """Block until ``count`` matching calls arrived since :meth:`mark`; return them."""
         return self._wait(self._matcher(method, predicate, count), timeout)
 
-    async def await_for(self, method: str, *, predicate: Callable[[Call], bool] | None = None,
-                        count: int = 1, timeout: float = 10.0) -> list[Call]:
+    async def await_for(
+        self,
+        method: str,
+        *,
+        predicate: Callable[[Call], bool] | None = None,
+        count: int = 1,
+        timeout: float = 10.0,
+    ) -> list[Call]:
         """:meth:`wait_for` for async tests, without blocking their event loop."""
         return await self._await(self._matcher(method, predicate, count), timeout)
 
@@ -851,12 +999,17 @@ class BotApiServer:
     async def await_reply(self, chat_id: int, timeout: float = 10.0) -> SentMessage:
         return await self._await(self._replier(chat_id), timeout)
 
-    def _matcher(self, method: str, predicate: Callable[[Call], bool] | None,
-                 count: int) -> tuple[str, Callable[[], list[Call] | None]]:
+    def _matcher(
+        self, method: str, predicate: Callable[[Call], bool] | None, count: int
+    ) -> tuple[str, Callable[[], list[Call] | None]]:
         def check() -> list[Call] | None:
-            found = [c for c in self._calls[self._mark_calls:] if c.method.lower() == method.lower()
-                     and (predicate is None or predicate(c))]
+            found = [
+                c
+                for c in self._calls[self._mark_calls :]
+                if c.method.lower() == method.lower() and (predicate is None or predicate(c))
+            ]
             return found[:count] if len(found) >= count else None
+
         return f"{count} x {method}", check
 
     def _replier(self, chat_id: int) -> tuple[str, Callable[[], SentMessage | None]]:
@@ -867,6 +1020,7 @@ class BotApiServer:
                     self._reply_cursor[chat_id] = index + 1
                     return copy.deepcopy(self._sent_log[index])
             return None
+
         return f"bot message in chat {chat_id}", check
 
     def _wait(self, waiting: tuple[str, Callable[[], T | None]], timeout: float) -> T:
@@ -892,5 +1046,7 @@ class BotApiServer:
     def _timeout(self, what: str, timeout: float) -> TimeoutError:
         recent = "\n".join(
             f"  {c.method} -> {c.status} {c.description or ''} "
-            f"{json.dumps(c.params, ensure_ascii=False, default=str)[:200]}" for c in self.calls[-20:])
+            f"{json.dumps(c.params, ensure_ascii=False, default=str)[:200]}"
+            for c in self.calls[-20:]
+        )
         return TimeoutError(f"no {what} within {timeout}s; recent calls:\n{recent or '  (none)'}")

@@ -1,0 +1,432 @@
+"""The Telegram front door: handlers and Application wiring (no search logic here).
+
+Handlers are thin: they ask `PlanService` for an answer, render it with
+`bot.answer`, reply, and only then hand the exchange to the answer log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import html
+import logging
+from collections.abc import Sequence
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, NetworkError, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    MessageHandler,
+    filters,
+)
+
+from index import Located, Plan
+
+from .answer import (
+    Line,
+    Style,
+    about_lines,
+    answer_lines,
+    card_lines,
+    help_lines,
+    render_html,
+    welcome_lines,
+)
+from .config import Settings
+from .reports import LOCAL_TZ, LogFilter, compute_stats, list_exchanges
+from .service import Answered, PlanService
+
+__all__ = ["RetryingRateLimiter", "build_application", "start_services", "stop_services"]
+
+logger = logging.getLogger(__name__)
+
+PLAN_POLL_SECONDS = 5.0
+BUTTON_TEXT_LIMIT = 40
+APOLOGY = "申し訳ありません。回答の準備中にエラーが起きました。少し時間をおいて、もう一度お試しください。"
+NOT_TEXT = "申し訳ありません。文字で送られた質問にだけお答えできます。知りたいことを文字で送ってください。"
+EDITED = "メッセージの編集には対応していません。お手数ですが、質問をもう一度送ってください。"
+EMPTY = "知りたいことを文字で送ってください（例：「保育園が足りない」）。"
+UNKNOWN_COMMAND = "そのコマンドはありません。/help で使い方をご覧ください。"
+STALE = "この項目は計画の改訂で変わりました。章の一覧からお探しください。"
+
+PUBLIC_COMMANDS = (
+    BotCommand("start", "はじめに・質問の例"),
+    BotCommand("chapters", "計画の章から施策をたどる"),
+    BotCommand("about", "総合計画とは"),
+    BotCommand("help", "使い方"),
+)
+STAFF_COMMANDS = (
+    BotCommand("stats", "今日と今週の利用状況（職員用）"),
+    BotCommand("unanswered", "最近の回答できなかった質問（職員用）"),
+)
+
+
+class RetryingRateLimiter(AIORateLimiter):
+    """AIORateLimiter (flood limits, 429 retry_after) that also retries 5xx and timeouts with backoff.
+
+    getUpdates is left alone: the updater has its own retry loop for long polling.
+    """
+
+    def __init__(self, *, attempts: int = 4, first_delay: float = 0.5) -> None:
+        super().__init__(max_retries=3)
+        self._attempts = attempts
+        self._first_delay = first_delay
+
+    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):  # type: ignore[no-untyped-def]
+        delay = self._first_delay
+        for attempt in range(1, self._attempts + 1):
+            try:
+                return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+            except BadRequest:
+                raise
+            except NetworkError as error:
+                if endpoint == "getUpdates" or attempt == self._attempts:
+                    raise
+                logger.warning(
+                    "%s failed (%s), retry %d in %.1fs", endpoint, type(error).__name__, attempt, delay
+                )
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+
+def _service(context: ContextTypes.DEFAULT_TYPE) -> PlanService:
+    return context.bot_data["service"]
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= BUTTON_TEXT_LIMIT else text[: BUTTON_TEXT_LIMIT - 1] + "…"
+
+
+def _feedback_row(uid: str) -> list[InlineKeyboardButton]:
+    return [
+        InlineKeyboardButton("👍 役に立った", callback_data=f"f:+:{uid}"),
+        InlineKeyboardButton("👎 役に立たなかった", callback_data=f"f:-:{uid}"),
+    ]
+
+
+def _chapter_buttons(plan: Plan) -> list[list[InlineKeyboardButton]]:
+    return [[InlineKeyboardButton(_short(c.label), callback_data=f"c:{c.number}")] for c in plan.chapters]
+
+
+def answer_keyboard(answered: Answered) -> InlineKeyboardMarkup:
+    """Candidates (もしかして) or the field's measures, or the chapter menu; then 👍/👎."""
+    result, plan = answered.result, answered.bundle.plan
+    rows: list[list[InlineKeyboardButton]] = []
+    if not result.answered:
+        rows = _chapter_buttons(plan)
+    elif result.field is not None and result.field.measure is None:
+        chapter = result.field.chapter
+        rows = [
+            [
+                InlineKeyboardButton(
+                    _short(f"{m.number} {m.title}"), callback_data=f"mm:{chapter.number}-{m.number}"
+                )
+            ]
+            for m in chapter.measures
+        ]
+    else:
+        others = result.hits if result.field is not None else result.hits[1:]
+        rows = [
+            [InlineKeyboardButton(_short(f"もしかして：{h.title}"), callback_data=f"o:{h.id}")]
+            for h in others
+        ]
+    return InlineKeyboardMarkup([*rows, _feedback_row(answered.uid)])
+
+
+def reply_html(answered: Answered) -> str:
+    return render_html(answer_lines(answered.bundle.plan, answered.result))
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Welcome: what the bot does, example questions and the chapter menu."""
+    plan = _service(context).bundle.plan
+    await update.effective_message.reply_text(
+        render_html(welcome_lines(plan)), reply_markup=InlineKeyboardMarkup(_chapter_buttons(plan))
+    )
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """How to ask."""
+    await update.effective_message.reply_text(render_html(help_lines(_service(context).bundle.plan)))
+
+
+async def about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """What the comprehensive plan is and its period."""
+    await update.effective_message.reply_text(render_html(about_lines(_service(context).bundle.plan)))
+
+
+async def chapters(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The chapter menu, browsed by editing this one message."""
+    plan = _service(context).bundle.plan
+    await update.effective_message.reply_text(
+        "<b>計画の分野（章）を選んでください。</b>", reply_markup=InlineKeyboardMarkup(_chapter_buttons(plan))
+    )
+
+
+async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A resident's question: answer from the plan, then log the exchange."""
+    message = update.effective_message
+    text = message.text or ""
+    if not text.strip():
+        await message.reply_text(EMPTY)
+        return
+    service = _service(context)
+    answered = service.answer("telegram", update.effective_user.id, text)
+    await message.reply_text(reply_html(answered), reply_markup=answer_keyboard(answered))
+    service.record(answered)
+
+
+async def not_text(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stickers, photos, voice, locations …: a polite text-only reply."""
+    await update.effective_message.reply_text(NOT_TEXT)
+
+
+async def edited(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Edited messages are not re-answered: answering twice would confuse the log."""
+    await update.effective_message.reply_text(EDITED)
+
+
+async def unknown_command(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    await update.effective_message.reply_text(UNKNOWN_COMMAND)
+
+
+def _browse_view(plan: Plan, data: str) -> tuple[str, InlineKeyboardMarkup] | None:
+    """Text and buttons of one step of the chapter browser, or None for stale data."""
+    kind, _, key = data.partition(":")
+    if kind == "c" and not key:
+        return "<b>計画の分野（章）を選んでください。</b>", InlineKeyboardMarkup(_chapter_buttons(plan))
+    try:
+        if kind == "c":
+            chapter = plan.chapter(int(key))
+            lines = [
+                Line(Style.HEADING, chapter.label),
+                *(Line(Style.ITEM, f"{m.number} {m.title}") for m in chapter.measures),
+            ]
+            buttons = [
+                [
+                    InlineKeyboardButton(
+                        _short(f"{m.number} {m.title}"), callback_data=f"mm:{chapter.number}-{m.number}"
+                    )
+                ]
+                for m in chapter.measures
+            ]
+            buttons.append([InlineKeyboardButton("← 章の一覧", callback_data="c")])
+            return render_html(lines), InlineKeyboardMarkup(buttons)
+        if kind == "mm":
+            chapter_no, measure_no = (int(part) for part in key.split("-"))
+            chapter = plan.chapter(chapter_no)
+            measure = chapter.measures[measure_no - 1]
+            lines = [
+                Line(Style.HEADING, f"{measure.number} {measure.title}"),
+                Line(Style.CITATION, chapter.label),
+                Line(Style.LABEL, "目指す姿"),
+                *(Line(Style.GOAL, goal) for goal in measure.goals),
+            ]
+            buttons = [
+                [InlineKeyboardButton(_short(f"({m.number}) {m.title}"), callback_data=f"m:{m.id}")]
+                for m in measure.middles
+            ]
+            buttons.append(
+                [InlineKeyboardButton(f"← 第{chapter.number}章", callback_data=f"c:{chapter.number}")]
+            )
+            return render_html(lines), InlineKeyboardMarkup(buttons)
+        if kind == "m":
+            located = plan.locate(key)
+            back = f"mm:{located.chapter.number}-{located.measure.number}"
+            markup = InlineKeyboardMarkup(
+                [[InlineKeyboardButton(f"← {_short(located.measure.title)}", callback_data=back)]]
+            )
+            return render_html(card_lines(located)), markup
+    except (KeyError, ValueError, IndexError):
+        return None
+    return None
+
+
+async def browse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Chapter → major measures → middle measure cards, editing the message in place."""
+    query = update.callback_query
+    # CallbackQueries need to be answered, even if no notification to the user is needed.
+    view = _browse_view(_service(context).bundle.plan, query.data or "")
+    if view is None:
+        await query.answer(STALE)
+        view = _browse_view(_service(context).bundle.plan, "c")
+    else:
+        await query.answer()
+    text, markup = view  # type: ignore[misc]
+    with contextlib.suppress(BadRequest):  # "message is not modified" when pressed twice
+        await query.edit_message_text(text, reply_markup=markup)
+
+
+async def open_card(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A 「もしかして」 candidate: its card as a new message, the answer stays as it was."""
+    query = update.callback_query
+    plan = _service(context).bundle.plan
+    try:
+        located: Located = plan.locate((query.data or "").removeprefix("o:"))
+    except KeyError:
+        await query.answer(STALE)
+        return
+    await query.answer()
+    await query.message.reply_text(render_html([*card_lines(located)]))
+
+
+async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """👍/👎: store the rating (a second press replaces it) and show which one counts."""
+    query = update.callback_query
+    _, sign, uid = (query.data or "").split(":", 2)
+    helpful = sign == "+"
+    _service(context).record_feedback("telegram", update.effective_user.id, uid, helpful)
+    await query.answer(
+        "ご評価ありがとうございます。" if helpful else "ご意見ありがとうございます。改善に役立てます。"
+    )
+    markup = query.message.reply_markup if query.message else None
+    if markup is None:
+        return
+    rows = [
+        [
+            InlineKeyboardButton(
+                _mark(button.text, button.callback_data == query.data), callback_data=button.callback_data
+            )
+            if str(button.callback_data).startswith("f:")
+            else button
+            for button in row
+        ]
+        for row in markup.inline_keyboard
+    ]
+    with contextlib.suppress(BadRequest):
+        await query.edit_message_reply_markup(InlineKeyboardMarkup(rows))
+
+
+def _mark(text: str, chosen: bool) -> str:
+    plain = text.removesuffix(" ✓")
+    return f"{plain} ✓" if chosen else plain
+
+
+async def staff_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Today and this week: exchanges, answered rate, feedback (staff only)."""
+    service = _service(context)
+    now = dt.datetime.now(LOCAL_TZ)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    week = today - dt.timedelta(days=today.weekday())
+
+    def figures() -> list[str]:
+        lines = []
+        with service.sessions() as session:
+            for name, since in (("今日", today), ("今週", week)):
+                stats = compute_stats(session, LogFilter(since=since), None)
+                lines.append(
+                    f"<b>{name}</b>：{stats.exchanges}件、回答率 {stats.answered_rate:.0%}、"
+                    f"👍 {stats.helpful} / 👎 {stats.unhelpful}"
+                )
+        return lines
+
+    await update.effective_message.reply_text("\n".join(await asyncio.to_thread(figures)))
+
+
+async def staff_unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The latest declined questions (staff only), escaped: they are residents' raw text."""
+    service = _service(context)
+
+    def latest() -> Sequence[str]:
+        with service.sessions() as session:
+            rows = list_exchanges(session, LogFilter(unanswered=True), None, limit=10)
+        return [f"• {row.local_time[5:16]} {html.escape(row.question[:100])}" for row in rows]
+
+    lines = await asyncio.to_thread(latest)
+    await update.effective_message.reply_text(
+        "<b>最近の回答できなかった質問</b>\n" + ("\n".join(lines) if lines else "ありません。")
+    )
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure first (no names or ids), then apologise to the resident."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    logger.error("update %s failed", update_id, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        try:
+            await context.bot.send_message(update.effective_chat.id, APOLOGY, parse_mode=None)
+        except TelegramError:
+            logger.warning("could not send the apology for update %s", update_id)
+
+
+async def _follow_plan_versions(service: PlanService) -> None:
+    while True:
+        await asyncio.sleep(PLAN_POLL_SECONDS)
+        try:
+            await asyncio.to_thread(service.active.refresh)
+        except Exception:  # the database may be down; keep serving the version we have
+            logger.warning("could not check for a new plan version", exc_info=True)
+
+
+async def start_services(application: Application) -> None:
+    """Register commands and start following plan versions (polling and webhook alike)."""
+    service: PlanService = application.bot_data["service"]
+    bot = application.bot
+    try:
+        await bot.set_my_commands(PUBLIC_COMMANDS)
+        for staff_id in service.settings.staff_telegram_ids:
+            with contextlib.suppress(BadRequest):  # staff who never opened the chat
+                await bot.set_my_commands(
+                    (*PUBLIC_COMMANDS, *STAFF_COMMANDS), scope=BotCommandScopeChat(staff_id)
+                )
+    except TelegramError:
+        logger.warning("could not register the command list; carrying on", exc_info=True)
+    application.bot_data["plan_watcher"] = asyncio.create_task(_follow_plan_versions(service))
+
+
+async def stop_services(application: Application) -> None:
+    watcher = application.bot_data.pop("plan_watcher", None)
+    if watcher is not None:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
+def build_application(settings: Settings, service: PlanService, *, webhook: bool = False) -> Application:
+    """The bot as production runs it; tests build it the same way against a local Bot API."""
+    if not settings.telegram_token:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_token)
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        .defaults(Defaults(parse_mode=ParseMode.HTML))
+        .concurrent_updates(True)
+        .rate_limiter(RetryingRateLimiter())
+    )
+    builder = builder.updater(None) if webhook else builder.post_init(start_services).post_stop(stop_services)
+    application = builder.build()
+    application.bot_data["service"] = service
+    staff = filters.User(user_id=settings.staff_telegram_ids) if settings.staff_telegram_ids else None
+    if staff is not None:
+        application.add_handler(CommandHandler("stats", staff_stats, filters=staff))
+        application.add_handler(CommandHandler("unanswered", staff_unanswered, filters=staff))
+    application.add_handler(CommandHandler("start", start))
+    application.add_handler(CommandHandler("help", help_command))
+    application.add_handler(CommandHandler("about", about))
+    application.add_handler(CommandHandler("chapters", chapters))
+    application.add_handler(MessageHandler(filters.UpdateType.EDITED, edited))
+    application.add_handler(MessageHandler(filters.COMMAND, unknown_command))
+    application.add_handler(MessageHandler(filters.TEXT & filters.UpdateType.MESSAGE, question))
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, not_text))
+    application.add_handler(CallbackQueryHandler(feedback, pattern=r"^f:[+-]:[0-9a-f]{32}$"))
+    application.add_handler(CallbackQueryHandler(open_card, pattern=r"^o:"))
+    application.add_handler(CallbackQueryHandler(browse, pattern=r"^(c|c:\d+|mm:\d+-\d+|m:[\d-]+)$"))
+    application.add_error_handler(on_error)
+    return application

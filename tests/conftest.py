@@ -1,0 +1,72 @@
+"""Shared fixtures: real settings on a temporary data folder, a real SQLite file, the real plan."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.service import PlanService
+from index import PlanBundle, load_bundle
+from tests.helpers import make_settings
+
+POSTGRES_ENV = "PLANBOT_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(scope="session")
+def bundle() -> PlanBundle:
+    """The bundled plan, built once per test run (it is immutable)."""
+    return load_bundle()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def service(settings: Settings) -> Iterator[PlanService]:
+    """The answering service on a fresh SQLite database, migrated and holding plan version 1."""
+    service = PlanService.start(settings)
+    yield service
+    service.close()
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """A real PostgreSQL server's URL (CI starts one); tests that need it skip without it."""
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"{POSTGRES_ENV} is not set (see README: Tests)")
+    return url
+
+
+@pytest.fixture
+def pg_database(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty database on the test PostgreSQL server (dropped afterwards)."""
+    import uuid
+
+    from sqlalchemy import create_engine, make_url, text
+    from sqlalchemy.pool import NullPool
+
+    name = f"planbot_test_{uuid.uuid4().hex[:12]}"
+    # No pool: outage tests restart the server, which kills pooled connections.
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_settings(tmp_path: Path, pg_database: str) -> Settings:
+    """Settings whose DATABASE_URL is a fresh PostgreSQL database (migrated by `db upgrade`)."""
+    from bot.store import upgrade
+
+    upgrade(pg_database)
+    return make_settings(tmp_path, DATABASE_URL=pg_database)

@@ -1,0 +1,290 @@
+"""The answer log: what is stored, pseudonyms, never losing an entry, concurrency, migrations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shlex
+import sqlite3
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select, text
+
+from bot.answer_log import AnswerLog, ExchangeRecord, _to_line
+from bot.config import Settings
+from bot.service import PlanService
+from bot.store import (
+    Base,
+    Exchange,
+    ExchangeHit,
+    Feedback,
+    make_engine,
+    make_sessionmaker,
+    pseudonym,
+    upgrade,
+    utcnow,
+)
+from tests.helpers import make_settings
+
+QUESTIONS = ["保育園が足りない", "空き家", "今日の天気は？", "ゴミの分別どうなるの？", "バス少なすぎ"]
+
+
+def _ask(service: PlanService, user_id: int, question: str) -> str:
+    answered = service.answer("telegram", user_id, question)
+    service.record(answered)
+    return answered.uid
+
+
+def _count(service: PlanService, model: type[Base] = Exchange) -> int:
+    with service.sessions() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_exchange_is_stored_with_everything_staff_need(service: PlanService) -> None:
+    uid = _ask(service, 424242, "保育園が足りない")
+    assert service.log.flush()
+    with service.sessions() as session:
+        exchange = session.scalar(select(Exchange).where(Exchange.uid == uid))
+        assert exchange is not None
+        assert exchange.channel == "telegram"
+        assert exchange.created_at.tzinfo is not None
+        assert abs(utcnow() - exchange.created_at) < dt.timedelta(minutes=1)
+        assert exchange.question == "保育園が足りない"
+        assert exchange.answered is True
+        assert exchange.plan_version == service.bundle.digest
+        assert exchange.latency_ms > 0
+        assert [h.rank for h in exchange.hits] == list(range(1, len(exchange.hits) + 1))
+        assert exchange.hits[0].measure_id == "2-2-4"
+        assert exchange.hits[0].chapter == 2
+
+
+def test_declined_exchange_stores_no_hits(service: PlanService) -> None:
+    uid = _ask(service, 1, "将棋の駒の動かし方教えて")
+    assert service.log.flush()
+    with service.sessions() as session:
+        exchange = session.scalar(select(Exchange).where(Exchange.uid == uid))
+        assert exchange is not None and exchange.answered is False and exchange.hits == []
+
+
+def test_no_raw_user_id_or_name_is_stored(service: PlanService, settings: Settings) -> None:
+    _ask(service, 987654321, "空き家")
+    assert service.log.flush()
+    dump = "\n".join(sqlite3.connect(settings.database_url.removeprefix("sqlite:///")).iterdump())
+    assert "987654321" not in dump
+    assert pseudonym("test-salt", "telegram", 987654321) in dump
+    assert pseudonym("other-salt", "telegram", 987654321) != pseudonym("test-salt", "telegram", 987654321)
+
+
+def test_second_feedback_press_replaces_the_first(service: PlanService) -> None:
+    uid = _ask(service, 7, "空き家")
+    service.record_feedback("telegram", 7, uid, True)
+    service.record_feedback("telegram", 7, uid, False)
+    service.record_feedback("telegram", 8, uid, True)
+    assert service.log.flush()
+    with service.sessions() as session:
+        ratings = session.execute(select(Feedback.user_key, Feedback.helpful)).all()
+    assert sorted(helpful for _key, helpful in ratings) == [False, True]
+    assert len(ratings) == 2
+
+
+def _concurrent_users(service: PlanService, users: int = 20, each: int = 10) -> list[str]:
+    uids: list[str] = []
+    lock = threading.Lock()
+
+    def resident(user_id: int) -> None:
+        for n in range(each):
+            uid = _ask(service, user_id, QUESTIONS[(user_id + n) % len(QUESTIONS)])
+            with lock:
+                uids.append(uid)
+
+    threads = [threading.Thread(target=resident, args=(user,)) for user in range(users)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return uids
+
+
+def test_200_exchanges_from_20_concurrent_users(service: PlanService) -> None:
+    uids = _concurrent_users(service)
+    assert service.log.flush(timeout=30)
+    assert _count(service) == 200
+    with service.sessions() as session:
+        assert set(session.scalars(select(Exchange.uid))) == set(uids)
+
+
+@pytest.mark.postgres
+def test_200_exchanges_from_20_concurrent_users_on_postgres(pg_settings: Settings) -> None:
+    service = PlanService.start(pg_settings)
+    try:
+        _concurrent_users(service)
+        assert service.log.flush(timeout=30)
+        assert _count(service) == 200
+    finally:
+        service.close()
+
+
+def _stored_order(service: PlanService) -> list[str]:
+    with service.sessions() as session:
+        return list(session.scalars(select(Exchange.uid).order_by(Exchange.id)))
+
+
+def test_locked_database_spools_then_writes_exactly_once_in_order(settings: Settings) -> None:
+    service = PlanService.start(settings)
+    service.log._retry_seconds = 0.2
+    try:
+        first = _ask(service, 1, "空き家")
+        assert service.log.flush()
+        # Another program holds an exclusive lock: writes fail after the busy timeout.
+        locker = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"), timeout=0)
+        locker.execute("BEGIN EXCLUSIVE")
+        during = [_ask(service, n, QUESTIONS[n % 5]) for n in range(5)]
+        assert not service.log.flush(timeout=8)  # still locked: entries wait in the spool
+        assert service.log.spooled >= 1
+        locker.rollback()
+        locker.close()
+        assert service.log.flush(timeout=15)
+        assert _stored_order(service) == [first, *during]
+    finally:
+        service.close()
+
+
+def test_spool_left_by_a_dead_process_is_adopted(settings: Settings, tmp_path: Path) -> None:
+    record = ExchangeRecord(
+        uid="a" * 32,
+        created_at=utcnow(),
+        channel="telegram",
+        user_key="k" * 64,
+        question="orphaned",
+        answered=False,
+        reason="no_match",
+        plan_version="x",
+        latency_ms=1.0,
+    )
+    spool = settings.data_dir / "spool"
+    spool.mkdir(parents=True)
+    # Written twice, as a crash between commit and spool rewrite would leave it.
+    (spool / "99999-deadbeef.jsonl").write_text(_to_line(record) + "\n" + _to_line(record) + "\n")
+    service = PlanService.start(settings)
+    try:
+        assert service.log.flush()
+        with service.sessions() as session:
+            assert session.scalar(select(func.count()).where(Exchange.question == "orphaned")) == 1
+        assert not (spool / "99999-deadbeef.jsonl").exists()
+    finally:
+        service.close()
+
+
+@pytest.mark.postgres
+def test_postgres_killed_mid_run_loses_nothing(pg_settings: Settings) -> None:
+    ctl = os.environ.get("PLANBOT_TEST_POSTGRES_CTL")
+    if not ctl:
+        pytest.skip("PLANBOT_TEST_POSTGRES_CTL is not set (see README: Tests)")
+    service = PlanService.start(pg_settings)
+    service.log._retry_seconds = 0.3
+    try:
+        before = [_ask(service, n, QUESTIONS[n % 5]) for n in range(3)]
+        assert service.log.flush()
+        subprocess.run([*shlex.split(ctl), "-m", "immediate", "stop"], check=True, capture_output=True)
+        try:
+            during = []
+            for n in range(6):
+                answered = service.answer("telegram", n, QUESTIONS[n % 5])
+                assert answered.result.question  # residents still get their answer
+                service.record(answered)
+                during.append(answered.uid)
+            assert not service.log.flush(timeout=3)
+            assert service.log.spooled == 6
+        finally:
+            subprocess.run([*shlex.split(ctl), "start"], check=True, capture_output=True)
+        assert service.log.flush(timeout=30)
+        assert _stored_order(service) == [*before, *during]
+    finally:
+        service.close()
+
+
+def test_log_writer_never_blocks_the_caller(settings: Settings) -> None:
+    """record() is a queue put: answering goes on while the database is locked."""
+    service = PlanService.start(settings)
+    try:
+        locker = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"), timeout=0)
+        locker.execute("BEGIN EXCLUSIVE")
+        started = dt.datetime.now()
+        for n in range(20):
+            _ask(service, n, "空き家")
+        assert dt.datetime.now() - started < dt.timedelta(seconds=2)
+        locker.rollback()
+        locker.close()
+        assert service.log.flush(timeout=30)
+        assert _count(service) == 20
+    finally:
+        service.close()
+
+
+def _migrated_matches_models(url: str) -> list[object]:
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+
+def test_migrations_build_the_models_on_sqlite(tmp_path: Path) -> None:
+    assert _migrated_matches_models(f"sqlite:///{tmp_path / 'empty.sqlite3'}") == []
+
+
+@pytest.mark.postgres
+def test_migrations_build_the_models_on_postgres(pg_database: str) -> None:
+    assert _migrated_matches_models(pg_database) == []
+
+
+def test_answer_log_writes_hits_for_each_rank(service: PlanService) -> None:
+    _ask(service, 5, "ゴミの分別どうなるの？")
+    assert service.log.flush()
+    assert _count(service, ExchangeHit) >= 1
+
+
+def test_settings_accept_hosting_platform_postgres_urls(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, DATABASE_URL="postgres://u:secret@db.example:5432/planbot")
+    assert settings.database_url == "postgresql+psycopg://u:secret@db.example:5432/planbot"
+    assert not settings.embedded_database
+
+
+def test_settings_hide_secrets(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, TELEGRAM_BOT_TOKEN="123:SECRET", LOG_SALT="salty")
+    assert "SECRET" not in repr(settings) and "salty" not in repr(settings)
+
+
+def test_local_salt_is_private_and_stable(tmp_path: Path) -> None:
+    env = {"PLANBOT_DATA_DIR": str(tmp_path)}
+    first, second = Settings.from_env(env), Settings.from_env(env)
+    assert first.log_salt == second.log_salt and len(first.log_salt) == 64
+    assert (tmp_path / "log_salt").stat().st_mode & 0o777 == 0o600
+
+
+def test_embedded_default_database_lives_in_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings.from_env({"PLANBOT_DATA_DIR": str(tmp_path)})
+    assert settings.database_url == f"sqlite:///{tmp_path / 'planbot.sqlite3'}"
+    with make_engine(settings.database_url).connect() as connection:
+        assert connection.execute(text("select 1")).scalar() == 1
+
+
+def test_spool_directory_is_used_only_when_needed(service: PlanService, settings: Settings) -> None:
+    _ask(service, 1, "空き家")
+    assert service.log.flush()
+    assert list((settings.data_dir / "spool").glob("*.jsonl")) == [service.log._spool.path]
+    assert service.log._spool.path.read_text() == ""
+
+
+def test_answer_log_can_be_built_directly(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'direct.sqlite3'}"
+    upgrade(url)
+    log = AnswerLog(make_sessionmaker(make_engine(url)), tmp_path / "spool")
+    try:
+        assert log.flush()
+    finally:
+        log.close()

@@ -1,0 +1,310 @@
+"""The bundled plan data: complete, exact to the source, and validated with errors staff can act on."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import cli
+from index import PlanBundle, PlanDataError, bundled_plan_dir, load_bundle
+
+# (id, title, items, more) for a sample of middle measures in every chapter, as the source prints them.
+MIDDLES = [
+    ("1-1-3", "消防体制の充実", ("消防との連携", "消防団の充実"), True),
+    ("1-1-4", "防犯のまちづくりの推進", ("防犯活動の充実", "防犯環境の整備"), True),
+    (
+        "2-1-3",
+        "誰もが地域で暮らし続けられるための支援の充実",
+        ("相談支援体制の充実", "高齢者福祉の充実", "障害者福祉の充実"),
+        True,
+    ),
+    (
+        "2-2-4",
+        "幼児期等の教育と保育の充実",
+        ("質の高い教育・保育の充実", "ライフスタイルに応じた子育て支援の充実"),
+        True,
+    ),
+    ("2-3-3", "保険事業等の適正な運営", ("国民健康保険制度の円滑な運営", "介護保険制度の適切な運営"), True),
+    (
+        "3-1-6",
+        "学校・家庭・地域の連携・協働の推進による地域の教育力の向上",
+        (
+            "地域と一体となったコミュニティ・スクールの推進",
+            "生涯スポーツ・文化活動を支える地域クラブ活動の体制整備",
+        ),
+        True,
+    ),
+    ("3-4-3", "地域文化によるまちづくり", ("地域文化の発信", "地域間・都市間交流の推進"), True),
+    (
+        "4-1-1",
+        "住み良い環境づくりの推進",
+        ("自然環境の保全・再生と生活環境の保全", "動植物の適切な保護と管理"),
+        False,
+    ),
+    ("4-3-1", "消費者の自立支援の充実", ("消費生活相談の充実",), True),
+    ("4-5-2", "市民活動環境の充実", ("市民活動拠点の充実",), True),
+    ("5-1-3", "人中心のまちづくり", ("居心地の良い空間づくり", "公共空間の利活用"), False),
+    ("5-5-2", "公共下水道の整備", ("雨水浸水対策の推進", "下水道事業の健全経営"), True),
+    ("5-7-2", "起業・創業の支援", ("支援体制の充実", "新たな産業の創出"), True),
+    ("6-1-3", "多文化共生", ("外国人市民が暮らしやすいまちづくり", "多文化共生への理解の推進"), True),
+    (
+        "6-3-6",
+        "シティ・プロモーションの展開",
+        ("市の魅力となる地域資源の発掘と活用", "効果的なメディアの活用推進"),
+        True,
+    ),
+]
+
+CITATIONS = [
+    ("2-2-4", "第2章 福祉・こども・健康 › 2 こども・若者応援、子育て支援 › (4) 幼児期等の教育と保育の充実"),
+    ("4-2-2", "第4章 環境・市民生活・コミュニティ › 2 ごみ処理 › (2) ごみ処理体制の充実"),
+    ("6-3-4", "第6章 基本構想を推進するために › 3 行財政 › (4) デジタル化の推進"),
+]
+
+# (chapter, measure) → (title, first words of each goal)
+MEASURES = [
+    ((1, 1), "災害対策・防犯", ("災害発生時の被害軽減", "地域における防災意識", "犯罪発生の抑止力")),
+    ((2, 3), "保健・医療", ("くらしの中から健康づくり", "国民健康保険・後期高齢者医療")),
+    ((3, 4), "地域文化", ("市民が芸術文化活動の成果",)),
+    ((4, 3), "市民生活", ("消費者に必要な情報", "市民の葬祭が滞りなく")),
+    ((5, 8), "勤労者支援", ("勤労者である市民", "市内事業者が地域から人材")),
+    ((6, 3), "行財政", ("安定した財源を確保しつつ",)),
+]
+
+CHAPTERS = [
+    "災害対策・防犯",
+    "福祉・こども・健康",
+    "教育・文化",
+    "環境・市民生活・コミュニティ",
+    "都市基盤・産業振興",
+    "基本構想を推進するために",
+]
+
+
+def test_counts(bundle: PlanBundle) -> None:
+    plan = bundle.plan
+    assert [c.title for c in plan.chapters] == CHAPTERS
+    assert sum(len(c.measures) for c in plan.chapters) == 24
+    assert [sum(len(m.middles) for m in c.measures) for c in plan.chapters] == [4, 11, 13, 11, 20, 11]
+    assert all(m.goals for c in plan.chapters for m in c.measures)
+    assert all(loc.middle.items for loc in plan.located())
+
+
+def test_plan_metadata(bundle: PlanBundle) -> None:
+    info = bundle.plan.info
+    assert info.title == "第6次朝霞市総合計画 前期基本計画（骨子）"
+    assert info.period == "令和8年度（2026年度）〜令和12年度（2030年度）"
+    assert [layer.name for layer in info.introduction.layers] == ["基本構想", "基本計画", "実施計画"]
+    assert [step.year for step in info.introduction.timeline] == ["令和５年度", "令和６年度", "令和７年度"]
+
+
+@pytest.mark.parametrize(("middle_id", "title", "items", "more"), MIDDLES)
+def test_middle_content(
+    bundle: PlanBundle, middle_id: str, title: str, items: tuple[str, ...], more: bool
+) -> None:
+    middle = bundle.plan.locate(middle_id).middle
+    assert (middle.title, middle.items, middle.more) == (title, items, more)
+
+
+@pytest.mark.parametrize(("key", "title", "goal_starts"), MEASURES)
+def test_measure_goals(
+    bundle: PlanBundle, key: tuple[int, int], title: str, goal_starts: tuple[str, ...]
+) -> None:
+    measure = bundle.plan.chapter(key[0]).measures[key[1] - 1]
+    assert measure.title == title
+    assert len(measure.goals) == len(goal_starts)
+    assert all(goal.startswith(start) for goal, start in zip(measure.goals, goal_starts, strict=True))
+    assert all(
+        goal.endswith(("目指します。", "高めます。")) or "目指します" in goal for goal in measure.goals
+    )
+
+
+@pytest.mark.parametrize(("middle_id", "citation"), CITATIONS)
+def test_citation(bundle: PlanBundle, middle_id: str, citation: str) -> None:
+    assert bundle.plan.locate(middle_id).citation == citation
+
+
+@pytest.fixture
+def plan_copy(tmp_path: Path) -> Path:
+    """A writable copy of the bundled plan to break."""
+    target = tmp_path / "plan"
+    shutil.copytree(bundled_plan_dir(), target)
+    return target
+
+
+def _edit(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"fixture text not found: {old!r}"
+    path.write_text(text.replace(old, new, count), encoding="utf-8")
+
+
+# (file, old text, new text, expected message fragment, expected entry)
+BREAKAGES = [
+    (
+        "chapter2.yaml",
+        "    title: 保健・医療\n",
+        "    title: 保健・医療\n  bad: [\n",
+        "YAML syntax error",
+        "line ",
+    ),
+    ("chapter2.yaml", "        title: 地域共生社会の構築\n", "", "'title' is missing", "第2章 › 1 › (1)"),
+    (
+        "chapter2.yaml",
+        "        title: 地域共生社会の構築\n",
+        "        title: ''\n",
+        "'title' is empty",
+        "第2章 › 1 › (1)",
+    ),
+    (
+        "chapter3.yaml",
+        "      - id: 3-1-2\n        number: 2\n",
+        "      - id: 3-1-2\n        number: 1\n",
+        "is repeated",
+        "第3章 › 1",
+    ),
+    (
+        "chapter3.yaml",
+        "      - id: 3-1-2\n        number: 2\n",
+        "      - id: 3-1-2\n        number: 3\n",
+        "should be 2",
+        "第3章 › 1",
+    ),
+    (
+        "chapter4.yaml",
+        "      - id: 4-2-2\n",
+        "      - id: 4-2-9\n",
+        "does not match its position",
+        "第4章 › 2 › (2)",
+    ),
+    (
+        "chapter5.yaml",
+        "        more: false\n",
+        "        mroe: false\n",
+        "unknown key 'mroe' (did you mean 'more'?)",
+        "第5章 › 1 › (3)",
+    ),
+    (
+        "chapter6.yaml",
+        "        number: 3\n        title: 多文化共生\n",
+        "        number: three\n        title: 多文化共生\n",
+        "must be a whole number",
+        "第6章 › 1 › (3)",
+    ),
+    (
+        "chapter1.yaml",
+        "        more: true\n",
+        "        more: sometimes\n",
+        "must be true or false",
+        "第1章 › 1 › (1)",
+    ),
+    (
+        "chapter1.yaml",
+        "        items: [災害に強いまちづくり, 防災施設の整備]\n",
+        "        items: 災害に強いまちづくり\n",
+        "'items' must be a list",
+        "第1章 › 1 › (1)",
+    ),
+    (
+        "plan.yaml",
+        "  - chapter6.yaml\n",
+        "  - chapter7.yaml\n",
+        "chapter file 'chapter7.yaml' not found",
+        "chapters",
+    ),
+    ("chapter1.yaml", "number: 1\n", "number: 2\n", "does not match its place", ""),
+    (
+        "chapter2.yaml",
+        "        number: 1\n        title: 地域共生社会の構築\n",
+        "        number: 1\n        number: 1\n        title: 地域共生社会の構築\n",
+        "duplicate key 'number'",
+        "line ",
+    ),
+    ("synonyms.yaml", None, "存在しない言葉: [なにか]\n", "does not occur in the plan", "'存在しない言葉'"),
+]
+
+
+@pytest.mark.parametrize(("file", "old", "new", "message", "entry"), BREAKAGES)
+def test_validation_names_file_entry_and_problem(
+    plan_copy: Path, file: str, old: str | None, new: str, message: str, entry: str
+) -> None:
+    if old is None:
+        (plan_copy / file).write_text(new, encoding="utf-8")
+    else:
+        _edit(plan_copy / file, old, new)
+    with pytest.raises(PlanDataError) as caught:
+        load_bundle(plan_copy)
+    problems = [p for p in caught.value.problems if message in p.message]
+    assert problems, [str(p) for p in caught.value.problems]
+    assert problems[0].file == file
+    assert problems[0].entry.startswith(entry)
+
+
+def test_all_errors_of_a_run_are_reported(plan_copy: Path) -> None:
+    _edit(plan_copy / "chapter1.yaml", "        title: 消防体制の充実\n", "")
+    _edit(plan_copy / "chapter5.yaml", "        more: false\n", "        mroe: false\n")
+    _edit(plan_copy / "chapter6.yaml", "      - id: 6-3-4\n", "      - id: 6-3-40\n")
+    with pytest.raises(PlanDataError) as caught:
+        load_bundle(plan_copy)
+    files = sorted({p.file for p in caught.value.problems})
+    assert files == ["chapter1.yaml", "chapter5.yaml", "chapter6.yaml"]
+
+
+def test_optional_fields_need_no_code_change(plan_copy: Path) -> None:
+    _edit(
+        plan_copy / "chapter5.yaml",
+        "        items: [空き家対策の推進, 良質な住宅ストック形成の促進]\n",
+        "        items: [空き家対策の推進, 良質な住宅ストック形成の促進]\n"
+        "        description: 空き家の適正管理と活用を進めます。\n"
+        "        keywords: [空き家バンク]\n"
+        "        url: https://www.city.asaka.lg.jp/\n"
+        "        indicators:\n          - {name: 空き家バンク登録件数, baseline: 10, target: 30, unit: 件}\n",
+    )
+    middle = load_bundle(plan_copy).plan.locate("5-4-1").middle
+    assert middle.description == "空き家の適正管理と活用を進めます。"
+    assert middle.keywords == ("空き家バンク",)
+    assert middle.indicators[0].target == "30"
+    assert middle.url == "https://www.city.asaka.lg.jp/"
+
+
+def test_check_command_reports_every_error_and_exits_1(plan_copy: Path) -> None:
+    _edit(plan_copy / "chapter1.yaml", "        title: 消防体制の充実\n", "")
+    _edit(plan_copy / "chapter3.yaml", "      - id: 3-1-2\n", "      - id: 3-1-7\n")
+    result = CliRunner().invoke(cli, ["plan", "--check", str(plan_copy)])
+    assert result.exit_code == 1
+    assert "chapter1.yaml: 第1章 › 1 › (3): 'title' is missing" in result.output
+    assert "chapter3.yaml: 第3章 › 1 › (2): id '3-1-7' does not match its position" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_check_command_accepts_the_bundled_plan() -> None:
+    result = CliRunner().invoke(cli, ["plan", "--check", str(bundled_plan_dir())])
+    assert result.exit_code == 0
+    assert "6 chapters, 24 measures, 70 middle measures" in result.output
+
+
+def test_plan_json_contract() -> None:
+    result = CliRunner().invoke(cli, ["plan", "--json"])
+    data = json.loads(result.output)
+    assert set(data) >= {"plan", "chapters"}
+    middle = data["chapters"][1]["measures"][1]["middles"][3]
+    assert middle == {
+        "id": "2-2-4",
+        "number": 4,
+        "title": "幼児期等の教育と保育の充実",
+        "items": ["質の高い教育・保育の充実", "ライフスタイルに応じた子育て支援の充実"],
+        "more": True,
+    }
+    measure = data["chapters"][1]["measures"][1]
+    assert set(measure) == {"number", "title", "goals", "middles"}
+    assert data["plan"]["period"] == "令和8年度（2026年度）〜令和12年度（2030年度）"
+
+
+def test_plan_outline_lists_every_middle_measure() -> None:
+    result = CliRunner().invoke(cli, ["plan"])
+    assert result.exit_code == 0
+    assert result.output.count("[") == 70
+    assert "(4) 幼児期等の教育と保育の充実  [2-2-4]" in result.output
