@@ -11,3 +11,49 @@ def make_settings(data_dir: Path, **overrides: str) -> Settings:
     """Settings as the environment would give them, on a private data folder."""
     env = {"PLANBOT_DATA_DIR": str(data_dir), "LOG_SALT": "test-salt", **overrides}
     return Settings.from_env(env)
+
+
+class BotProcess:
+    """`python -m bot <command>` in a subprocess, as production starts it, with its output kept.
+
+    The environment points the bot at a local Bot API test server; stop() sends SIGTERM
+    and checks that the process shut down cleanly.
+    """
+
+    def __init__(self, env: dict[str, str], log_path: Path, command: str = "run") -> None:
+        import os
+        import subprocess
+        import sys
+
+        self.log_path = log_path
+        self._log = log_path.open("w", encoding="utf-8")
+        full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", command], env=full_env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    @property
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(encoding="utf-8")
+
+    def stop(self, timeout: float = 20.0) -> int:
+        import signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout)
+        self._log.close()
+        return code
+
+
+def bot_env(api_base_url: str, api_file_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment an operator would set, pointed at the test server and a private data folder."""
+    return {
+        "TELEGRAM_BOT_TOKEN": "123:ABC",
+        "TELEGRAM_BASE_URL": api_base_url,
+        "TELEGRAM_BASE_FILE_URL": api_file_url,
+        "PLANBOT_DATA_DIR": str(data_dir),
+        "LOG_SALT": "test-salt",
+        **extra,
+    }

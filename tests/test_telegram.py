@@ -1,0 +1,262 @@
+"""The Telegram bot end to end: `python -m bot run` talking HTTP to a local Bot API test server.
+
+Tests play residents: they ask, press buttons, browse chapters, send stickers and hostile
+text, and check what the resident sees and what the answer log holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.store import Exchange, Feedback, make_engine, make_sessionmaker
+from tests.botapi import BotApiServer, SentMessage
+from tests.helpers import BotProcess, bot_env
+
+STAFF = 900001
+
+
+class Resident:
+    """One resident's chat with the bot."""
+
+    def __init__(self, api: BotApiServer, user_id: int) -> None:
+        self.api, self.user_id = api, user_id
+
+    def say(self, text: str) -> SentMessage:
+        self.api.mark()
+        self.api.send_text(self.user_id, text)
+        return self.api.wait_reply(self.user_id)
+
+    def press(self, message: SentMessage, data: str) -> None:
+        self.api.mark()
+        self.api.press_button(self.user_id, message.message_id, data)
+        self.api.wait_for("answerCallbackQuery")
+
+    def current(self, message: SentMessage) -> SentMessage:
+        return next(m for m in self.api.messages(self.user_id) if m.message_id == message.message_id)
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BotApiServer, BotProcess, Path]]:
+    data_dir = tmp_path_factory.mktemp("bot")
+    with BotApiServer(token="123:ABC") as api:
+        env = bot_env(api.base_url, api.base_file_url, data_dir, STAFF_TELEGRAM_IDS=str(STAFF))
+        process = BotProcess(env, data_dir / "bot.log")
+        try:
+            api.wait_for("getUpdates", timeout=30)
+            yield api, process, data_dir
+        finally:
+            assert process.stop() == 0, process.output
+
+
+@pytest.fixture
+def api(running: tuple[BotApiServer, BotProcess, Path]) -> BotApiServer:
+    return running[0]
+
+
+_next_user = iter(range(1000, 2000))
+
+
+@pytest.fixture
+def resident(api: BotApiServer) -> Resident:
+    return Resident(api, next(_next_user))
+
+
+def _exchanges(data_dir: Path) -> list[Exchange]:
+    sessions = make_sessionmaker(make_engine(f"sqlite:///{data_dir / 'planbot.sqlite3'}"))
+    with sessions() as session:
+        return list(session.scalars(select(Exchange).order_by(Exchange.id)))
+
+
+def _wait_logged(data_dir: Path, question: str, timeout: float = 10.0) -> Exchange:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [e for e in _exchanges(data_dir) if e.question == question]
+        if found:
+            return found[-1]
+        time.sleep(0.1)
+    raise AssertionError(f"exchange not logged: {question}")
+
+
+def test_commands_are_registered_at_start_up(api: BotApiServer) -> None:
+    calls = [c for c in api.calls if c.method == "setMyCommands"]
+    public = next(c for c in calls if "scope" not in c.params)
+    assert [c["command"] for c in public.params["commands"]] == ["start", "chapters", "about", "help"]
+    staff = next(c for c in calls if "scope" in c.params)
+    assert staff.params["scope"] == {"type": "chat", "chat_id": STAFF}
+    assert {"stats", "unanswered"} <= {c["command"] for c in staff.params["commands"]}
+
+
+def test_start_welcomes_with_examples_and_chapter_menu(resident: Resident) -> None:
+    reply = resident.say("/start")
+    assert "朝霞市の総合計画" in reply.plain_text
+    assert "保育園が足りない" in reply.plain_text
+    assert reply.callback_data == [f"c:{n}" for n in range(1, 7)]
+
+
+def test_question_gets_the_measure_with_citation_items_and_goals(
+    resident: Resident, running: tuple[BotApiServer, BotProcess, Path]
+) -> None:
+    reply = resident.say("保育園が足りない")
+    text = reply.plain_text
+    assert "■ 幼児期等の教育と保育の充実" in text
+    assert (
+        "第2章 福祉・こども・健康 › 2 こども・若者応援、子育て支援 › (4) 幼児期等の教育と保育の充実" in text
+    )
+    assert "● 質の高い教育・保育の充実" in text
+    assert "ライフスタイルに応じた子育て支援の充実 等" in text
+    assert "目指す姿" in text and "こどもまんなか社会" in text
+    assert "骨子" in text
+    assert reply.parse_mode == "HTML"
+    assert [d[:4] for d in reply.callback_data[-2:]] == ["f:+:", "f:-:"]
+    exchange = _wait_logged(running[2], "保育園が足りない")
+    assert exchange.channel == "telegram" and exchange.answered
+    assert str(resident.user_id) not in exchange.user_key
+
+
+def test_candidate_button_opens_its_card(resident: Resident) -> None:
+    reply = resident.say("ゴミの分別どうなるの？")
+    candidate = next(d for d in reply.callback_data if d.startswith("o:"))
+    resident.api.mark()
+    resident.api.press_button(resident.user_id, reply.message_id, candidate)
+    card = resident.api.wait_reply(resident.user_id)
+    measure_id = candidate.removeprefix("o:")
+    assert f"({measure_id.rsplit('-', 1)[1]})" in card.plain_text
+    assert "第4章" in card.plain_text
+
+
+def test_feedback_is_recorded_acknowledged_and_shown(
+    resident: Resident, running: tuple[BotApiServer, BotProcess, Path]
+) -> None:
+    reply = resident.say("空き家")
+    down = next(d for d in reply.callback_data if d.startswith("f:-:"))
+    resident.press(reply, down)
+    assert resident.api.wait_for("answerCallbackQuery")[0].params.get("text")
+    resident.api.wait_for("editMessageReplyMarkup")
+    buttons = [b["text"] for row in resident.current(reply).reply_markup["inline_keyboard"] for b in row]
+    assert "👎 役に立たなかった ✓" in buttons
+    up = next(d for d in reply.callback_data if d.startswith("f:+:"))
+    resident.press(reply, up)
+    resident.api.wait_for("editMessageReplyMarkup")
+    buttons = [b["text"] for row in resident.current(reply).reply_markup["inline_keyboard"] for b in row]
+    assert "👍 役に立った ✓" in buttons and "👎 役に立たなかった" in buttons
+    uid = up.removeprefix("f:+:")
+    sessions = make_sessionmaker(make_engine(f"sqlite:///{running[2] / 'planbot.sqlite3'}"))
+    import time
+
+    for _ in range(100):
+        with sessions() as session:
+            ratings = (
+                session.execute(select(Feedback.helpful).join(Exchange).where(Exchange.uid == uid))
+                .scalars()
+                .all()
+            )
+        if ratings == [True]:
+            break
+        time.sleep(0.1)
+    assert ratings == [True]
+
+
+def test_declined_question_says_so_and_offers_chapters(resident: Resident) -> None:
+    reply = resident.say("将棋の駒の動かし方教えて")
+    assert "見つかりませんでした" in reply.plain_text
+    assert "第1章 災害対策・防犯" in reply.plain_text
+    assert reply.callback_data[:6] == [f"c:{n}" for n in range(1, 7)]
+    assert reply.callback_data[-2][:4] == "f:+:"
+    assert "■" not in reply.plain_text  # no measure card: nothing invented
+
+
+def test_english_question_gets_an_english_lead(resident: Resident) -> None:
+    reply = resident.say("Where can I recycle old clothes?")
+    assert reply.plain_text.startswith("Asaka City's Comprehensive Plan covers this in 第4章")
+
+
+def test_chapter_browser_walks_down_and_back(resident: Resident) -> None:
+    menu = resident.say("/chapters")
+    resident.press(menu, "c:2")
+    resident.api.wait_for("editMessageText")
+    assert "第2章 福祉・こども・健康" in resident.current(menu).plain_text
+    resident.press(menu, "mm:2-2")
+    resident.api.wait_for("editMessageText")
+    assert "こどもまんなか社会" in resident.current(menu).plain_text
+    resident.press(menu, "m:2-2-4")
+    resident.api.wait_for("editMessageText")
+    card = resident.current(menu)
+    assert "幼児期等の教育と保育の充実" in card.plain_text
+    assert card.callback_data == ["mm:2-2"]
+    resident.press(card, "mm:2-2")
+    resident.api.wait_for("editMessageText")
+    assert "m:2-2-1" in resident.current(menu).callback_data
+
+
+def test_whole_field_question_lists_the_field(resident: Resident) -> None:
+    reply = resident.say("第5章")
+    assert "第5章 都市基盤・産業振興 の施策です" in reply.plain_text
+    assert "(4) 都市農業の振興" in reply.plain_text
+    assert len(reply.plain_text) <= 4096
+
+
+@pytest.mark.parametrize(
+    "send",
+    [
+        lambda api, user: api.send_sticker(user),
+        lambda api, user: api.send_photo(user, caption="これ何？"),
+        lambda api, user: api.send_voice(user),
+        lambda api, user: api.send_location(user, 35.79, 139.59),
+    ],
+    ids=["sticker", "photo", "voice", "location"],
+)
+def test_non_text_gets_a_polite_text_only_reply(resident: Resident, send) -> None:
+    resident.api.mark()
+    send(resident.api, resident.user_id)
+    reply = resident.api.wait_reply(resident.user_id)
+    assert "文字で" in reply.plain_text
+
+
+def test_edited_message_gets_a_polite_reply(resident: Resident) -> None:
+    resident.say("公園")
+    message_id = resident.api.get_update(resident.api.send_text(resident.user_id, "公園を"))["message"][
+        "message_id"
+    ]
+    resident.api.wait_reply(resident.user_id)
+    resident.api.mark()
+    resident.api.edit_text(resident.user_id, message_id, "公園について")
+    assert "編集" in resident.api.wait_reply(resident.user_id).plain_text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("<script>alert(1)</script> & <b>保育園</b>", "幼児期等の教育と保育の充実"),
+        ("🐈🐈🐈", "読み取れません"),
+        ("   ", "文字で送ってください"),
+        ("ｺﾞﾐ ＳＤＧｓ ＤＸ", "■"),
+        ("空き家" * 3334, "空き家対策の推進"),
+        ("&amp; &lt; < > \" '", "計画の分野"),
+    ],
+    ids=["markup", "emoji", "blank", "half-full-width", "10000-chars", "entities"],
+)
+def test_hostile_or_odd_text_gets_a_sensible_reply(resident: Resident, text: str, expected: str) -> None:
+    reply = resident.say(text)
+    assert expected in reply.plain_text
+    assert len(reply.plain_text) <= 4096
+
+
+def test_staff_commands_exist_only_for_staff(api: BotApiServer, resident: Resident) -> None:
+    resident.say("将棋の駒の動かし方教えて")
+    staff = Resident(api, STAFF)
+    stats = staff.say("/stats")
+    assert "今日" in stats.plain_text and "今週" in stats.plain_text and "回答率" in stats.plain_text
+    unanswered = staff.say("/unanswered")
+    assert "将棋の駒の動かし方教えて" in unanswered.plain_text
+    assert "そのコマンドはありません" in resident.say("/stats").plain_text
+    assert "そのコマンドはありません" in resident.say("/unanswered").plain_text
+
+
+def test_the_token_never_reaches_the_logs(running: tuple[BotApiServer, BotProcess, Path]) -> None:
+    assert "123:ABC" not in running[1].output

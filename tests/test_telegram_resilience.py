@@ -1,0 +1,91 @@
+"""The bot keeps working through flood limits, Bot API errors, outages and failing handlers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.botapi import BotApiServer
+from tests.helpers import BotProcess, bot_env
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BotApiServer, BotProcess]]:
+    data_dir = tmp_path_factory.mktemp("bot")
+    with BotApiServer(token="123:ABC") as api:
+        process = BotProcess(bot_env(api.base_url, api.base_file_url, data_dir), data_dir / "bot.log")
+        try:
+            api.wait_for("getUpdates", timeout=30)
+            yield api, process
+        finally:
+            assert process.stop() == 0, process.output
+
+
+@pytest.fixture
+def api(running: tuple[BotApiServer, BotProcess]) -> BotApiServer:
+    return running[0]
+
+
+def _ask(api: BotApiServer, user: int, text: str = "空き家", timeout: float = 15.0) -> str:
+    api.mark()
+    api.send_text(user, text)
+    return api.wait_reply(user, timeout=timeout).plain_text
+
+
+def test_flood_limit_429_is_waited_out(api: BotApiServer) -> None:
+    api.fail_next("sendMessage", status=429, retry_after=1)
+    started = time.monotonic()
+    assert "空き家対策の推進" in _ask(api, 3001)
+    assert time.monotonic() - started >= 1.0
+    statuses = [c.status for c in api.calls if c.method == "sendMessage"]
+    assert 429 in statuses and statuses[-1] == 200
+
+
+def test_server_errors_are_retried_with_backoff(api: BotApiServer) -> None:
+    api.fail_next("sendMessage", status=500, times=2)
+    assert "空き家対策の推進" in _ask(api, 3002)
+    failed = [c for c in api.calls if c.method == "sendMessage" and c.status == 500][-2:]
+    retried = [c for c in api.calls if c.method == "sendMessage" and c.ok][-1]
+    assert failed[1].time - failed[0].time >= 0.4  # backoff between attempts
+    assert retried.time > failed[1].time
+
+
+def test_bot_survives_an_outage_and_carries_on(
+    api: BotApiServer, running: tuple[BotApiServer, BotProcess]
+) -> None:
+    api.outage(3)
+    api.mark()
+    api.send_text(3003, "保育園が足りない")  # queued while the Bot API is down
+    reply = api.wait_reply(3003, timeout=30)
+    assert "幼児期等の教育と保育の充実" in reply.plain_text
+    assert running[1].process.poll() is None
+    assert "空き家対策の推進" in _ask(api, 3003)
+
+
+def test_a_failing_update_gets_an_apology_and_the_bot_goes_on(api: BotApiServer) -> None:
+    api.fail_next("sendMessage", status=400, description="Bad Request: message thread not found")
+    api.mark()
+    api.send_text(3004, "空き家")
+    assert "申し訳ありません" in api.wait_reply(3004).plain_text
+    assert "空き家対策の推進" in _ask(api, 3004)
+
+
+def test_one_slow_exchange_does_not_block_other_residents(api: BotApiServer) -> None:
+    api.delay_next("sendMessage", 3)
+    api.mark()
+    api.send_text(3005, "空き家")
+    time.sleep(0.3)
+    api.send_text(3006, "保育園が足りない")
+    fast = api.wait_reply(3006, timeout=10)
+    slow = api.wait_reply(3005, timeout=10)
+    sent = api.calls
+    fast_done = next(
+        i for i, c in enumerate(sent) if c.method == "sendMessage" and c.params["chat_id"] == 3006
+    )
+    slow_done = next(
+        i for i, c in enumerate(sent) if c.method == "sendMessage" and c.params["chat_id"] == 3005
+    )
+    assert fast_done < slow_done
+    assert "幼児期" in fast.plain_text and "空き家" in slow.plain_text
