@@ -16,7 +16,7 @@ import click
 from sqlalchemy import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from index import Plan, PlanDataError, load_bundle
+from index import Plan, PlanDataError, bundled_plan_dir, load_bundle, read_sources
 from index.evaluate import evaluate as run_evaluation
 from index.evaluate import read_questions
 
@@ -24,11 +24,11 @@ from .answer import answer_lines, render_plain
 from .config import ConfigError, Settings, configure_logging
 from .console import run_chat
 from .outline import outline_lines, plan_json
-from .reports import LogFilter, compute_stats, list_exchanges, parse_time, purge, rows_to_csv
+from .reports import LOCAL_TZ, LogFilter, compute_stats, list_exchanges, parse_time, purge, rows_to_csv
 from .service import PlanService
 from .store import make_engine, make_sessionmaker, upgrade
 from .tables import render_stats, render_table
-from .versions import ActivePlan, ensure_initial_version
+from .versions import ActivePlan, activate, ensure_initial_version, list_versions, reindex
 
 PLAN_DIR = click.Path(file_okay=False, path_type=Path)
 
@@ -280,6 +280,69 @@ def stats(as_json: bool, **options: object) -> None:
         click.echo(json.dumps(figures.as_json(), ensure_ascii=False, indent=2))
     else:
         click.echo(render_stats(figures))
+
+
+@cli.command("reindex")
+@click.option("--plan-dir", type=PLAN_DIR, help="Plan folder to index (default: the bundled plan_data/).")
+@click.option("--dry-run", is_flag=True, help="Validate and show the changes; store nothing.")
+@click.option("--label", default="", help="A note for this version, e.g. 素案 2025-06.")
+@click.option("--activate", "activate_id", type=int, help="Make an earlier version active again (rollback).")
+def reindex_command(plan_dir: Path | None, dry_run: bool, label: str, activate_id: int | None) -> None:
+    """Validate the plan data and thesaurus, show what changed, store and activate the new version.
+
+    Running bots switch to it within seconds. Invalid data changes nothing: the active version keeps serving.
+
+    Example: python -m bot reindex --plan-dir plan_data --label "素案"
+    """
+    sessions, _plan = _staff_context()
+    if activate_id is not None:
+        try:
+            version = activate(sessions, activate_id)
+        except LookupError as error:
+            raise click.ClickException(str(error)) from None
+        except PlanDataError as error:
+            raise click.ClickException(f"version {activate_id} cannot be loaded:\n{error}") from None
+        click.echo(f"version {version.id} ({version.label}) is now active")
+        return
+    try:
+        outcome = reindex(
+            sessions, read_sources(plan_dir or bundled_plan_dir()), label=label, dry_run=dry_run
+        )
+    except PlanDataError as error:
+        for problem in error.problems:
+            click.echo(str(problem), err=True)
+        click.echo(
+            f"{len(error.problems)} problem(s): nothing was stored; the active version keeps serving",
+            err=True,
+        )
+        sys.exit(1)
+    if outcome.identical:
+        click.echo("no changes: the plan data is identical to the active version; nothing stored")
+        return
+    click.echo(f"{len(outcome.changes)} change(s) against the active version:")
+    for change in outcome.changes:
+        click.echo(f"  {change}")
+    if outcome.version_id is None:
+        click.echo("dry run: nothing stored")
+    else:
+        click.echo(
+            f"stored as version {outcome.version_id} and activated; running bots switch within seconds"
+        )
+
+
+@cli.command("versions")
+def versions_command() -> None:
+    """List plan versions, newest first; the active one is marked with *.
+
+    Example: python -m bot versions
+    """
+    sessions, _plan = _staff_context()
+    with sessions() as session:
+        rows = list_versions(session)
+    for version in rows:
+        mark = "*" if version.active else " "
+        created = version.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{mark} {version.id:>3}  {created}  {version.digest[:12]}  {version.label}")
 
 
 def _telegram_settings() -> Settings:

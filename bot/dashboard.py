@@ -345,18 +345,15 @@ def measure_ranks(session: Session, measure_id: str, period: LogFilter) -> list[
     """How often a measure was shown at each rank in the period, and how those answers were rated."""
     exchanges = period.apply(select(Exchange.id))
     of_measure = (ExchangeHit.measure_id == measure_id, ExchangeHit.exchange_id.in_(exchanges))
-    shown = dict(
-        session.execute(
-            select(ExchangeHit.rank, func.count()).where(*of_measure).group_by(ExchangeHit.rank)
-        ).tuples()
-    )
+    ranks = select(ExchangeHit.rank, func.count()).where(*of_measure).group_by(ExchangeHit.rank)
+    shown: dict[int, int] = dict(session.execute(ranks).all())
     rated: Counter[tuple[int, bool]] = Counter()
     for rank, helpful, count in session.execute(
         select(ExchangeHit.rank, Feedback.helpful, func.count())
         .join(Feedback, Feedback.exchange_id == ExchangeHit.exchange_id)
         .where(*of_measure)
         .group_by(ExchangeHit.rank, Feedback.helpful)
-    ).tuples():
+    ):
         rated[rank, helpful] = count
     return [RankRow(rank, n, rated[rank, True], rated[rank, False]) for rank, n in sorted(shown.items())]
 
@@ -380,7 +377,7 @@ def recently_handled(session: Session, *, limit: int = 20) -> list[HandledRow]:
         .order_by(HandledItem.created_at.desc(), HandledItem.id.desc())
         .limit(limit)
     )
-    return [HandledRow(*row) for row in session.execute(query).tuples()]
+    return [HandledRow(*row) for row in session.execute(query)]
 
 
 def mark_handled(session: Session, exchange_id: int, staff_name: str, note: str) -> bool:
@@ -388,7 +385,9 @@ def mark_handled(session: Session, exchange_id: int, staff_name: str, note: str)
     if session.get(Exchange, exchange_id) is None:
         return False
     if session.scalar(select(HandledItem.id).where(HandledItem.exchange_id == exchange_id)) is None:
-        session.add(HandledItem(exchange_id=exchange_id, staff_name=staff_name, note=note, created_at=utcnow()))
+        session.add(
+            HandledItem(exchange_id=exchange_id, staff_name=staff_name, note=note, created_at=utcnow())
+        )
     return True
 
 
@@ -402,7 +401,7 @@ class Choices:
 
 
 def _choices(session: Session, plan: Plan) -> Choices:
-    versions = session.execute(select(PlanVersion.id, PlanVersion.label).order_by(PlanVersion.id)).tuples()
+    versions = session.execute(select(PlanVersion.id, PlanVersion.label).order_by(PlanVersion.id))
     return Choices(
         chapters=tuple((c.number, c.label) for c in plan.chapters),
         measures=tuple((m.middle.id, f"{m.middle.id} {m.middle.title}") for m in plan.located()),
@@ -426,6 +425,8 @@ def _templates() -> Jinja2Templates:
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,  # everything residents typed is shown as text
         undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     env.globals.update(path_for=_path_for, reasons=REASONS, periods=PERIODS)
     env.filters["percent"] = lambda value: f"{value * 100:.1f}%"
@@ -529,7 +530,9 @@ class Dashboard:
         wait = self.throttle.retry_after(client)
         if wait:
             minutes = math.ceil(wait / 60)
-            text = f"ログインの失敗が続いたため、一時的にログインできません。約{minutes}分後にお試しください。"
+            text = (
+                f"ログインの失敗が続いたため、一時的にログインできません。約{minutes}分後にお試しください。"
+            )
             return self.message(request, 429, "しばらくお待ちください", text, **{"Retry-After": str(wait)})
         user = await run_in_threadpool(self._authenticate, name, password)
         if user is None:
@@ -573,7 +576,7 @@ class Dashboard:
             request,
             "overview.html",
             staff,
-            active="overview",
+            active="staff_overview",
             form=form,
             stats=stats,
             inbox=inbox,
@@ -586,11 +589,20 @@ class Dashboard:
     def exchanges(self, request: Request, staff: str) -> Response:
         form = parse_filter(request.query_params)
         with self.service.sessions() as session:
-            pager = Pager.from_param(request.query_params.get("page"), count_exchanges(session, form.log_filter))
+            pager = Pager.from_param(
+                request.query_params.get("page"), count_exchanges(session, form.log_filter)
+            )
             rows = list_exchanges(session, form.log_filter, self.plan, limit=pager.size, offset=pager.offset)
             choices = _choices(session, self.plan)
         return self.render(
-            request, "exchanges.html", staff, active="exchanges", form=form, rows=rows, pager=pager, choices=choices
+            request,
+            "exchanges.html",
+            staff,
+            active="staff_exchanges",
+            form=form,
+            rows=rows,
+            pager=pager,
+            choices=choices,
         )
 
     @_staff_page
@@ -604,7 +616,7 @@ class Dashboard:
             request,
             "inbox.html",
             staff,
-            active="inbox",
+            active="staff_inbox",
             total=total,
             shown=len(rows),
             groups=group_by_words(rows),
@@ -618,7 +630,9 @@ class Dashboard:
             return self.redirect(request, "staff_login")
         form = await request.form()
         if not csrf_ok(request.session, form.get("csrf_token")):
-            return self.message(request, 403, "操作を受け付けられません", "ページを開き直してから、もう一度お試しください。")
+            return self.message(
+                request, 403, "操作を受け付けられません", "ページを開き直してから、もう一度お試しください。"
+            )
         note = str(form.get("note", "")).strip()[:2000]
         exchange_id: int = request.path_params["exchange_id"]
         try:
@@ -649,7 +663,9 @@ class Dashboard:
             total = count_exchanges(session, shown)
             rows = list_exchanges(session, shown, self.plan, limit=PAGE_SIZE)
         if located is None and not total:
-            return self.message(request, 404, "見つかりません", f"施策 {measure_id} は計画にも記録にもありません。")
+            return self.message(
+                request, 404, "見つかりません", f"施策 {measure_id} は計画にも記録にもありません。"
+            )
         return self.render(
             request,
             "measure.html",
@@ -676,7 +692,9 @@ class Dashboard:
             total = count_exchanges(session, form.log_filter)
             rows = list_exchanges(session, form.log_filter, self.plan, limit=total)
             session.add(
-                Export(staff_name=staff, filter=form.log_filter.describe(), rows=len(rows), created_at=utcnow())
+                Export(
+                    staff_name=staff, filter=form.log_filter.describe(), rows=len(rows), created_at=utcnow()
+                )
             )
         logger.info("staff %s exported %d exchange(s) with %s", staff, len(rows), form.log_filter.describe())
         filename = f"planbot-exchanges-{dt.datetime.now(LOCAL_TZ):%Y%m%d-%H%M}.csv"
@@ -690,7 +708,10 @@ class Dashboard:
 
     def http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        titles = {404: ("見つかりません", "このページはありません。"), 405: ("操作できません", "この操作はできません。")}
+        titles = {
+            404: ("見つかりません", "このページはありません。"),
+            405: ("操作できません", "この操作はできません。"),
+        }
         title, text = titles.get(exc.status_code, ("エラー", "リクエストを処理できませんでした。"))
         return self.message(request, exc.status_code, title, text)
 

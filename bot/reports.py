@@ -158,7 +158,10 @@ def citation_of(plan: Plan | None, measure_id: str) -> str:
 
 
 def _version_ids(session: Session) -> dict[str, int]:
-    return dict(session.execute(select(PlanVersion.digest, PlanVersion.id)).tuples().all())
+    return {
+        digest: version_id
+        for digest, version_id in session.execute(select(PlanVersion.digest, PlanVersion.id))
+    }
 
 
 def list_exchanges(

@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from index import PlanBundle, PlanDataError, build_bundle, bundled_plan_dir, read_sources
@@ -19,7 +20,7 @@ from index.diff import Change, diff_plans
 
 from .store import PlanVersion, utcnow
 
-__all__ = ["ActivePlan", "ReindexOutcome", "activate", "ensure_initial_version", "reindex"]
+__all__ = ["ActivePlan", "ReindexOutcome", "activate", "ensure_initial_version", "list_versions", "reindex"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +53,21 @@ def _store_active(session: Session, bundle: PlanBundle, label: str) -> PlanVersi
 
 
 def ensure_initial_version(sessions: sessionmaker[Session]) -> None:
-    """On a new database, the bundled plan_data/ becomes version 1, active."""
-    with sessions() as session, session.begin():
-        if session.scalar(select(PlanVersion.id).limit(1)) is None:
-            bundle = build_bundle(read_sources(bundled_plan_dir()))
-            _store_active(session, bundle, f"bundled {bundle.plan.info.version}")
+    """On a new database, the bundled plan_data/ becomes version 1, active.
+
+    Several processes may start on one new database at once; the losers of that
+    race find the version the winner stored.
+    """
+    with sessions() as session:
+        if session.scalar(select(PlanVersion.id).limit(1)) is not None:
+            return
+    bundle = build_bundle(read_sources(bundled_plan_dir()))
+    try:
+        with sessions() as session, session.begin():
+            if session.scalar(select(PlanVersion.id).limit(1)) is None:
+                _store_active(session, bundle, f"bundled {bundle.plan.info.version}")
+    except IntegrityError:
+        logger.info("another process stored the initial plan version first")
 
 
 def reindex(
@@ -87,6 +98,10 @@ def reindex(
             return ReindexOutcome(bundle, changes, existing.id, False)
         version = _store_active(session, bundle, label or f"reindex {utcnow():%Y-%m-%d %H:%M}")
         return ReindexOutcome(bundle, changes, version.id, False)
+
+
+def list_versions(session: Session) -> list[PlanVersion]:
+    return list(session.scalars(select(PlanVersion).order_by(PlanVersion.id.desc())))
 
 
 def activate(sessions: sessionmaker[Session], version_id: int) -> PlanVersion:

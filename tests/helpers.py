@@ -34,7 +34,8 @@ class BotProcess:
 
     @property
     def output(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(encoding="utf-8")
 
     def stop(self, timeout: float = 20.0) -> int:

@@ -1,0 +1,124 @@
+"""`python -m bot staff …` and `python -m bot dashboard`: staff accounts and the dashboard on its own.
+
+Accounts are made on the command line, not in the browser, so that whoever can
+create a login is whoever can already reach the server and its database.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from sqlalchemy.orm import Session, sessionmaker
+
+from .config import ConfigError, Settings, configure_logging
+from .reports import LOCAL_TZ
+from .staff_auth import StaffAccountError, add_staff, list_staff, normalize_name, remove_staff
+from .store import make_engine, make_sessionmaker, upgrade
+
+__all__ = ["dashboard", "staff"]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _sessions() -> sessionmaker[Session]:
+    """The database as `PlanService.start` opens it (the embedded SQLite file migrates itself)."""
+    settings = _settings()
+    if settings.embedded_database:
+        upgrade(settings.database_url)
+    return make_sessionmaker(make_engine(settings.database_url))
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _read_password() -> str:
+    """Asked twice, hidden, at a terminal; one line from stdin otherwise (for provisioning scripts)."""
+    if stdin_is_terminal():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise click.ClickException("no password on stdin (pipe one line, or run at a terminal to be asked)")
+    return line
+
+
+@click.group()
+def staff() -> None:
+    """Staff accounts for the dashboard at /staff/.
+
+    Example: python -m bot staff add tanaka
+    """
+
+
+@staff.command("add")
+@click.argument("name")
+def staff_add(name: str) -> None:
+    """Add an account; asks for the password twice (or reads one line from stdin).
+
+    Example: python -m bot staff add tanaka
+    """
+    password = _read_password()
+    try:
+        with _sessions()() as session, session.begin():
+            user = add_staff(session, name, password)
+    except StaffAccountError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"added staff account '{user.name}'")
+
+
+@staff.command("list")
+def staff_list() -> None:
+    """List the accounts and when each was added (Japan time).
+
+    Example: python -m bot staff list
+    """
+    with _sessions()() as session:
+        users = list_staff(session)
+    if not users:
+        click.echo("no staff accounts (add one: python -m bot staff add NAME)")
+    for user in users:
+        click.echo(f"{user.name}\t{user.created_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}")
+
+
+@staff.command("remove")
+@click.argument("name")
+def staff_remove(name: str) -> None:
+    """Remove an account; its open sessions end at their next request.
+
+    Example: python -m bot staff remove tanaka
+    """
+    try:
+        with _sessions()() as session, session.begin():
+            remove_staff(session, name)
+    except StaffAccountError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"removed staff account '{normalize_name(name)}'")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="Port.")
+def dashboard(host: str, port: int) -> None:
+    """Serve only the staff dashboard, at http://HOST:PORT/staff/ (no Telegram token needed).
+
+    Example: python -m bot dashboard --port 8080
+    """
+    settings = _settings()
+    configure_logging()
+    import uvicorn
+
+    from .dashboard import create_standalone_app
+    from .service import PlanService
+
+    service = PlanService.start(settings)
+    with service.sessions() as session:
+        if not list_staff(session):
+            click.echo("no staff accounts yet: add one with `python -m bot staff add NAME`", err=True)
+    click.echo(f"staff dashboard: http://{host}:{port}/staff/", err=True)
+    uvicorn.run(create_standalone_app(service), host=host, port=port, log_config=None)

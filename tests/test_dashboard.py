@@ -1,0 +1,466 @@
+"""The staff dashboard over HTTP (Starlette's TestClient) on a real SQLite log filled by the real answers."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Mapping
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select, update
+from starlette.testclient import TestClient
+
+from bot.config import Settings
+from bot.dashboard import create_standalone_app
+from bot.reports import LOCAL_TZ
+from bot.service import PlanService
+from bot.staff_auth import LoginThrottle, hash_password, verify_password
+from bot.staff_cli import dashboard, staff
+from bot.store import Exchange, Export, HandledItem, StaffUser, utcnow
+from bot.web import create_app
+
+STAFF = "tanaka"
+PASSWORD = "correct horse battery"
+HOSTILE = '<script>alert("hostile")</script>'
+
+# (question, answered by the bundled plan); the dashboard shows whatever the real search decided,
+# and `fill` checks that it decided this, so a change in the index fails here with a clear message.
+QUESTIONS = (
+    ("保育園が足りない", True),  # 2-2-4 at rank 1, rated helpful
+    ("保育園に入れない", True),  # 2-2-4 at rank 1, asked 10 days ago
+    ("子育て支援", True),  # the chapter-2 field list, 2-2-4 at rank 2
+    ("公園を増やしてほしい", True),  # chapter 5, asked 40 days ago
+    ("ごみの出し方", True),  # chapter 4, rated unhelpful
+    ("ラーメン屋のおすすめ", False),
+    ("ラーメンの屋台を出したい", False),
+    ("宇宙旅行に行きたい", False),
+    ("宇宙旅行の費用", False),
+    (HOSTILE, False),
+)
+DAYS_AGO = {"保育園に入れない": 10, "公園を増やしてほしい": 40}
+
+
+def fill(service: PlanService) -> dict[str, str]:
+    """Ask each question as a different resident, rate two answers, move two back in time; uid by question."""
+    uids = {}
+    for user_id, (question, expected) in enumerate(QUESTIONS):
+        answered = service.answer("telegram", user_id, question)
+        assert answered.result.answered == expected, question
+        service.record(answered)
+        uids[question] = answered.uid
+    service.record_feedback("telegram", 0, uids["保育園が足りない"], True)
+    service.record_feedback("telegram", 4, uids["ごみの出し方"], False)
+    assert service.log.flush()
+    with service.sessions() as session, session.begin():
+        for question, days in DAYS_AGO.items():
+            when = utcnow() - dt.timedelta(days=days)
+            session.execute(update(Exchange).where(Exchange.uid == uids[question]).values(created_at=when))
+    return uids
+
+
+def add_account(service: PlanService, name: str = STAFF, password: str = PASSWORD) -> None:
+    """A staff account with cheap scrypt parameters (they travel in the stored hash) to keep tests fast."""
+    with service.sessions() as session, session.begin():
+        session.add(
+            StaffUser(
+                name=name, password_hash=hash_password(password, n=2**10, r=8, p=1), created_at=utcnow()
+            )
+        )
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def login(client: TestClient, name: str = STAFF, password: str = PASSWORD, **extra: str) -> httpx.Response:
+    token = csrf_token(client.get("/staff/login").text)
+    form = {"name": name, "password": password, "csrf_token": token, **extra}
+    return client.post("/staff/login", data=form, follow_redirects=False)
+
+
+def questions_in(html: str) -> set[str]:
+    """The questions a page lists, unescaped (the page shows them as text)."""
+    cells = re.findall(r'class="question">(.*?)</(?:td|p)>', html, flags=re.S)
+    return {cell.replace("&lt;", "<").replace("&gt;", ">").replace("&#34;", '"') for cell in cells}
+
+
+@pytest.fixture
+def uids(service: PlanService) -> dict[str, str]:
+    add_account(service)
+    return fill(service)
+
+
+@pytest.fixture
+def anonymous(service: PlanService) -> TestClient:
+    """The `serve` app (no Telegram token configured), not signed in."""
+    return TestClient(create_app(service), follow_redirects=False)
+
+
+@pytest.fixture
+def client(anonymous: TestClient, uids: dict[str, str]) -> TestClient:
+    assert login(anonymous).status_code == 303
+    return anonymous
+
+
+def exchange_id(service: PlanService, uid: str) -> int:
+    with service.sessions() as session:
+        return session.scalar(select(Exchange.id).where(Exchange.uid == uid))
+
+
+# --- access ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/staff/", "/staff/exchanges?search=x", "/staff/inbox", "/staff/measures/2-2-4"]
+)
+def test_pages_redirect_to_login_without_session(
+    anonymous: TestClient, uids: dict[str, str], path: str
+) -> None:
+    response = anonymous.get(path)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/staff/login?" + urlencode({"next": path})
+    assert "保育園" not in response.text
+
+
+def test_export_and_actions_refused_without_session(
+    anonymous: TestClient, service: PlanService, uids: dict[str, str]
+) -> None:
+    response = anonymous.get("/staff/export.csv")
+    assert (response.status_code, response.text) == (401, "ログインが必要です。")
+    target = exchange_id(service, uids["宇宙旅行の費用"])
+    response = anonymous.post(f"/staff/inbox/{target}/handled", data={"note": "x", "csrf_token": "x"})
+    assert response.headers["location"] == "/staff/login"
+    with service.sessions() as session:
+        assert session.scalars(select(Export)).all() == []
+        assert session.scalars(select(HandledItem)).all() == []
+
+
+def test_login_then_logout(anonymous: TestClient, uids: dict[str, str]) -> None:
+    response = login(anonymous, next="/staff/inbox")
+    assert (response.status_code, response.headers["location"]) == (303, "/staff/inbox")
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("planbot_staff=")
+    for attribute in ("path=/staff", "httponly", "samesite=lax", "Max-Age=28800"):
+        assert attribute in cookie
+    assert "secure" not in cookie  # plain http on 127.0.0.1: a Secure cookie would never come back
+    page = anonymous.get("/staff/")
+    assert page.status_code == 200 and f"{STAFF} さん" in page.text
+
+    response = anonymous.post("/staff/logout", data={"csrf_token": csrf_token(page.text)})
+    assert (response.status_code, response.headers["location"]) == (303, "/staff/login")
+    assert anonymous.get("/staff/").status_code == 303
+
+
+def test_login_goes_only_to_dashboard_pages(anonymous: TestClient, uids: dict[str, str]) -> None:
+    response = login(anonymous, next="https://evil.example/staff/")
+    assert response.headers["location"] == "/staff/"
+
+
+def test_session_cookie_is_secure_behind_https(anonymous: TestClient, uids: dict[str, str]) -> None:
+    token = csrf_token(anonymous.get("/staff/login").text)
+    form = {"name": STAFF, "password": PASSWORD, "csrf_token": token}
+    response = anonymous.post("/staff/login", data=form, headers={"X-Forwarded-Proto": "https"})
+    assert response.headers["set-cookie"].endswith("; secure")
+
+
+def test_security_headers(anonymous: TestClient) -> None:
+    headers = anonymous.get("/staff/login").headers
+    assert "script-src" not in headers["content-security-policy"]  # no scripts at all: default-src 'none'
+    assert "default-src 'none'" in headers["content-security-policy"]
+    assert (headers["x-frame-options"], headers["cache-control"]) == ("DENY", "no-store")
+
+
+@pytest.mark.parametrize(("name", "password"), [(STAFF, "wrong password"), ("nobody", PASSWORD), (STAFF, "")])
+def test_wrong_credentials(anonymous: TestClient, uids: dict[str, str], name: str, password: str) -> None:
+    response = login(anonymous, name=name, password=password)
+    assert response.status_code == 401
+    assert "名前またはパスワードが違います。" in response.text
+    assert anonymous.get("/staff/").status_code == 303
+
+
+def test_failed_logins_are_rate_limited(anonymous: TestClient, uids: dict[str, str]) -> None:
+    for _ in range(5):
+        assert login(anonymous, password="wrong password").status_code == 401
+    response = login(anonymous)  # even the right password waits now
+    assert response.status_code == 429
+    assert "一時的にログインできません" in response.text
+    assert 0 < int(response.headers["retry-after"]) <= 15 * 60
+    assert anonymous.get("/staff/").status_code == 303
+
+
+def test_throttle_window_and_keys() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(limit=2, window_seconds=60, clock=lambda: now[0])
+    key = ("tanaka", "10.0.0.1")
+    throttle.failed(key)
+    now[0] = 30
+    throttle.failed(key)
+    assert throttle.retry_after(key) == 30
+    assert throttle.retry_after(("tanaka", "10.0.0.2")) == 0
+    now[0] = 61
+    assert throttle.retry_after(key) == 0  # the first failure left the window
+    throttle.failed(key)
+    throttle.succeeded(key)
+    assert throttle.retry_after(key) == 0
+
+
+def test_removed_account_loses_its_session(client: TestClient, service: PlanService) -> None:
+    assert client.get("/staff/").status_code == 200
+    with service.sessions() as session, session.begin():
+        session.delete(session.scalar(select(StaffUser)))
+    assert client.get("/staff/").status_code == 303
+
+
+def test_forms_need_the_session_csrf_token(
+    client: TestClient, service: PlanService, uids: dict[str, str]
+) -> None:
+    target = exchange_id(service, uids["宇宙旅行の費用"])
+    for token in ("", "forged"):
+        response = client.post(f"/staff/inbox/{target}/handled", data={"note": "x", "csrf_token": token})
+        assert response.status_code == 403
+        assert client.post("/staff/logout", data={"csrf_token": token}).status_code == 403
+    assert "宇宙旅行の費用" in questions_in(client.get("/staff/inbox").text)
+    assert client.get("/staff/").status_code == 200  # still signed in
+
+
+def test_login_form_needs_its_csrf_token(anonymous: TestClient, uids: dict[str, str]) -> None:
+    anonymous.get("/staff/login")
+    form = {"name": STAFF, "password": PASSWORD, "csrf_token": "forged"}
+    response = anonymous.post("/staff/login", data=form)
+    assert response.status_code == 403
+    assert anonymous.get("/staff/").status_code == 303
+
+
+# --- pages --------------------------------------------------------------------------------------------
+
+
+def test_overview_shows_the_period_figures(client: TestClient) -> None:
+    page = client.get("/staff/").text  # the last 30 days: all but the exchange of 40 days ago
+    assert re.search(r'aria-current="true">直近30日', page)
+    assert re.search(r"質問数</div>\s*<div class=\"value\">9<small>", page)
+    assert "9件中 4件に回答" in page and "44.4%" in page
+    assert "👍 1　👎 1" in page and "50.0%" in page
+    assert "第1版" in page  # the plan version in use
+    assert page.count('<rect class="bar"') == 30 + 6  # one column per day, one row per chapter
+    assert "第2章 福祉・こども・健康" in page
+    assert "/staff/measures/2-2-4" in page
+    assert "ラーメン" in page  # a frequent word of unanswered questions
+
+    everything = client.get("/staff/?period=all").text
+    assert re.search(r"質問数</div>\s*<div class=\"value\">10<small>", everything)
+    week = client.get("/staff/?period=7").text
+    assert re.search(r"質問数</div>\s*<div class=\"value\">8<small>", week)
+    assert week.count('<rect class="bar"') == 7 + 6
+
+
+def test_overview_reports_bad_dates(client: TestClient) -> None:
+    page = client.get("/staff/?since=yesterday").text
+    assert "開始日は 2026-11-01 のように入力してください。" in page
+
+
+def _days_ago(days: int) -> str:
+    return (dt.datetime.now(LOCAL_TZ).date() - dt.timedelta(days=days)).isoformat()
+
+
+DECLINED = {
+    "ラーメン屋のおすすめ",
+    "ラーメンの屋台を出したい",
+    "宇宙旅行に行きたい",
+    "宇宙旅行の費用",
+    HOSTILE,
+}
+FILTERS = [
+    ("", {q for q, _ in QUESTIONS}),
+    ("unanswered=1", DECLINED),
+    ("feedback=up", {"保育園が足りない"}),
+    ("feedback=down", {"ごみの出し方"}),
+    ("measure=2-2-4", {"保育園が足りない", "保育園に入れない", "子育て支援"}),
+    ("chapter=5", {"公園を増やしてほしい"}),
+    ("search=宇宙", {"宇宙旅行に行きたい", "宇宙旅行の費用"}),
+    ("version=1", {q for q, _ in QUESTIONS}),
+    ("version=2", set()),
+    ("period=7", {q for q, _ in QUESTIONS} - set(DAYS_AGO)),
+    (f"since={_days_ago(45)}&until={_days_ago(5)}", set(DAYS_AGO)),
+    ("inbox=1", DECLINED | {"ごみの出し方"}),
+    ("unanswered=1&search=ラーメン", {"ラーメン屋のおすすめ", "ラーメンの屋台を出したい"}),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), FILTERS)
+def test_exchange_filters(client: TestClient, query: str, expected: set[str]) -> None:
+    page = client.get(f"/staff/exchanges?{query}").text
+    assert questions_in(page) == expected
+    assert f"{len(expected)}件中" in page
+
+
+def test_exchange_rows_show_citations_and_feedback(client: TestClient) -> None:
+    page = client.get("/staff/exchanges?feedback=up").text
+    assert "第2章 福祉・こども・健康 › 2 " in page  # the citation of 2-2-4
+    assert "👍" in page and 'href="/staff/measures/2-2-4"' in page
+
+
+def test_exchanges_are_paginated(client: TestClient, service: PlanService) -> None:
+    for n in range(45):
+        service.record(service.answer("web", f"pager-{n}", f"保育園の質問 {n}"))
+    assert service.log.flush()
+    first = client.get("/staff/exchanges").text
+    assert "55件中 1–50件" in first and "1 / 2 ページ" in first
+    assert first.count('class="question"') == 50
+    assert 'href="?page=2" rel="next"' in first
+    second = client.get("/staff/exchanges?page=2").text
+    assert "55件中 51–55件" in second and second.count('class="question"') == 5
+    assert 'href="?page=1" rel="prev"' in second
+    assert "55件中 51–55件" in client.get("/staff/exchanges?page=99").text  # past the end: the last page
+
+
+def test_inbox_groups_by_words_and_items_leave_when_handled(
+    client: TestClient, service: PlanService, uids: dict[str, str]
+) -> None:
+    page = client.get("/staff/inbox").text
+    assert '「ラーメン」を含む質問 <span class="count">2件</span>' in page
+    assert '「宇宙旅行」を含む質問 <span class="count">2件</span>' in page
+    assert questions_in(page) == DECLINED | {"ごみの出し方"}
+
+    target = exchange_id(service, uids["宇宙旅行の費用"])
+    note = "<b>計画の対象外</b>と回答"
+    response = client.post(
+        f"/staff/inbox/{target}/handled", data={"note": note, "csrf_token": csrf_token(page)}
+    )
+    assert (response.status_code, response.headers["location"]) == (303, "/staff/inbox")
+    after = client.get("/staff/inbox").text
+    assert "「宇宙旅行」を含む質問" not in after  # one left: no longer a group
+    assert "&lt;b&gt;計画の対象外&lt;/b&gt;と回答" in after  # in the recently handled list, escaped
+    assert "宇宙旅行の費用" not in "".join(
+        re.findall(r'<article class="item".*?</article>', after, flags=re.S)
+    )
+    with service.sessions() as session:
+        handled = session.scalar(select(HandledItem))
+    assert (handled.exchange_id, handled.staff_name, handled.note) == (target, STAFF, note)
+
+    again = client.post(f"/staff/inbox/{target}/handled", data={"note": "", "csrf_token": csrf_token(page)})
+    assert again.status_code == 303  # marking twice is harmless
+    missing = client.post("/staff/inbox/99999/handled", data={"note": "", "csrf_token": csrf_token(page)})
+    assert missing.status_code == 404
+
+
+def test_measure_page(client: TestClient) -> None:
+    page = client.get("/staff/measures/2-2-4").text
+    assert "第2章 福祉・こども・健康 › 2 " in page
+    assert re.search(r"表示された回数</div><div class=\"value\">3<small>", page)
+    assert re.search(r"1位で表示</div><div class=\"value\">2<small>", page)
+    ranks = re.findall(r"<tr><td>(\d)位</td><td class=\"num\">(\d+)</td><td class=\"num\">(\d+)</td>", page)
+    assert ranks == [("1", "2", "1"), ("2", "1", "0")]
+    assert questions_in(page) == {"保育園が足りない", "保育園に入れない", "子育て支援"}
+    week = client.get("/staff/measures/2-2-4?period=7").text
+    assert questions_in(week) == {"保育園が足りない", "子育て支援"}
+
+
+def test_unknown_measure_and_page_are_not_found(client: TestClient) -> None:
+    response = client.get("/staff/measures/9-9-9")
+    assert response.status_code == 404 and "見つかりません" in response.text
+    assert client.get("/staff/nowhere").status_code == 404
+
+
+def test_export_csv_of_the_filter_is_recorded(client: TestClient, service: PlanService) -> None:
+    response = client.get("/staff/export.csv?measure=2-2-4&period=all")
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.headers["content-disposition"].startswith('attachment; filename="planbot-exchanges-')
+    assert response.content.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["時刻", "チャネル", "質問"]
+    assert {row[2] for row in rows[1:]} == {"保育園が足りない", "保育園に入れない", "子育て支援"}
+    assert all("第2章 福祉・こども・健康" in row[6] for row in rows[1:])  # citations spelled out
+    with service.sessions() as session:
+        export = session.scalar(select(Export))
+    assert (export.staff_name, export.filter, export.rows) == (STAFF, {"measure": "2-2-4"}, 3)
+
+
+def test_a_hostile_question_is_shown_as_text(client: TestClient) -> None:
+    for path in ("/staff/exchanges", "/staff/inbox", "/staff/?period=all"):
+        page = client.get(path).text
+        assert "<script" not in page, path
+    assert "&lt;script&gt;alert(&#34;hostile&#34;)&lt;/script&gt;" in client.get("/staff/exchanges").text
+
+
+def test_standalone_app_serves_the_same_urls(service: PlanService, uids: dict[str, str]) -> None:
+    client = TestClient(create_standalone_app(service), follow_redirects=False)
+    assert client.get("/").headers["location"] == "/staff/"
+    assert login(client).headers["location"] == "/staff/"
+    assert "概要" in client.get("/staff/").text
+    assert client.get("/staff/static/staff.css").headers["content-type"].startswith("text/css")
+
+
+# --- passwords and the command line ---------------------------------------------------------------
+
+
+def test_password_hashes() -> None:
+    stored = hash_password("ｐａｓｓｗｏｒｄ１２３", n=2**10, r=8, p=1)
+    assert stored.startswith("scrypt$1024$8$1$")
+    assert verify_password("password123", stored)  # typed with the IME in full-width mode or not
+    assert not verify_password("password124", stored)
+    assert stored != hash_password("password123", n=2**10, r=8, p=1)  # salted
+    for broken in ("", "plain", "bcrypt$1$2$3$4$5", "scrypt$x$8$1$AA==$AA=="):
+        assert not verify_password("password123", broken)
+
+
+@pytest.fixture
+def cli_env(settings: Settings) -> Mapping[str, str | None]:
+    return {"PLANBOT_DATA_DIR": str(settings.data_dir), "LOG_SALT": "test-salt", "DATABASE_URL": None}
+
+
+def test_staff_commands(cli_env: Mapping[str, str | None]) -> None:
+    runner = CliRunner()
+    assert runner.invoke(staff, ["list"], env=cli_env).output.startswith("no staff accounts")
+    added = runner.invoke(staff, ["add", "suzuki"], input=PASSWORD + "\n", env=cli_env)
+    assert (added.exit_code, added.output) == (0, "added staff account 'suzuki'\n")
+    listed = runner.invoke(staff, ["list"], env=cli_env)
+    assert re.fullmatch(r"suzuki\t\d{4}-\d\d-\d\d \d\d:\d\d\n", listed.output)
+
+    again = runner.invoke(staff, ["add", "suzuki"], input=PASSWORD + "\n", env=cli_env)
+    assert again.exit_code == 1 and "already exists" in again.output
+    removed = runner.invoke(staff, ["remove", "suzuki"], env=cli_env)
+    assert (removed.exit_code, removed.output) == (0, "removed staff account 'suzuki'\n")
+    missing = runner.invoke(staff, ["remove", "suzuki"], env=cli_env)
+    assert missing.exit_code == 1 and "there is no staff account 'suzuki'" in missing.output
+
+
+ADD_ERRORS = [
+    (["add", "sato"], "short\n", "at least 10 characters"),
+    (["add", "sato"], "", "no password on stdin"),
+    (["add", "sa to"], PASSWORD + "\n", "not a usable name"),
+]
+
+
+@pytest.mark.parametrize(("args", "stdin", "message"), ADD_ERRORS)
+def test_staff_add_refuses(
+    cli_env: Mapping[str, str | None], args: list[str], stdin: str, message: str
+) -> None:
+    result = CliRunner().invoke(staff, args, input=stdin, env=cli_env)
+    assert result.exit_code == 1 and message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_staff_add_asks_twice_at_a_terminal(
+    cli_env: Mapping[str, str | None], monkeypatch: pytest.MonkeyPatch, service: PlanService
+) -> None:
+    monkeypatch.setattr("bot.staff_cli.stdin_is_terminal", lambda: True)
+    typed = f"{PASSWORD}\nsomething else\n{PASSWORD}\n{PASSWORD}\n"
+    result = CliRunner().invoke(staff, ["add", "sato"], input=typed, env=cli_env)
+    assert result.exit_code == 0, result.output
+    assert "Error: The two entered values do not match." in result.output
+    assert PASSWORD not in result.output  # hidden input
+    client = TestClient(create_app(service), follow_redirects=False)
+    assert login(client, name="sato").status_code == 303  # the dashboard accepts what the CLI stored
+
+
+@pytest.mark.parametrize("command", [*staff.commands.values(), staff, dashboard], ids=lambda c: c.name)
+def test_every_command_has_help_with_an_example(command: object) -> None:
+    result = CliRunner().invoke(command, ["--help"])  # type: ignore[arg-type]
+    assert result.exit_code == 0 and "Example: python -m bot " in result.output
