@@ -1,0 +1,132 @@
+"""Staff commands over the answer log: logs filters and formats, stats, retention."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import update
+
+from bot.cli import cli
+from bot.service import PlanService
+from bot.store import Exchange
+from tests.helpers import make_settings
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """An answer log filled through the real answer path, and the environment to read it."""
+    service = PlanService.start(make_settings(tmp_path))
+    try:
+        asked = {}
+        for user, question in enumerate(
+            [
+                "保育園が足りない",
+                "空き家",
+                "ゴミ捨て場のカラス",
+                "将棋の駒の動かし方",
+                "ゴミの話とラーメン屋",
+                "公園の遊具",
+            ]
+        ):
+            answered = service.answer("telegram", user, question)
+            service.record(answered)
+            asked[question] = answered.uid
+        service.record_feedback("telegram", 1, asked["空き家"], False)
+        service.record_feedback("telegram", 0, asked["保育園が足りない"], True)
+        assert service.log.flush()
+        old = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+        with service.sessions() as session, session.begin():
+            session.execute(
+                update(Exchange).where(Exchange.uid == asked["公園の遊具"]).values(created_at=old)
+            )
+    finally:
+        service.close()
+    return {"PLANBOT_DATA_DIR": str(tmp_path), "LOG_SALT": "test-salt"}
+
+
+def _json(env: dict[str, str], *args: str) -> list[dict[str, object]]:
+    result = CliRunner().invoke(cli, ["logs", "--format", "json", *args], env=env)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def _questions(env: dict[str, str], *args: str) -> set[str]:
+    return {str(row["question"]) for row in _json(env, *args)}
+
+
+def test_logs_filters(env: dict[str, str]) -> None:
+    assert "将棋の駒の動かし方" in _questions(env, "--unanswered")
+    assert "空き家" not in _questions(env, "--unanswered")
+    assert _questions(env, "--feedback", "down") == {"空き家"}
+    assert _questions(env, "--feedback", "up") == {"保育園が足りない"}
+    assert _questions(env, "--measure", "5-4-1") == {"空き家"}
+    assert "保育園が足りない" in _questions(env, "--chapter", "2")
+    assert _questions(env, "--search", "ゴミ") == {"ゴミ捨て場のカラス", "ゴミの話とラーメン屋"}
+    assert _questions(env, "--until", "2020-01-01") == {"公園の遊具"}
+    assert "公園の遊具" not in _questions(env, "--since", "2021-01-01")
+    assert len(_json(env, "--limit", "2")) == 2
+
+
+def test_logs_json_rows_carry_citations(env: dict[str, str]) -> None:
+    [row] = _json(env, "--search", "空き家")
+    hits = row["hits"]
+    assert isinstance(hits, list)
+    assert hits[0]["citation"] == "第5章 都市基盤・産業振興 › 4 住宅 › (1) 安心で快適な住環境の整備"
+    assert row["feedback"] == {"helpful": 0, "unhelpful": 1}
+
+
+def test_logs_csv_opens_in_excel_with_citations(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(cli, ["logs", "--format", "csv"], env=env)
+    assert result.output.startswith("\ufeff時刻,")
+    rows = list(csv.reader(io.StringIO(result.output.removeprefix("\ufeff"))))
+    akiya = next(r for r in rows if r[2] == "空き家")
+    assert "第5章 都市基盤・産業振興 › 4 住宅 › (1) 安心で快適な住環境の整備" in akiya[6]
+    assert akiya[7] == "👎"
+
+
+def test_logs_table_is_the_default(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(cli, ["logs", "--unanswered"], env=env)
+    assert result.output.splitlines()[0].startswith("time (JST)")
+    assert "将棋の駒の動かし方" in result.output
+
+
+def test_bad_date_is_a_clear_error(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(cli, ["logs", "--since", "yesterday"], env=env)
+    assert result.exit_code == 2 and "is not a date" in result.output
+
+
+def test_stats_figures(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(cli, ["stats", "--json"], env=env)
+    stats = json.loads(result.output)
+    assert stats["exchanges"] == 6
+    assert stats["feedback"] == {"helpful": 1, "unhelpful": 1, "ratio": 0.5}
+    assert {
+        "id": "5-4-1",
+        "citation": "第5章 都市基盤・産業振興 › 4 住宅 › (1) 安心で快適な住環境の整備",
+        "count": 1,
+    } in stats["top_measures"]
+    words = [w["word"] for w in stats["unanswered_words"]]
+    assert "将棋" in words
+    assert all("-" not in word for word in words)  # residents' words, never lemmas
+
+
+def test_stats_table(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(cli, ["stats", "--since", "2021-01-01"], env=env)
+    assert "exchanges: 5" in result.output
+    assert "thesaurus to-do list" in result.output
+
+
+def test_purge_is_a_dry_run_unless_confirmed(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(cli, ["logs", "purge", "--older-than", "365"], env=env)
+    assert "would delete (dry run; add --yes to delete) 1 exchange(s)" in result.output
+    assert len(_json(env)) == 6
+    result = CliRunner().invoke(cli, ["logs", "purge", "--older-than", "365", "--yes"], env=env)
+    assert "deleted 1 exchange(s)" in result.output
+    assert "公園の遊具" not in _questions(env)
+    assert len(_json(env)) == 5
