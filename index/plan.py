@@ -160,11 +160,13 @@ class _Reader:
 
     def numbering(self, numbers: list[int | None], entry: str, what: str) -> None:
         """Numbers must run 1, 2, 3 … in order: a duplicate or a gap is a typo."""
+        seen = [n for n in numbers if n is not None]
         for expected, number in enumerate(numbers, start=1):
             if number is not None and number != expected:
-                seen = [n for n in numbers if n is not None]
-                problem = "is repeated" if seen.count(number) > 1 else f"should be {expected}"
-                self.error(entry, f"{what} number {number} {problem} (numbers run 1, 2, 3 … in order)")
+                repeated = f" (number {number} is used twice)" if seen.count(number) > 1 else ""
+                self.error(
+                    entry, f"{what} number {number} should be {expected}{repeated}; numbers run 1, 2, 3 …"
+                )
 
 
 def _kind(value: Any) -> str:

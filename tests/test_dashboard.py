@@ -6,13 +6,14 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from starlette.testclient import TestClient
 
 from bot.config import Settings
@@ -91,6 +92,42 @@ def questions_in(html: str) -> set[str]:
     return {cell.replace("&lt;", "<").replace("&gt;", ">").replace("&#34;", '"') for cell in cells}
 
 
+class Filled(NamedTuple):
+    service: PlanService
+    uids: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
+    """One filled database for the tests that only read (starting a service takes about a second)."""
+    data_dir = tmp_path_factory.mktemp("dashboard")
+    service = PlanService.start(
+        Settings.from_env({"PLANBOT_DATA_DIR": str(data_dir), "LOG_SALT": "test-salt"})
+    )
+    add_account(service)
+    yield Filled(service, fill(service))
+    service.close()
+
+
+@pytest.fixture(scope="module")
+def reader(shared: Filled) -> TestClient:
+    """Signed in to the `serve` app (no Telegram token configured) on the shared database."""
+    client = TestClient(create_app(shared.service), follow_redirects=False)
+    assert login(client).status_code == 303
+    return client
+
+
+@pytest.fixture(scope="module")
+def stranger(shared: Filled) -> TestClient:
+    return TestClient(create_app(shared.service), follow_redirects=False)
+
+
+@pytest.fixture
+def visitor(shared: Filled) -> TestClient:
+    """Not signed in, on a new app (so a login throttle of its own) over the shared database."""
+    return TestClient(create_app(shared.service), follow_redirects=False)
+
+
 @pytest.fixture
 def uids(service: PlanService) -> dict[str, str]:
     add_account(service)
@@ -99,7 +136,7 @@ def uids(service: PlanService) -> dict[str, str]:
 
 @pytest.fixture
 def anonymous(service: PlanService) -> TestClient:
-    """The `serve` app (no Telegram token configured), not signed in."""
+    """The `serve` app on this test's own database, not signed in."""
     return TestClient(create_app(service), follow_redirects=False)
 
 
@@ -120,79 +157,78 @@ def exchange_id(service: PlanService, uid: str) -> int:
 @pytest.mark.parametrize(
     "path", ["/staff/", "/staff/exchanges?search=x", "/staff/inbox", "/staff/measures/2-2-4"]
 )
-def test_pages_redirect_to_login_without_session(
-    anonymous: TestClient, uids: dict[str, str], path: str
-) -> None:
-    response = anonymous.get(path)
+def test_pages_redirect_to_login_without_session(stranger: TestClient, path: str) -> None:
+    response = stranger.get(path)
     assert response.status_code == 303
     assert response.headers["location"] == "/staff/login?" + urlencode({"next": path})
     assert "保育園" not in response.text
 
 
-def test_export_and_actions_refused_without_session(
-    anonymous: TestClient, service: PlanService, uids: dict[str, str]
-) -> None:
-    response = anonymous.get("/staff/export.csv")
+def test_export_and_actions_refused_without_session(visitor: TestClient, shared: Filled) -> None:
+    def recorded() -> tuple[int | None, ...]:
+        with shared.service.sessions() as session:
+            return tuple(session.scalar(select(func.count()).select_from(m)) for m in (Export, HandledItem))
+
+    before = recorded()
+    response = visitor.get("/staff/export.csv")
     assert (response.status_code, response.text) == (401, "ログインが必要です。")
-    target = exchange_id(service, uids["宇宙旅行の費用"])
-    response = anonymous.post(f"/staff/inbox/{target}/handled", data={"note": "x", "csrf_token": "x"})
+    target = exchange_id(shared.service, shared.uids["宇宙旅行の費用"])
+    response = visitor.post(f"/staff/inbox/{target}/handled", data={"note": "x", "csrf_token": "x"})
     assert response.headers["location"] == "/staff/login"
-    with service.sessions() as session:
-        assert session.scalars(select(Export)).all() == []
-        assert session.scalars(select(HandledItem)).all() == []
+    assert recorded() == before
 
 
-def test_login_then_logout(anonymous: TestClient, uids: dict[str, str]) -> None:
-    response = login(anonymous, next="/staff/inbox")
+def test_login_then_logout(visitor: TestClient) -> None:
+    response = login(visitor, next="/staff/inbox")
     assert (response.status_code, response.headers["location"]) == (303, "/staff/inbox")
     cookie = response.headers["set-cookie"]
     assert cookie.startswith("planbot_staff=")
     for attribute in ("path=/staff", "httponly", "samesite=lax", "Max-Age=28800"):
         assert attribute in cookie
     assert "secure" not in cookie  # plain http on 127.0.0.1: a Secure cookie would never come back
-    page = anonymous.get("/staff/")
+    page = visitor.get("/staff/")
     assert page.status_code == 200 and f"{STAFF} さん" in page.text
 
-    response = anonymous.post("/staff/logout", data={"csrf_token": csrf_token(page.text)})
+    response = visitor.post("/staff/logout", data={"csrf_token": csrf_token(page.text)})
     assert (response.status_code, response.headers["location"]) == (303, "/staff/login")
-    assert anonymous.get("/staff/").status_code == 303
+    assert visitor.get("/staff/").status_code == 303
 
 
-def test_login_goes_only_to_dashboard_pages(anonymous: TestClient, uids: dict[str, str]) -> None:
-    response = login(anonymous, next="https://evil.example/staff/")
+def test_login_goes_only_to_dashboard_pages(visitor: TestClient) -> None:
+    response = login(visitor, next="https://evil.example/staff/")
     assert response.headers["location"] == "/staff/"
 
 
-def test_session_cookie_is_secure_behind_https(anonymous: TestClient, uids: dict[str, str]) -> None:
-    token = csrf_token(anonymous.get("/staff/login").text)
+def test_session_cookie_is_secure_behind_https(visitor: TestClient) -> None:
+    token = csrf_token(visitor.get("/staff/login").text)
     form = {"name": STAFF, "password": PASSWORD, "csrf_token": token}
-    response = anonymous.post("/staff/login", data=form, headers={"X-Forwarded-Proto": "https"})
+    response = visitor.post("/staff/login", data=form, headers={"X-Forwarded-Proto": "https"})
     assert response.headers["set-cookie"].endswith("; secure")
 
 
-def test_security_headers(anonymous: TestClient) -> None:
-    headers = anonymous.get("/staff/login").headers
+def test_security_headers(stranger: TestClient) -> None:
+    headers = stranger.get("/staff/login").headers
     assert "script-src" not in headers["content-security-policy"]  # no scripts at all: default-src 'none'
     assert "default-src 'none'" in headers["content-security-policy"]
     assert (headers["x-frame-options"], headers["cache-control"]) == ("DENY", "no-store")
 
 
 @pytest.mark.parametrize(("name", "password"), [(STAFF, "wrong password"), ("nobody", PASSWORD), (STAFF, "")])
-def test_wrong_credentials(anonymous: TestClient, uids: dict[str, str], name: str, password: str) -> None:
-    response = login(anonymous, name=name, password=password)
+def test_wrong_credentials(visitor: TestClient, name: str, password: str) -> None:
+    response = login(visitor, name=name, password=password)
     assert response.status_code == 401
     assert "名前またはパスワードが違います。" in response.text
-    assert anonymous.get("/staff/").status_code == 303
+    assert visitor.get("/staff/").status_code == 303
 
 
-def test_failed_logins_are_rate_limited(anonymous: TestClient, uids: dict[str, str]) -> None:
+def test_failed_logins_are_rate_limited(visitor: TestClient) -> None:
     for _ in range(5):
-        assert login(anonymous, password="wrong password").status_code == 401
-    response = login(anonymous)  # even the right password waits now
+        assert login(visitor, password="wrong password").status_code == 401
+    response = login(visitor)  # even the right password waits now
     assert response.status_code == 429
     assert "一時的にログインできません" in response.text
     assert 0 < int(response.headers["retry-after"]) <= 15 * 60
-    assert anonymous.get("/staff/").status_code == 303
+    assert visitor.get("/staff/").status_code == 303
 
 
 def test_throttle_window_and_keys() -> None:
@@ -218,31 +254,30 @@ def test_removed_account_loses_its_session(client: TestClient, service: PlanServ
     assert client.get("/staff/").status_code == 303
 
 
-def test_forms_need_the_session_csrf_token(
-    client: TestClient, service: PlanService, uids: dict[str, str]
-) -> None:
-    target = exchange_id(service, uids["宇宙旅行の費用"])
+def test_forms_need_the_session_csrf_token(visitor: TestClient, shared: Filled) -> None:
+    login(visitor)
+    target = exchange_id(shared.service, shared.uids["宇宙旅行の費用"])
     for token in ("", "forged"):
-        response = client.post(f"/staff/inbox/{target}/handled", data={"note": "x", "csrf_token": token})
+        response = visitor.post(f"/staff/inbox/{target}/handled", data={"note": "x", "csrf_token": token})
         assert response.status_code == 403
-        assert client.post("/staff/logout", data={"csrf_token": token}).status_code == 403
-    assert "宇宙旅行の費用" in questions_in(client.get("/staff/inbox").text)
-    assert client.get("/staff/").status_code == 200  # still signed in
+        assert visitor.post("/staff/logout", data={"csrf_token": token}).status_code == 403
+    assert "宇宙旅行の費用" in questions_in(visitor.get("/staff/inbox").text)
+    assert visitor.get("/staff/").status_code == 200  # still signed in
 
 
-def test_login_form_needs_its_csrf_token(anonymous: TestClient, uids: dict[str, str]) -> None:
-    anonymous.get("/staff/login")
+def test_login_form_needs_its_csrf_token(visitor: TestClient) -> None:
+    visitor.get("/staff/login")
     form = {"name": STAFF, "password": PASSWORD, "csrf_token": "forged"}
-    response = anonymous.post("/staff/login", data=form)
+    response = visitor.post("/staff/login", data=form)
     assert response.status_code == 403
-    assert anonymous.get("/staff/").status_code == 303
+    assert visitor.get("/staff/").status_code == 303
 
 
 # --- pages --------------------------------------------------------------------------------------------
 
 
-def test_overview_shows_the_period_figures(client: TestClient) -> None:
-    page = client.get("/staff/").text  # the last 30 days: all but the exchange of 40 days ago
+def test_overview_shows_the_period_figures(reader: TestClient) -> None:
+    page = reader.get("/staff/").text  # the last 30 days: all but the exchange of 40 days ago
     assert re.search(r'aria-current="true">直近30日', page)
     assert re.search(r"質問数</div>\s*<div class=\"value\">9<small>", page)
     assert "9件中 4件に回答" in page and "44.4%" in page
@@ -253,15 +288,15 @@ def test_overview_shows_the_period_figures(client: TestClient) -> None:
     assert "/staff/measures/2-2-4" in page
     assert "ラーメン" in page  # a frequent word of unanswered questions
 
-    everything = client.get("/staff/?period=all").text
+    everything = reader.get("/staff/?period=all").text
     assert re.search(r"質問数</div>\s*<div class=\"value\">10<small>", everything)
-    week = client.get("/staff/?period=7").text
+    week = reader.get("/staff/?period=7").text
     assert re.search(r"質問数</div>\s*<div class=\"value\">8<small>", week)
     assert week.count('<rect class="bar"') == 7 + 6
 
 
-def test_overview_reports_bad_dates(client: TestClient) -> None:
-    page = client.get("/staff/?since=yesterday").text
+def test_overview_reports_bad_dates(reader: TestClient) -> None:
+    page = reader.get("/staff/?since=yesterday").text
     assert "開始日は 2026-11-01 のように入力してください。" in page
 
 
@@ -294,14 +329,14 @@ FILTERS = [
 
 
 @pytest.mark.parametrize(("query", "expected"), FILTERS)
-def test_exchange_filters(client: TestClient, query: str, expected: set[str]) -> None:
-    page = client.get(f"/staff/exchanges?{query}").text
+def test_exchange_filters(reader: TestClient, query: str, expected: set[str]) -> None:
+    page = reader.get(f"/staff/exchanges?{query}").text
     assert questions_in(page) == expected
     assert f"{len(expected)}件中" in page
 
 
-def test_exchange_rows_show_citations_and_feedback(client: TestClient) -> None:
-    page = client.get("/staff/exchanges?feedback=up").text
+def test_exchange_rows_show_citations_and_feedback(reader: TestClient) -> None:
+    page = reader.get("/staff/exchanges?feedback=up").text
     assert "第2章 福祉・こども・健康 › 2 " in page  # the citation of 2-2-4
     assert "👍" in page and 'href="/staff/measures/2-2-4"' in page
 
@@ -350,26 +385,26 @@ def test_inbox_groups_by_words_and_items_leave_when_handled(
     assert missing.status_code == 404
 
 
-def test_measure_page(client: TestClient) -> None:
-    page = client.get("/staff/measures/2-2-4").text
+def test_measure_page(reader: TestClient) -> None:
+    page = reader.get("/staff/measures/2-2-4").text
     assert "第2章 福祉・こども・健康 › 2 " in page
     assert re.search(r"表示された回数</div><div class=\"value\">3<small>", page)
     assert re.search(r"1位で表示</div><div class=\"value\">2<small>", page)
     ranks = re.findall(r"<tr><td>(\d)位</td><td class=\"num\">(\d+)</td><td class=\"num\">(\d+)</td>", page)
     assert ranks == [("1", "2", "1"), ("2", "1", "0")]
     assert questions_in(page) == {"保育園が足りない", "保育園に入れない", "子育て支援"}
-    week = client.get("/staff/measures/2-2-4?period=7").text
+    week = reader.get("/staff/measures/2-2-4?period=7").text
     assert questions_in(week) == {"保育園が足りない", "子育て支援"}
 
 
-def test_unknown_measure_and_page_are_not_found(client: TestClient) -> None:
-    response = client.get("/staff/measures/9-9-9")
+def test_unknown_measure_and_page_are_not_found(reader: TestClient) -> None:
+    response = reader.get("/staff/measures/9-9-9")
     assert response.status_code == 404 and "見つかりません" in response.text
-    assert client.get("/staff/nowhere").status_code == 404
+    assert reader.get("/staff/nowhere").status_code == 404
 
 
-def test_export_csv_of_the_filter_is_recorded(client: TestClient, service: PlanService) -> None:
-    response = client.get("/staff/export.csv?measure=2-2-4&period=all")
+def test_export_csv_of_the_filter_is_recorded(reader: TestClient, shared: Filled) -> None:
+    response = reader.get("/staff/export.csv?measure=2-2-4&period=all")
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert response.headers["content-disposition"].startswith('attachment; filename="planbot-exchanges-')
     assert response.content.startswith("\ufeff".encode())
@@ -377,20 +412,20 @@ def test_export_csv_of_the_filter_is_recorded(client: TestClient, service: PlanS
     assert rows[0][:3] == ["時刻", "チャネル", "質問"]
     assert {row[2] for row in rows[1:]} == {"保育園が足りない", "保育園に入れない", "子育て支援"}
     assert all("第2章 福祉・こども・健康" in row[6] for row in rows[1:])  # citations spelled out
-    with service.sessions() as session:
-        export = session.scalar(select(Export))
+    with shared.service.sessions() as session:
+        export = session.scalar(select(Export).order_by(Export.id.desc()))
     assert (export.staff_name, export.filter, export.rows) == (STAFF, {"measure": "2-2-4"}, 3)
 
 
-def test_a_hostile_question_is_shown_as_text(client: TestClient) -> None:
+def test_a_hostile_question_is_shown_as_text(reader: TestClient) -> None:
     for path in ("/staff/exchanges", "/staff/inbox", "/staff/?period=all"):
-        page = client.get(path).text
+        page = reader.get(path).text
         assert "<script" not in page, path
-    assert "&lt;script&gt;alert(&#34;hostile&#34;)&lt;/script&gt;" in client.get("/staff/exchanges").text
+    assert "&lt;script&gt;alert(&#34;hostile&#34;)&lt;/script&gt;" in reader.get("/staff/exchanges").text
 
 
-def test_standalone_app_serves_the_same_urls(service: PlanService, uids: dict[str, str]) -> None:
-    client = TestClient(create_standalone_app(service), follow_redirects=False)
+def test_standalone_app_serves_the_same_urls(shared: Filled) -> None:
+    client = TestClient(create_standalone_app(shared.service), follow_redirects=False)
     assert client.get("/").headers["location"] == "/staff/"
     assert login(client).headers["location"] == "/staff/"
     assert "概要" in client.get("/staff/").text

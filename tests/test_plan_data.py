@@ -163,7 +163,7 @@ BREAKAGES = [
         "chapter3.yaml",
         "      - id: 3-1-2\n        number: 2\n",
         "      - id: 3-1-2\n        number: 1\n",
-        "is repeated",
+        "should be 2 (number 1 is used twice)",
         "第3章 › 1",
     ),
     (
