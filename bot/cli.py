@@ -21,12 +21,13 @@ from index.evaluate import evaluate as run_evaluation
 from index.evaluate import read_questions
 
 from .answer import answer_lines, render_plain
-from .config import ConfigError, Settings, configure_logging
+from .config import Settings, configure_logging, load_settings
 from .console import run_chat
 from .outline import outline_lines, plan_json
 from .reports import LOCAL_TZ, LogFilter, compute_stats, list_exchanges, parse_time, purge, rows_to_csv
 from .service import PlanService
-from .store import make_engine, make_sessionmaker, upgrade
+from .staff_cli import dashboard, staff
+from .store import open_database, upgrade
 from .tables import render_stats, render_table
 from .versions import ActivePlan, activate, ensure_initial_version, list_versions, reindex
 
@@ -121,10 +122,8 @@ def evaluate(file: Path, verbose: bool, as_json: bool, plan_dir: Path | None) ->
 
 def _staff_context() -> tuple[sessionmaker[Session], Plan]:
     """A database session factory and the active plan, for staff commands."""
-    settings = _settings()
-    if settings.embedded_database:
-        upgrade(settings.database_url)
-    sessions = make_sessionmaker(make_engine(settings.database_url))
+    settings = load_settings()
+    sessions = open_database(settings.database_url, migrate=settings.embedded_database)
     try:
         ensure_initial_version(sessions)
         plan = ActivePlan.from_database(sessions).bundle.plan
@@ -133,20 +132,13 @@ def _staff_context() -> tuple[sessionmaker[Session], Plan]:
     return sessions, plan
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
-
-
 @cli.command()
 def chat() -> None:
     """Chat with the bot in the terminal (answers come from the active plan; exchanges are logged).
 
     Example: python -m bot chat
     """
-    service = PlanService.start(_settings())
+    service = PlanService.start(load_settings())
     try:
         run_chat(service)
     finally:
@@ -167,7 +159,7 @@ def db_upgrade() -> None:
 
     Example: DATABASE_URL=postgresql+psycopg://planbot@localhost/planbot python -m bot db upgrade
     """
-    settings = _settings()
+    settings = load_settings()
     upgrade(settings.database_url)
     click.echo(f"database is at the newest schema ({_safe_url(settings.database_url)})")
 
@@ -345,8 +337,8 @@ def versions_command() -> None:
         click.echo(f"{mark} {version.id:>3}  {created}  {version.digest[:12]}  {version.label}")
 
 
-def _telegram_settings() -> Settings:
-    settings = _settings()
+def _telegramload_settings() -> Settings:
+    settings = load_settings()
     if not settings.telegram_token:
         click.echo(
             "Error: TELEGRAM_BOT_TOKEN is not set (get one from @BotFather; see README: Operators)", err=True
@@ -361,7 +353,7 @@ def run() -> None:
 
     Example: TELEGRAM_BOT_TOKEN=123:ABC python -m bot run
     """
-    settings = _telegram_settings()
+    settings = _telegramload_settings()
     configure_logging()
     from telegram import Update
 
@@ -383,13 +375,17 @@ def serve(host: str) -> None:
 
     Example: TELEGRAM_BOT_TOKEN=123:ABC WEBHOOK_URL=https://bot.example.jp PORT=8000 python -m bot serve
     """
-    settings = _telegram_settings()
+    settings = _telegramload_settings()
     configure_logging()
     import uvicorn
 
     from .web import create_app
 
     uvicorn.run(create_app(PlanService.start(settings)), host=host, port=settings.port, log_config=None)
+
+
+cli.add_command(staff)
+cli.add_command(dashboard)
 
 
 def main() -> None:

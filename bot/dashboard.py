@@ -63,7 +63,7 @@ from .staff_auth import (
     normalize_name,
     session_secret,
 )
-from .store import Exchange, ExchangeHit, Export, Feedback, HandledItem, PlanVersion, utcnow
+from .store import Exchange, ExchangeHit, Export, Feedback, HandledItem, PlanVersion, StaffUser, utcnow
 
 __all__ = ["STAFF_PREFIX", "create_dashboard", "create_standalone_app", "group_by_words"]
 
@@ -187,9 +187,9 @@ class Pager:
 
     @classmethod
     def from_param(cls, value: str | None, total: int) -> Pager:
+        """The requested page, kept within the pages there are (an old link past the end shows the last)."""
         page = int(value) if value and value.isascii() and value.isdigit() else 1
-        pages = max(1, math.ceil(total / PAGE_SIZE))
-        return cls(min(max(page, 1), pages), total)
+        return cls(min(max(page, 1), cls(1, total).pages), total)
 
     @property
     def pages(self) -> int:
@@ -542,14 +542,13 @@ class Dashboard:
             return self.login_page(request, wanted=wanted, error=error, name=name, status=401)
         self.throttle.succeeded(client)
         request.session.clear()
-        request.session.update(staff=user[0], stamp=user[1], csrf=new_csrf_token())
-        logger.info("staff %s signed in", user[0])
+        request.session.update(staff=user.name, stamp=account_stamp(user), csrf=new_csrf_token())
+        logger.info("staff %s signed in", user.name)
         return RedirectResponse(self.safe_next(request, wanted), status_code=303)
 
-    def _authenticate(self, name: str, password: str) -> tuple[str, str] | None:
+    def _authenticate(self, name: str, password: str) -> StaffUser | None:
         with self.service.sessions() as session:
-            user = authenticate(session, name, password)
-            return (user.name, account_stamp(user)) if user else None
+            return authenticate(session, name, password)
 
     async def logout(self, request: Request) -> Response:
         form = await request.form()
@@ -623,7 +622,7 @@ class Dashboard:
             handled=handled,
         )
 
-    async def handle(self, request: Request) -> Response:
+    async def handle_item(self, request: Request) -> Response:
         """Mark an inbox item handled (POST, with a note)."""
         staff = await run_in_threadpool(self.signed_in, request)
         if staff is None:  # not back here after login: this address only takes a form
@@ -676,7 +675,6 @@ class Dashboard:
             ranks=ranks,
             total=total,
             rows=rows,
-            stats=stats,
             per_day=column_chart("日別の表示回数", _days(form, stats.per_day)),
         )
 
@@ -713,7 +711,7 @@ class Dashboard:
             405: ("操作できません", "この操作はできません。"),
         }
         title, text = titles.get(exc.status_code, ("エラー", "リクエストを処理できませんでした。"))
-        return self.message(request, exc.status_code, title, text)
+        return self.message(request, exc.status_code, title, text, **(exc.headers or {}))
 
     def server_error(self, request: Request, _exc: Exception) -> Response:
         """A Japanese page instead of a traceback (Starlette re-raises, so the server logs the error)."""
@@ -731,7 +729,7 @@ def create_dashboard(service: PlanService) -> Starlette:
         Route("/logout", pages.logout, methods=["POST"], name="staff_logout"),
         Route("/exchanges", pages.exchanges, name="staff_exchanges"),
         Route("/inbox", pages.inbox, name="staff_inbox"),
-        Route("/inbox/{exchange_id:int}/handled", pages.handle, methods=["POST"], name="staff_handle"),
+        Route("/inbox/{exchange_id:int}/handled", pages.handle_item, methods=["POST"], name="staff_handle"),
         Route("/measures/{measure_id}", pages.measure, name="staff_measure"),
         Route("/export.csv", pages.export, name="staff_export"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="staff_static"),

@@ -17,7 +17,7 @@ from index import PlanBundle, SearchResult
 
 from .answer_log import AnswerLog, ExchangeRecord, FeedbackRecord, HitRecord, new_uid
 from .config import Settings
-from .store import make_engine, make_sessionmaker, pseudonym, upgrade, utcnow
+from .store import open_database, pseudonym, utcnow
 from .versions import ActivePlan, ensure_initial_version
 
 __all__ = ["Answered", "PlanService"]
@@ -68,9 +68,7 @@ class PlanService:
     @classmethod
     def start(cls, settings: Settings) -> PlanService:
         """Connect, migrate the embedded database, make sure a plan version exists, start the log writer."""
-        if settings.embedded_database:
-            upgrade(settings.database_url)
-        sessions = make_sessionmaker(make_engine(settings.database_url))
+        sessions = open_database(settings.database_url, migrate=settings.embedded_database)
         ensure_initial_version(sessions)
         active = ActivePlan.from_database(sessions)
         log = AnswerLog(sessions, Path(settings.data_dir) / "spool")

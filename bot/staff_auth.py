@@ -19,12 +19,15 @@ import unicodedata
 from collections import deque
 from collections.abc import Callable, Mapping
 from functools import cache
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .store import StaffUser, utcnow
+
+if TYPE_CHECKING:  # the command line imports this module without the web stack
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "MIN_PASSWORD_CHARS",

@@ -11,27 +11,18 @@ import sys
 import click
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import ConfigError, Settings, configure_logging
+from .config import configure_logging, load_settings
 from .reports import LOCAL_TZ
 from .staff_auth import StaffAccountError, add_staff, list_staff, normalize_name, remove_staff
-from .store import make_engine, make_sessionmaker, upgrade
+from .store import open_database
 
 __all__ = ["dashboard", "staff"]
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
-
-
 def _sessions() -> sessionmaker[Session]:
     """The database as `PlanService.start` opens it (the embedded SQLite file migrates itself)."""
-    settings = _settings()
-    if settings.embedded_database:
-        upgrade(settings.database_url)
-    return make_sessionmaker(make_engine(settings.database_url))
+    settings = load_settings()
+    return open_database(settings.database_url, migrate=settings.embedded_database)
 
 
 def stdin_is_terminal() -> bool:
@@ -109,7 +100,7 @@ def dashboard(host: str, port: int) -> None:
 
     Example: python -m bot dashboard --port 8080
     """
-    settings = _settings()
+    settings = load_settings()
     configure_logging()
     import uvicorn
 

@@ -30,7 +30,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 __all__ = [
     "Base",
@@ -43,6 +43,7 @@ __all__ = [
     "StaffUser",
     "make_engine",
     "make_sessionmaker",
+    "open_database",
     "pseudonym",
     "upgrade",
     "utcnow",
@@ -208,7 +209,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker:
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
@@ -222,3 +223,10 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str) -> None:
     """Apply every migration up to the newest (`python -m bot db upgrade`)."""
     command.upgrade(alembic_config(url), "head")
+
+
+def open_database(url: str, *, migrate: bool) -> sessionmaker[Session]:
+    """A session factory for `url`; `migrate` for the embedded SQLite file, which upgrades itself."""
+    if migrate:
+        upgrade(url)
+    return make_sessionmaker(make_engine(url))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -22,9 +21,9 @@ from .errors import PlanDataError, Problem
 from .models import Chapter, Located, Measure, Plan
 from .plan import THESAURUS_FILE
 from .thesaurus import Thesaurus
-from .tokenizer import iter_place_names, normalize, terms
+from .tokenizer import is_lossless, iter_place_names, normalize, terms
 
-__all__ = ["Field", "Hit", "LuceneBM25", "SearchIndex", "SearchResult", "Tuning"]
+__all__ = ["Field", "FieldedBM25", "Hit", "LuceneBM25", "SearchIndex", "SearchResult", "Tuning"]
 
 
 class LuceneBM25(BM25Okapi):
@@ -39,36 +38,72 @@ class LuceneBM25(BM25Okapi):
         for word, doc_count in nd.items():
             self.idf[word] = math.log(1 + (self.corpus_size - doc_count + 0.5) / (doc_count + 0.5))
 
-    def weighted_scores(self, query: Mapping[str, float]) -> np.ndarray:
-        """Scores of every chunk for terms with per-term weights."""
-        scores = np.zeros(self.corpus_size)
-        doc_len = np.asarray(self.doc_len)
-        norm = self.k1 * (1 - self.b + self.b * doc_len / self.avgdl)
-        for term, weight in query.items():
-            idf = self.idf.get(term)
-            if not idf:
+
+class FieldedBM25:
+    """BM25F over a chunk's weighted fields, with rank-bm25 holding the statistics.
+
+    A term's frequencies in all fields are combined (weighted, length-normalised per
+    field) *before* saturation, so a word repeated in a measure's title and items
+    counts once, strongly, instead of once per field. Scoring a question touches only
+    the postings of its terms, which keeps a query well under a millisecond.
+    """
+
+    def __init__(
+        self, fields: Mapping[str, list[list[str]]], weights: Mapping[str, float], *, k1: float, b: float
+    ):
+        size = len(next(iter(fields.values())))
+        self.size, self.k1 = size, k1
+        chunks = [[term for corpus in fields.values() for term in corpus[i]] for i in range(size)]
+        # idf counts chunks, not field occurrences: a term in one measure is rare however often it repeats.
+        self.chunk_bm25 = LuceneBM25(chunks)
+        accumulated: dict[str, dict[int, float]] = {}
+        for name, corpus in fields.items():
+            if not any(corpus):  # a field nobody filled in (keywords, today) has no average length
                 continue
-            freq = np.fromiter((doc.get(term, 0) for doc in self.doc_freqs), float, self.corpus_size)
-            scores += weight * idf * freq * (self.k1 + 1) / (freq + norm)
+            field_bm25 = LuceneBM25(corpus)
+            for i, (freqs, length) in enumerate(zip(field_bm25.doc_freqs, field_bm25.doc_len, strict=True)):
+                norm = 1 - b + b * length / field_bm25.avgdl
+                for term, tf in freqs.items():
+                    postings = accumulated.setdefault(term, {})
+                    postings[i] = postings.get(i, 0.0) + weights[name] * tf / norm
+        self._postings = {
+            term: (np.fromiter(docs.keys(), int), np.fromiter(docs.values(), float))
+            for term, docs in accumulated.items()
+        }
+
+    def idf(self, term: str) -> float:
+        return self.chunk_bm25.idf.get(term, 0.0)
+
+    def scores(self, query: Mapping[str, float]) -> np.ndarray:
+        """Scores of every chunk for terms with per-term weights."""
+        scores = np.zeros(self.size)
+        for term, weight in query.items():
+            postings = self._postings.get(term)
+            if postings is None:
+                continue
+            docs, tf = postings
+            scores[docs] += weight * self.idf(term) * tf * (self.k1 + 1) / (tf + self.k1)
         return scores
 
 
 @dataclass(frozen=True, slots=True)
 class Tuning:
-    """Field weights and answer thresholds, tuned on labelled questions (README: Search)."""
+    """Field weights and answer thresholds, tuned on labelled questions (`python -m tests.tune`)."""
 
-    title: float = 3.0
-    items: float = 2.0
-    keywords: float = 2.0
-    measure: float = 1.0
+    title: float = 2.0
+    items: float = 2.5
+    keywords: float = 2.5
+    measure: float = 0.5
     goals: float = 0.5
     chapter: float = 0.5
-    expansion: float = 0.7
-    # Answer only with this much evidence: the summed idf of question terms found
-    # in the best chunk (≈ one specific word, or two common ones) ...
+    expansion: float = 0.8
+    spread: float = 0.5  # a plan phrase of n terms gives each expansion / n ** spread
+    k1: float = 0.8
+    b: float = 0.75
+    # Answer only when the best measure holds this much of the question: the summed idf
+    # of its matched terms. One specific plan word (idf ≈ 3–4) is enough; a lone word
+    # that half the plan uses (idf < 1) is not.
     min_evidence: float = 2.0
-    # ... and a best score this share of the score the same terms could reach.
-    min_share: float = 0.0
 
 
 class Hit(NamedTuple):
@@ -115,6 +150,8 @@ class SearchResult:
     hits: tuple[Hit, ...]
     reason: str
     field: Field | None = None
+    # How much of the question the best measure holds (see SearchIndex._evidence).
+    evidence: float = 0.0
 
     def as_json(self) -> dict[str, object]:
         """The `ask --json` contract: question, answered, hits (id, score, title, citation, chapter)."""
@@ -139,8 +176,31 @@ _FIELD_WORDS = frozenset(
     "計画 施策 方針 政策 取り組み 取組 取り組む 分野 全体 纏める 一覧 全部 概要 内容 目標 章 様子 "
     "plan policy chapter field overview".split()
 )
+# Requests the plan can never answer, whatever words they share with it: shopping and
+# dining advice, and asking the bot to write or correct a text.
+_COMMERCIAL = frozenset(
+    "メーカー ブランド 保険会社 通販 美味しい グルメ レストラン 居酒屋 ラーメン 焼き肉屋 添削".split()
+)
+_TEXT_OBJECTS = frozenset(
+    "文章 文 案内文 挨拶文 例文 一言 自己紹介 メール 手紙 スピーチ 作文 原稿 キャッチコピー".split()
+)
+_COMPOSE = frozenset("作る 書く 考える 直す 訳す".split())
 _CHAPTER_REF = re.compile(r"第?\s*([1-9])\s*章|chapter\s*([1-9])", re.IGNORECASE)
 _HOME_CITY = "朝霞"
+
+
+@dataclass(frozen=True, slots=True)
+class _Synonym:
+    """One resident word of the thesaurus, compiled: its terms, or its literal text, → plan terms."""
+
+    terms: frozenset[str]
+    literal: str | None
+    plan_terms: frozenset[str]
+
+    def matches(self, question_terms: frozenset[str], question_text: str) -> bool:
+        if self.literal is not None:
+            return self.literal in question_text
+        return self.terms <= question_terms
 
 
 class SearchIndex:
@@ -158,29 +218,19 @@ class SearchIndex:
             "goals": [terms(" ".join(c.measure.goals)) for c in self.chunks],
             "chapter": [terms(f"{c.chapter.title} {' '.join(c.chapter.keywords)}") for c in self.chunks],
         }
-        # A field nobody filled in (keywords, today) has no average length to score against.
-        self._fields = {
-            name: (LuceneBM25(corpus), getattr(self.tuning, name))
-            for name, corpus in fields.items()
-            if any(corpus)
-        }
-        self.vocabulary = frozenset(term for corpus in fields.values() for doc in corpus for term in doc)
-        self._chunk_terms = [
-            frozenset(t for corpus in fields.values() for t in corpus[i]) for i in range(len(self.chunks))
-        ]
-        self._idf = {
-            term: max(bm25.idf.get(term, 0.0) for bm25, _ in self._fields.values())
-            for term in self.vocabulary
-        }
+        weights = {name: getattr(self.tuning, name) for name in fields}
+        self.bm25 = FieldedBM25(fields, weights, k1=self.tuning.k1, b=self.tuning.b)
+        self._chunk_terms = [frozenset(doc) for doc in self.bm25.chunk_bm25.doc_freqs]
+        self.vocabulary = frozenset(self.bm25.chunk_bm25.idf)
         self._expansions = self._compile_thesaurus(thesaurus or Thesaurus())
         self._field_titles = self._compile_fields()
 
-    def _compile_thesaurus(self, thesaurus: Thesaurus) -> list[tuple[frozenset[str], tuple[str, ...]]]:
-        """(resident-word terms, plan terms) pairs; PlanDataError for entries that can never work."""
+    def _compile_thesaurus(self, thesaurus: Thesaurus) -> list[_Synonym]:
+        """Resident words ready to match; PlanDataError for entries that can never work."""
         problems: list[Problem] = []
-        compiled: list[tuple[frozenset[str], tuple[str, ...]]] = []
+        compiled: list[_Synonym] = []
         for group in thesaurus.groups:
-            plan_terms = tuple(t for t in terms(group.plan_word) if t in self.vocabulary)
+            plan_terms = frozenset(t for t in terms(group.plan_word) if t in self.vocabulary)
             if not plan_terms:
                 problems.append(
                     Problem(
@@ -199,7 +249,9 @@ class SearchIndex:
                         )
                     )
                     continue
-                compiled.append((word_terms, plan_terms))
+                # A word whose tokenization loses content must appear as written.
+                literal = None if is_lossless(word) else normalize(word)
+                compiled.append(_Synonym(word_terms, literal, plan_terms))
         if problems:
             raise PlanDataError(problems)
         return compiled
@@ -212,26 +264,25 @@ class SearchIndex:
                 fields.append((frozenset(terms(measure.title)), Field(chapter, measure)))
         return fields
 
-    def expand(self, question_terms: Iterable[str]) -> dict[str, float]:
-        """Question terms with weight 1, plus the plan words the thesaurus maps them to."""
-        weights: dict[str, float] = {term: 1.0 for term in question_terms}
+    def expand(self, question_terms: Iterable[str], text: str) -> dict[str, float]:
+        """Question terms with weight 1, plus the plan words the thesaurus maps them to.
+
+        A plan phrase of n terms shares its weight among them, so one resident word
+        counts about as much as one question word, however long its plan phrase.
+        """
+        weights = dict.fromkeys(question_terms, 1.0)
         present = frozenset(weights)
-        for word_terms, plan_terms in self._expansions:
-            if word_terms <= present:
-                for term in plan_terms:
-                    weights[term] = max(weights.get(term, 0.0), self.tuning.expansion)
+        for synonym in self._expansions:
+            if synonym.matches(present, text):
+                share = self.tuning.expansion / len(synonym.plan_terms) ** self.tuning.spread
+                for term in synonym.plan_terms:
+                    weights[term] = max(weights.get(term, 0.0), share)
         return weights
 
-    def _scores(self, query: Mapping[str, float]) -> np.ndarray:
-        total = np.zeros(len(self.chunks))
-        for bm25, weight in self._fields.values():
-            total += weight * bm25.weighted_scores(query)
-        return total
-
     def _evidence(self, query: Mapping[str, float], chunk: int) -> float:
-        """Summed idf of the query's terms that the chunk contains: how much of the question it answers."""
+        """The weighted idf of query terms the chunk contains: how much of the question it answers."""
         found = self._chunk_terms[chunk]
-        return sum(self._idf[t] * w for t, w in query.items() if t in found)
+        return sum(self.bm25.idf(t) * w for t, w in query.items() if t in found)
 
     def _field(self, question: str, query_terms: list[str]) -> Field | None:
         match = _CHAPTER_REF.search(normalize(question))
@@ -260,18 +311,22 @@ class SearchIndex:
             return self._field_result(question, question_terms, field, limit)
         if not question_terms:
             return SearchResult(question, False, (), "no_terms")
+        present = set(question_terms)
+        if present & _COMMERCIAL or (present & _TEXT_OBJECTS and present & _COMPOSE):
+            return SearchResult(question, False, (), "off_topic")
         places = {place for place, _ in iter_place_names(question)}
         if places and _HOME_CITY not in places and not any(_HOME_CITY in t for t in question_terms):
             return SearchResult(question, False, (), "other_city")
-        query = self.expand(question_terms)
-        scores = self._scores(query)
+        query = self.expand(question_terms, normalize(question))
+        scores = self.bm25.scores(query)
         order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] > 0][:limit]
         hits = tuple(Hit(self.chunks[i], float(scores[i])) for i in order)
         if not hits:
             return SearchResult(question, False, (), "no_match")
-        if self._evidence(query, order[0]) < self.tuning.min_evidence:
-            return SearchResult(question, False, hits, "weak_evidence")
-        return SearchResult(question, True, hits, "matched")
+        evidence = self._evidence(query, order[0])
+        if evidence < self.tuning.min_evidence:
+            return SearchResult(question, False, hits, "weak_evidence", None, evidence)
+        return SearchResult(question, True, hits, "matched", None, evidence)
 
     def _field_result(
         self, question: str, question_terms: list[str], field: Field, limit: int
@@ -281,11 +336,7 @@ class SearchIndex:
             for i, c in enumerate(self.chunks)
             if c.chapter is field.chapter and (field.measure is None or c.measure is field.measure)
         ]
-        scores = self._scores(self.expand(question_terms)) if question_terms else np.zeros(len(self.chunks))
+        scores = self.bm25.scores(self.expand(question_terms, normalize(question)))
         members.sort(key=lambda i: -scores[i])
         hits = tuple(Hit(self.chunks[i], float(scores[i])) for i in members[:limit])
         return SearchResult(question, True, hits, "field", field)
-
-    def terms_in(self, question: str) -> Counter[str]:
-        """The question's index terms, for staff tools that count words."""
-        return Counter(terms(question))

@@ -17,7 +17,7 @@ from functools import cache
 
 import fugashi
 
-__all__ = ["Token", "normalize", "terms", "tokenize"]
+__all__ = ["Token", "is_lossless", "normalize", "terms", "tokenize"]
 
 # Parts of speech whose words carry meaning for search.
 _CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "代名詞"})
@@ -148,3 +148,22 @@ def iter_place_names(text: str) -> Iterator[tuple[str, str]]:
     for word, nxt in itertools.pairwise(words):
         if word.feature.pos3 == "地名" and nxt.surface in {"市", "町", "村", "区", "県", "都", "府"}:
             yield word.surface, nxt.surface
+
+
+# Parts of speech that carry grammar, not meaning: dropping them loses nothing.
+_GRAMMAR_POS = frozenset({"助詞", "助動詞", "補助記号", "空白", "記号"})
+
+
+def is_lossless(text: str) -> bool:
+    """True when tokenizing `text` drops only grammar, so its terms stand for all of it.
+
+    unidic-lite splits some words oddly (居場所 → 居 + 場所, with 居 read as the verb
+    居る); such a word's terms ({場所}) would match far more than the word itself.
+    """
+    for word in _tagger()(normalize(text)):
+        if word.feature.pos1 in _GRAMMAR_POS or _content_key(word) is not None:
+            continue
+        if word.feature.pos1 in _AFFIX_POS:
+            continue  # glued into a joined compound
+        return False
+    return True

@@ -281,7 +281,7 @@ def test_overview_shows_the_period_figures(reader: TestClient) -> None:
     assert re.search(r'aria-current="true">直近30日', page)
     assert re.search(r"質問数</div>\s*<div class=\"value\">9<small>", page)
     assert "9件中 4件に回答" in page and "44.4%" in page
-    assert "👍 1　👎 1" in page and "50.0%" in page
+    assert "役に立った 1件・役に立たなかった 1件" in page and "50.0%" in page
     assert "第1版" in page  # the plan version in use
     assert page.count('<rect class="bar"') == 30 + 6  # one column per day, one row per chapter
     assert "第2章 福祉・こども・健康" in page
@@ -338,7 +338,7 @@ def test_exchange_filters(reader: TestClient, query: str, expected: set[str]) ->
 def test_exchange_rows_show_citations_and_feedback(reader: TestClient) -> None:
     page = reader.get("/staff/exchanges?feedback=up").text
     assert "第2章 福祉・こども・健康 › 2 " in page  # the citation of 2-2-4
-    assert "👍" in page and 'href="/staff/measures/2-2-4"' in page
+    assert "役に立った 1" in page and 'href="/staff/measures/2-2-4"' in page
 
 
 def test_exchanges_are_paginated(client: TestClient, service: PlanService) -> None:
@@ -417,6 +417,21 @@ def test_export_csv_of_the_filter_is_recorded(reader: TestClient, shared: Filled
     assert (export.staff_name, export.filter, export.rows) == (STAFF, {"measure": "2-2-4"}, 3)
 
 
+def test_a_failure_shows_a_japanese_page_not_a_traceback(
+    shared: Filled, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = TestClient(create_app(shared.service), follow_redirects=False, raise_server_exceptions=False)
+    login(client)
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("bot.dashboard.compute_stats", broken)
+    response = client.get("/staff/")
+    assert response.status_code == 500
+    assert "エラーが発生しました" in response.text and "database went away" not in response.text
+
+
 def test_a_hostile_question_is_shown_as_text(reader: TestClient) -> None:
     for path in ("/staff/exchanges", "/staff/inbox", "/staff/?period=all"):
         page = reader.get(path).text
@@ -430,6 +445,31 @@ def test_standalone_app_serves_the_same_urls(shared: Filled) -> None:
     assert login(client).headers["location"] == "/staff/"
     assert "概要" in client.get("/staff/").text
     assert client.get("/staff/static/staff.css").headers["content-type"].startswith("text/css")
+
+
+@pytest.mark.postgres
+def test_the_pages_on_postgres(pg_settings: Settings) -> None:
+    """Production runs on PostgreSQL: the same figures, filters, inbox and export there."""
+    service = PlanService.start(pg_settings)
+    try:
+        add_account(service)
+        uids = fill(service)
+        client = TestClient(create_app(service), follow_redirects=False)
+        login(client)
+        assert "9件中 4件に回答" in client.get("/staff/").text
+        for query, expected in FILTERS:
+            assert questions_in(client.get(f"/staff/exchanges?{query}").text) == expected, query
+        ranks = re.findall(
+            r"<tr><td>(\d)位</td><td class=\"num\">(\d+)</td>", client.get("/staff/measures/2-2-4").text
+        )
+        assert ranks == [("1", "2"), ("2", "1")]
+        page = client.get("/staff/inbox").text
+        target = exchange_id(service, uids["宇宙旅行の費用"])
+        client.post(f"/staff/inbox/{target}/handled", data={"note": "済", "csrf_token": csrf_token(page)})
+        assert "宇宙旅行の費用" not in questions_in(client.get("/staff/exchanges?inbox=1").text)
+        assert client.get("/staff/export.csv?inbox=1").text.count("\n") == 1 + 5
+    finally:
+        service.close()
 
 
 # --- passwords and the command line ---------------------------------------------------------------
