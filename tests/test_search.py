@@ -1,0 +1,164 @@
+"""Search: idf, BM25F against a reference, thesaurus expansion, declining, field questions, quality gate."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import pytest
+from rank_bm25 import BM25Okapi
+
+from index import PlanBundle, SearchIndex
+from index.evaluate import evaluate, read_questions
+from index.search import FieldedBM25, LuceneBM25
+from index.thesaurus import SynonymGroup, Thesaurus
+
+DATA = Path(__file__).parent / "data"
+DEV = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "dev_questions.jsonl"
+
+
+def _corpus_with_document_frequencies(size: int = 70) -> list[list[str]]:
+    """Term tN occurs in exactly N of `size` documents."""
+    return [[f"t{n}" for n in range(1, size + 1) if doc < n] + ["pad"] for doc in range(size)]
+
+
+def test_okapi_idf_is_not_positive_on_a_small_corpus() -> None:
+    """Why the product does not use BM25Okapi's idf: matching a common term can lower a score."""
+    okapi = BM25Okapi(_corpus_with_document_frequencies())
+    assert okapi.idf["t35"] == pytest.approx(0.0, abs=1e-9)  # a term in exactly half the chunks scores 0
+    assert okapi.idf["t50"] < 0 < okapi.idf["t34"]
+
+
+def test_lucene_idf_is_positive_and_falls_as_terms_get_commoner() -> None:
+    lucene = LuceneBM25(_corpus_with_document_frequencies())
+    idfs = [lucene.idf[f"t{n}"] for n in range(1, 71)]
+    assert all(value > 0 for value in idfs)
+    assert all(rarer > commoner for rarer, commoner in itertools.pairwise(idfs))
+    assert idfs[0] == pytest.approx(math.log(1 + (70 - 1 + 0.5) / (1 + 0.5)))
+
+
+def test_bm25f_with_one_field_equals_rank_bm25_scores() -> None:
+    corpus = [
+        ["保育", "保育", "充実"],
+        ["空き家", "対策"],
+        ["保育", "子育て", "支援", "充実", "推進"],
+        ["防災"],
+    ]
+    fielded = FieldedBM25({"text": corpus}, {"text": 1.0}, k1=1.2, b=0.75)
+    reference = LuceneBM25(corpus, k1=1.2, b=0.75)
+    for query in (["保育"], ["保育", "充実"], ["空き家", "防災", "未知"]):
+        expected = reference.get_scores(query)
+        assert list(fielded.scores(dict.fromkeys(query, 1.0))) == pytest.approx(list(expected))
+
+
+def test_bm25f_counts_a_term_repeated_across_fields_before_saturation() -> None:
+    fields = {"title": [["保育"], ["公園"]], "items": [["保育"], ["保育"]]}
+    fielded = FieldedBM25(fields, {"title": 2.0, "items": 1.0}, k1=1.2, b=0.75)
+    both, items_only = fielded.scores({"保育": 1.0})
+    assert both > items_only
+    assert both < 2 * items_only * 3  # saturates: not a plain sum of per-field scores
+
+
+@pytest.fixture(scope="module")
+def bare(bundle: PlanBundle) -> SearchIndex:
+    """The plan indexed without the staff thesaurus, to test expansion in isolation."""
+    return SearchIndex(bundle.plan, Thesaurus())
+
+
+def test_thesaurus_expansion_finds_the_plan_word(bundle: PlanBundle, bare: SearchIndex) -> None:
+    assert not bare.search("託児").answered
+    index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("保育", ("託児",)),)))
+    result = index.search("託児")
+    assert result.answered and result.hits[0].id == "2-2-4"
+    assert index.expand(["託児"], "託児") == {"託児": 1.0, "保育": pytest.approx(index.tuning.expansion)}
+
+
+def test_multiword_plan_phrases_share_the_expansion_weight(bundle: PlanBundle) -> None:
+    index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("公共交通網", ("バス",)),)))
+    weights = index.expand(["バス"], "バス")
+    plan_terms = [t for t in weights if t != "バス"]
+    assert len(plan_terms) > 1
+    expected = index.tuning.expansion / len(plan_terms) ** index.tuning.spread
+    assert all(weights[t] == pytest.approx(expected) for t in plan_terms)
+
+
+def test_a_word_the_tokenizer_shortens_must_appear_as_written(bundle: PlanBundle) -> None:
+    # unidic-lite reads 居場所 as 居(る) + 場所; matching on {場所} alone would fire on any 場所.
+    index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("居場所づくり", ("居場所",)),)))
+    assert "場所作り" in index.expand(["場所"], "居場所がない")
+    assert "場所作り" not in index.expand(["場所", "ベンチ"], "ベンチのある場所")
+
+
+OUT_OF_SCOPE = [
+    ("今日の天気は？", "no_match"),
+    ("こんにちは", "no_terms"),
+    ("ありがとう！", "no_terms"),
+    ("🎍🎍", "no_terms"),
+    ("所沢市のゴミ収集日を教えて", "other_city"),
+    ("川越市の図書館は何時まで？", "other_city"),
+    ("駅前でおいしいラーメン屋ある？", "off_topic"),
+    ("防犯カメラはどのメーカーがいい？", "off_topic"),
+    ("退職の挨拶文を書いて", "off_topic"),
+]
+
+
+@pytest.mark.parametrize(("question", "reason"), OUT_OF_SCOPE)
+def test_questions_outside_the_plan_are_declined(bundle: PlanBundle, question: str, reason: str) -> None:
+    result = bundle.index.search(question)
+    assert (result.answered, result.reason) == (False, reason)
+
+
+ANSWERABLE = [
+    ("空き家", "5-4-1"),
+    ("年金", "2-3-3"),
+    ("ＮＰＯ", "4-5-1"),
+    ("消防団に入りたい", "1-1-3"),
+    ("八潮の道路陥没みたいなこと、朝霞でも起きない？", None),
+    ("garbage collection day", "4-2-2"),
+]
+
+
+@pytest.mark.parametrize(("question", "best"), ANSWERABLE)
+def test_short_and_mixed_questions_are_answered(bundle: PlanBundle, question: str, best: str | None) -> None:
+    result = bundle.index.search(question)
+    assert result.answered
+    if best is not None:
+        assert result.hits[0].id == best
+
+
+@pytest.mark.parametrize(
+    ("question", "chapter", "measure"),
+    [("第3章", 3, None), ("chapter 5", 5, None), ("環境の計画を教えて", 4, 1), ("ごみ処理", 4, 2)],
+)
+def test_field_questions_return_the_field(
+    bundle: PlanBundle, question: str, chapter: int, measure: int | None
+) -> None:
+    result = bundle.index.search(question)
+    assert result.answered and result.field is not None
+    assert result.field.chapter.number == chapter
+    assert (result.field.measure.number if result.field.measure else None) == measure
+    assert all(hit.chapter == chapter for hit in result.hits)
+
+
+def test_search_results_are_ranked_and_bounded(bundle: PlanBundle) -> None:
+    result = bundle.index.search("子育て支援の充実", limit=5)
+    scores = [hit.score for hit in result.hits]
+    assert 1 <= len(scores) <= 5 and scores == sorted(scores, reverse=True)
+
+
+QUALITY_SETS = [pytest.param(DATA / "questions.jsonl", id="own-questions")]
+if DEV.exists():
+    QUALITY_SETS.append(pytest.param(DEV, id="dev-questions"))
+
+
+@pytest.mark.parametrize("path", QUALITY_SETS)
+def test_answer_quality_meets_the_targets(bundle: PlanBundle, path: Path) -> None:
+    figures = evaluate(bundle.index, read_questions(path)).as_json()
+    assert figures["hit@3"] >= HIT3, figures
+    assert figures["hit@1"] >= HIT1, figures
+    assert figures["out_of_scope_declined"] >= DECLINED, figures
+    assert figures["false_declines"] <= FALSE_DECLINES, figures
+
+
+HIT3, HIT1, DECLINED, FALSE_DECLINES = 0.95, 0.85, 0.90, 0.05
