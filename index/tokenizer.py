@@ -33,7 +33,7 @@ STOP_LEMMAS = frozenset(
     """
     教える 欲しい 知る 思う 言う 有る 在る 居る 為る 成る 出来る 良い 無い 分かる 聞く
     見る 来る 行く 呉れる 貰う 遣る 下さる 頂く 御座る 願う 聞こえる 困る 大丈夫 本当
-    事 物 為 様 所 方 時 今 何 誰 其れ 此れ 彼れ 何処 どう 如何 辺り 位 等 皆
+    事 物 為 様 所 場所 方 時 今 何 誰 其れ 此れ 彼れ 何処 どう 如何 辺り 位 等 皆
     市 朝霞 市役所 役所 私 僕 俺 自分 うち 家 人 方々 皆さん 感じ 最近 ちゃんと 色々
     質問 回答 ありがとう 宜しい 御願い 知りたい 件 ここ そこ あそこ こちら 関係 について
     """.split()
@@ -125,16 +125,24 @@ def tokenize(text: str) -> list[Token]:
         if key is not None:
             tokens.append(Token(key, word.surface, word.feature.pos1))
         if index + 1 < len(words):
-            right = words[index + 1]
-            if _is_compound_part(word) and _is_compound_part(right) and not (word.is_unk or right.is_unk):
-                parts = (_key(word), _key(right))
-                if (
-                    word.feature.pos1 != "接尾辞"
-                    and right.feature.pos1 != "接頭辞"
-                    and not STOP_LEMMAS.intersection(parts)
-                ):
-                    tokens.append(Token("".join(parts), word.surface + right.surface, "複合"))
+            joined = _joined(word, words[index + 1])
+            if joined is not None:
+                tokens.append(joined)
     return tokens
+
+
+def _joined(left: fugashi.UnidicNode, right: fugashi.UnidicNode) -> Token | None:
+    """The compound two adjacent words form, if they form one."""
+    if left.is_unk or right.is_unk or not _is_compound_part(right) or right.feature.pos1 == "接頭辞":
+        return None
+    surface = left.surface + right.surface
+    if left.feature.pos1 == "動詞" and str(left.feature.cForm).startswith("連用形"):
+        # A verb stem glued to a noun is one word that unidic-lite split: 居場所 = 居 + 場所.
+        return Token(left.surface + _key(right), surface, "複合")
+    parts = (_key(left), _key(right))
+    if _is_compound_part(left) and left.feature.pos1 != "接尾辞" and not STOP_LEMMAS.intersection(parts):
+        return Token("".join(parts), surface, "複合")
+    return None
 
 
 def terms(text: str) -> list[str]:

@@ -13,6 +13,7 @@ from index import PlanBundle, SearchIndex
 from index.evaluate import evaluate, read_questions
 from index.search import FieldedBM25, LuceneBM25
 from index.thesaurus import SynonymGroup, Thesaurus
+from index.tokenizer import normalize, terms
 
 DATA = Path(__file__).parent / "data"
 DEV = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "dev_questions.jsonl"
@@ -83,11 +84,27 @@ def test_multiword_plan_phrases_share_the_expansion_weight(bundle: PlanBundle) -
     assert all(weights[t] == pytest.approx(expected) for t in plan_terms)
 
 
+def _expand(index: SearchIndex, question: str) -> dict[str, float]:
+    return index.expand(terms(question), normalize(question))
+
+
 def test_a_word_the_tokenizer_shortens_must_appear_as_written(bundle: PlanBundle) -> None:
-    # unidic-lite reads 居場所 as 居(る) + 場所; matching on {場所} alone would fire on any 場所.
-    index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("居場所づくり", ("居場所",)),)))
-    assert "場所作り" in index.expand(["場所"], "居場所がない")
-    assert "場所作り" not in index.expand(["場所", "ベンチ"], "ベンチのある場所")
+    # unidic-lite reads 居場所 as 居(る) + 場所: matching on its terms could fire on other 場所.
+    index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("こども・若者の居場所づくり", ("居場所",)),)))
+    assert "若者" in _expand(index, "学校にも家にも居場所がない")
+    assert "若者" not in _expand(index, "ベンチのある場所がほしい")
+
+
+def test_a_word_written_in_the_question_matches_however_it_is_tokenized(bundle: PlanBundle) -> None:
+    # 町内会って is read as 町内 + 会う (to meet); the word is still there as written.
+    index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("コミュニティ", ("町内会",)),)))
+    assert set(terms("コミュニティ")) <= set(_expand(index, "町内会って入らなきゃダメ？"))
+
+
+def test_latin_words_match_whole_words_only(bundle: PlanBundle) -> None:
+    index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("公共交通", ("bus",)),)))
+    assert "公共" in _expand(index, "Is there a bus to the station?")
+    assert "公共" not in _expand(index, "business hours of the city hall")
 
 
 OUT_OF_SCOPE = [
