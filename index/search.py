@@ -94,16 +94,16 @@ class Tuning:
     items: float = 1.5
     keywords: float = 1.5
     measure: float = 0.5
-    goals: float = 0.25
+    goals: float = 0.5
     chapter: float = 0.5
     expansion: float = 1.0
     spread: float = 0.5  # a plan phrase of n terms gives each expansion / n ** spread
-    k1: float = 0.8
+    k1: float = 1.5
     b: float = 0.75
     # Answer only when the best measure holds this much of the question: the summed idf
     # of its matched terms. One specific plan word (idf ≈ 3–4) is enough; a lone word
     # that half the plan uses (idf < 1) is not.
-    min_evidence: float = 2.0
+    min_evidence: float = 1.5
 
 
 class Hit(NamedTuple):
