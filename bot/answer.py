@@ -219,41 +219,30 @@ def about_lines(plan: Plan) -> list[Line]:
     return lines
 
 
-_PLAIN_PREFIX = {
-    Style.HEADING: "■ ",
-    Style.CITATION: "  ",
-    Style.LABEL: "【",
-    Style.ITEM: "  ● ",
-    Style.GOAL: "  ◇ ",
+# How each style of line reads: plain text (console, `ask`) and Telegram HTML.
+_PLAIN = {
+    Style.HEADING: "■ {}",
+    Style.CITATION: "  {}",
+    Style.LABEL: "【{}】",
+    Style.ITEM: "  ● {}",
+    Style.GOAL: "  ◇ {}",
+}
+_HTML = {
+    Style.HEADING: "<b>■ {}</b>",
+    Style.CITATION: "<i>{}</i>",
+    Style.LABEL: "<b>【{}】</b>",
+    Style.ITEM: "● {}",
+    Style.GOAL: "◇ {}",
+    Style.NOTE: "<i>{}</i>",
 }
 
 
 def render_plain(lines: Iterable[Line]) -> str:
-    out: list[str] = []
-    for line in lines:
-        text = line.text
-        text = f"【{text}】" if line.style is Style.LABEL else _PLAIN_PREFIX.get(line.style, "") + text
-        out.append(text)
-    return "\n".join(out).strip("\n")
+    return "\n".join(_PLAIN.get(line.style, "{}").format(line.text) for line in lines).strip("\n")
 
 
 def _html_line(line: Line) -> str:
-    text = html.escape(line.text, quote=False)
-    match line.style:
-        case Style.HEADING:
-            return f"<b>■ {text}</b>"
-        case Style.CITATION:
-            return f"<i>{text}</i>"
-        case Style.LABEL:
-            return f"<b>【{text}】</b>"
-        case Style.ITEM:
-            return f"● {text}"
-        case Style.GOAL:
-            return f"◇ {text}"
-        case Style.NOTE:
-            return f"<i>{text}</i>"
-        case _:
-            return text
+    return _HTML.get(line.style, "{}").format(html.escape(line.text, quote=False))
 
 
 _TAG = re.compile(r"<[^>]+>")

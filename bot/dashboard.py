@@ -39,12 +39,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from index import Plan
-from index.tokenizer import tokenize
 
 from .reports import (
     LOCAL_TZ,
     ExchangeRow,
     LogFilter,
+    WordTally,
     compute_stats,
     count_exchanges,
     list_exchanges,
@@ -316,21 +316,15 @@ def group_by_words(rows: Sequence[ExchangeRow], *, min_count: int = 2) -> list[W
     Words are counted by search key (ゴミ and ごみ together) and shown as written; a longer word
     wins a tie, so 駐輪場 is preferred to 駐輪. Largest groups first, the unshared rest last.
     """
-    words = [{t.key: t.surface for t in tokenize(row.question)} for row in rows]
-    counts = Counter(key for keys in words for key in keys)
-    surfaces: dict[str, Counter[str]] = {}
-    for keys in words:
-        for key, surface in keys.items():
-            surfaces.setdefault(key, Counter())[surface] += 1
+    tally = WordTally()
+    words = [tally.add(row.question) for row in rows]
+    counts = tally.counts
     groups: dict[str | None, list[ExchangeRow]] = {}
     for row, keys in zip(rows, words, strict=True):
         best = max(keys, key=lambda k: (counts[k], len(k)), default=None)
         groups.setdefault(best if best and counts[best] >= min_count else None, []).append(row)
     ordered = sorted(groups.items(), key=lambda item: (item[0] is None, -len(item[1])))
-    return [
-        WordGroup(surfaces[key].most_common(1)[0][0] if key else None, tuple(members))
-        for key, members in ordered
-    ]
+    return [WordGroup(tally.written(key) if key else None, tuple(members)) for key, members in ordered]
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ __all__ = [
     "ExchangeRow",
     "LogFilter",
     "Stats",
+    "WordTally",
     "compute_stats",
     "count_exchanges",
     "list_exchanges",
@@ -228,6 +229,29 @@ def rows_to_csv(rows: Iterable[ExchangeRow]) -> str:
     return buffer.getvalue()
 
 
+class WordTally:
+    """Words of questions counted by search key (ゴミ and ごみ together), shown as residents wrote them."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._written: dict[str, Counter[str]] = {}
+
+    def add(self, question: str) -> dict[str, str]:
+        """Count each word of `question` once; return its words (key → as written)."""
+        words = {token.key: token.surface for token in tokenize(question)}
+        for key, surface in words.items():
+            self.counts[key] += 1
+            self._written.setdefault(key, Counter())[surface] += 1
+        return words
+
+    def written(self, key: str) -> str:
+        """The word as residents most often wrote it (never a lemma)."""
+        return self._written[key].most_common(1)[0][0]
+
+    def most_common(self, top: int) -> list[tuple[str, int]]:
+        return [(self.written(key), count) for key, count in self.counts.most_common(top)]
+
+
 @dataclass
 class Stats:
     exchanges: int = 0
@@ -275,8 +299,7 @@ def compute_stats(session: Session, log_filter: LogFilter, plan: Plan | None, *,
     measures: Counter[str] = Counter()
     chapters: Counter[int] = Counter()
     days: Counter[str] = Counter()
-    words: Counter[str] = Counter()
-    surfaces: dict[str, Counter[str]] = {}
+    words = WordTally()
     for exchange in session.scalars(query):
         stats.exchanges += 1
         days[exchange.created_at.astimezone(LOCAL_TZ).date().isoformat()] += 1
@@ -289,14 +312,11 @@ def compute_stats(session: Session, log_filter: LogFilter, plan: Plan | None, *,
                     measures[hit.measure_id] += 1
                     chapters[hit.chapter] += 1
         else:
-            # Count by search key but show the word as residents wrote it (never a lemma).
-            for token in {t.key: t for t in tokenize(exchange.question)}.values():
-                words[token.key] += 1
-                surfaces.setdefault(token.key, Counter())[token.surface] += 1
+            words.add(exchange.question)
     stats.per_day = dict(sorted(days.items()))
     stats.top_measures = [(mid, citation_of(plan, mid), n) for mid, n in measures.most_common(top)]
     stats.per_chapter = dict(sorted(chapters.items()))
-    stats.unanswered_words = [(surfaces[key].most_common(1)[0][0], n) for key, n in words.most_common(top)]
+    stats.unanswered_words = words.most_common(top)
     return stats
 
 

@@ -198,6 +198,20 @@ def _indicator(reader: _Reader, entry: str) -> Callable[[Any, int], Indicator | 
     return build
 
 
+def _optional(
+    reader: _Reader, data: dict[str, Any], entry: str, *, indicators: bool = True
+) -> dict[str, Any]:
+    """The optional fields a revised plan may add (description, keywords, indicators, url)."""
+    fields: dict[str, Any] = {
+        "description": reader.text(data, "description", entry, required=False),
+        "keywords": reader.texts(data, "keywords", entry, required=False),
+        "url": reader.text(data, "url", entry, required=False),
+    }
+    if indicators:
+        fields["indicators"] = reader.records(data, "indicators", entry, _indicator(reader, entry))
+    return fields
+
+
 def _scalar_text(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -226,10 +240,7 @@ def _middle(
             title=title,
             items=items,
             more=more,
-            description=reader.text(data, "description", entry, required=False),
-            keywords=reader.texts(data, "keywords", entry, required=False),
-            indicators=reader.records(data, "indicators", entry, _indicator(reader, entry)),
-            url=reader.text(data, "url", entry, required=False),
+            **_optional(reader, data, entry),
         )
 
     return build
@@ -255,10 +266,7 @@ def _measure(reader: _Reader, chapter_no: int | None) -> Callable[[Any, int], Me
             title=title,
             goals=goals,
             middles=middles,
-            description=reader.text(data, "description", entry, required=False),
-            keywords=reader.texts(data, "keywords", entry, required=False),
-            indicators=reader.records(data, "indicators", entry, _indicator(reader, entry)),
-            url=reader.text(data, "url", entry, required=False),
+            **_optional(reader, data, entry),
         )
 
     return build
@@ -295,9 +303,7 @@ def _chapter(file: str, document: Any, position: int) -> tuple[Chapter | None, l
         number=chapter_no,
         title=title,
         measures=measures,
-        description=reader.text(data, "description", entry, required=False),
-        keywords=reader.texts(data, "keywords", entry, required=False),
-        url=reader.text(data, "url", entry, required=False),
+        **_optional(reader, data, entry, indicators=False),
     )
     return chapter, reader.problems
 
