@@ -14,13 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-from index import Field, Located, Plan, SearchResult
+from index import Field, Hit, Located, Plan, SearchResult
 
 __all__ = [
     "Line",
     "Style",
     "about_lines",
     "answer_lines",
+    "candidates",
     "card_lines",
     "chapter_menu_lines",
     "field_lines",
@@ -33,6 +34,8 @@ __all__ = [
 
 TELEGRAM_LIMIT = 4096
 QUOTE_LIMIT = 40
+# A runner-up scoring under this share of the best answer is noise, not a candidate.
+CANDIDATE_SHARE = 0.25
 EXAMPLE_QUESTIONS = ("ゴミの分別どうなるの？", "保育園が足りない", "空き家")
 
 
@@ -152,13 +155,21 @@ def declined_lines(plan: Plan, result: SearchResult) -> list[Line]:
     return lines
 
 
+def candidates(result: SearchResult) -> tuple[Hit, ...]:
+    """The 「もしかして」 measures: runners-up close enough to the best to be worth a look."""
+    if not result.hits:
+        return ()
+    floor = CANDIDATE_SHARE * result.hits[0].score
+    return tuple(hit for hit in result.hits[1:] if hit.score >= floor)
+
+
 def answer_lines(plan: Plan, result: SearchResult) -> list[Line]:
     """The reply to a question: the best measure's card, or the field, or a plain decline."""
     if not result.answered:
         return declined_lines(plan, result)
     if result.field is not None:
         return field_lines(plan, result, result.field)
-    best, *others = result.hits
+    best, others = result.hits[0], candidates(result)
     lines: list[Line] = []
     if is_english(result.question):
         lines.append(

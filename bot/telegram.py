@@ -41,6 +41,7 @@ from .answer import (
     Style,
     about_lines,
     answer_lines,
+    candidates,
     card_lines,
     help_lines,
     render_html,
@@ -140,7 +141,7 @@ def answer_keyboard(answered: Answered) -> InlineKeyboardMarkup:
             for m in chapter.measures
         ]
     else:
-        others = result.hits if result.field is not None else result.hits[1:]
+        others = result.hits if result.field is not None else candidates(result)
         rows = [
             [InlineKeyboardButton(_short(f"もしかして：{h.title}"), callback_data=f"o:{h.id}")]
             for h in others
