@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 from sqlalchemy import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from index import Plan, PlanDataError, bundled_plan_dir, load_bundle, read_sources
@@ -300,6 +301,10 @@ def reindex_command(plan_dir: Path | None, dry_run: bool, label: str, activate_i
         outcome = reindex(
             sessions, read_sources(plan_dir or bundled_plan_dir()), label=label, dry_run=dry_run
         )
+    except IntegrityError:
+        raise click.ClickException(
+            "another reindex stored a version at the same moment: run it again"
+        ) from None
     except PlanDataError as error:
         for problem in error.problems:
             click.echo(str(problem), err=True)

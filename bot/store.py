@@ -20,6 +20,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
@@ -147,13 +149,23 @@ class PlanVersion(Base):
     """A validated plan (files and thesaurus) as reindexed; exactly one is active."""
 
     __tablename__ = "plan_versions"
+    # At most one active version, even when two staff reindex at the same moment.
+    __table_args__ = (
+        Index(
+            "uq_plan_versions_one_active",
+            "active",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime]
     label: Mapped[str] = mapped_column(String(200))
     sources: Mapped[dict[str, str]] = mapped_column(JSON)
-    active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
     activated_at: Mapped[dt.datetime | None]
 
 

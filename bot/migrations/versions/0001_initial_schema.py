@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 12:17:43.643859
+Create Date: 2026-11-28 13:00:21.605119
 """
 
 import sqlalchemy as sa
@@ -58,7 +58,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("digest", name=op.f("uq_plan_versions_digest")),
     )
     with op.batch_alter_table("plan_versions", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_plan_versions_active"), ["active"], unique=False)
+        batch_op.create_index(
+            "uq_plan_versions_one_active",
+            ["active"],
+            unique=True,
+            sqlite_where=sa.text("active"),
+            postgresql_where=sa.text("active"),
+        )
 
     op.create_table(
         "staff_users",
@@ -144,7 +150,9 @@ def downgrade() -> None:
     op.drop_table("exchange_hits")
     op.drop_table("staff_users")
     with op.batch_alter_table("plan_versions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_plan_versions_active"))
+        batch_op.drop_index(
+            "uq_plan_versions_one_active", sqlite_where=sa.text("active"), postgresql_where=sa.text("active")
+        )
 
     op.drop_table("plan_versions")
     op.drop_table("exports")
