@@ -283,7 +283,8 @@ async def open_card(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer(STALE)
         return
     await query.answer()
-    await query.message.reply_text(render_html([*card_lines(located)]))
+    # The answer may be too old for Telegram to hand back (an inaccessible message): send to the chat.
+    await context.bot.send_message(update.effective_chat.id, render_html(card_lines(located)))
 
 
 async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -295,7 +296,7 @@ async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.answer(
         "ご評価ありがとうございます。" if helpful else "ご意見ありがとうございます。改善に役立てます。"
     )
-    markup = query.message.reply_markup if query.message else None
+    markup = getattr(query.message, "reply_markup", None)  # None for messages too old to edit
     if markup is None:
         return
     rows = [

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from telegram import Update
 from telegram.ext import Application
 
@@ -81,14 +81,14 @@ def create_app(service: PlanService, *, application: Application | None = None) 
             await stop_services(application)
         service.close()
 
-    routes = [Route("/healthz", healthz)]
+    routes: list[BaseRoute] = [Route("/healthz", healthz)]
     if application is not None:
         routes.append(Route(webhook_path(token), telegram_webhook, methods=["POST"]))
     routes.extend(_staff_routes(service))
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-def _staff_routes(service: PlanService) -> list[Route | Mount]:
+def _staff_routes(service: PlanService) -> list[BaseRoute]:
     from .dashboard import create_dashboard
 
     return [Mount("/staff", app=create_dashboard(service))]
