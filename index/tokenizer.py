@@ -172,7 +172,7 @@ def is_lossless(text: str) -> bool:
     for word in _tagger()(normalize(text)):
         if word.feature.pos1 in _GRAMMAR_POS or _content_key(word) is not None:
             continue
-        if word.feature.pos1 in _AFFIX_POS:
-            continue  # glued into a joined compound
+        if word.feature.pos1 in _AFFIX_POS or (word.surface.isascii() and word.surface.isalpha()):
+            continue  # glued into a joined compound; or an English function word (a, for, to)
         return False
     return True

@@ -101,6 +101,11 @@ def test_a_word_written_in_the_question_matches_however_it_is_tokenized(bundle: 
     assert set(terms("コミュニティ")) <= set(_expand(index, "町内会って入らなきゃダメ？"))
 
 
+def test_english_phrases_match_despite_their_function_words(bundle: PlanBundle) -> None:
+    index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("起業", ("start a business",)),)))
+    assert "起業" in _expand(index, "How do I start a small business here?")
+
+
 def test_latin_words_match_whole_words_only(bundle: PlanBundle) -> None:
     index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("公共交通", ("bus",)),)))
     assert "公共" in _expand(index, "Is there a bus to the station?")
