@@ -21,7 +21,7 @@ from .errors import PlanDataError, Problem
 from .models import Chapter, Located, Measure, Plan
 from .plan import THESAURUS_FILE
 from .thesaurus import Thesaurus
-from .tokenizer import is_lossless, iter_place_names, normalize, terms
+from .tokenizer import analyse, iter_place_names, normalize, terms
 
 __all__ = ["Field", "FieldedBM25", "Hit", "LuceneBM25", "SearchIndex", "SearchResult", "Tuning"]
 
@@ -248,8 +248,8 @@ class SearchIndex:
                 )
                 continue
             for word in group.resident_words:
-                word_terms = frozenset(terms(word))
-                lossless = is_lossless(word)
+                analysed, lossless = analyse(word)
+                word_terms = frozenset(analysed)
                 literal = None if word.isascii() else normalize(word)
                 if not word_terms and (literal is None or lossless):
                     problems.append(

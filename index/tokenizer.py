@@ -13,11 +13,11 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import fugashi
 
-__all__ = ["Token", "is_lossless", "normalize", "terms", "tokenize"]
+__all__ = ["Token", "analyse", "normalize", "terms", "tokenize"]
 
 # Parts of speech whose words carry meaning for search.
 _CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "代名詞"})
@@ -119,7 +119,10 @@ def tokenize(text: str) -> list[Token]:
     adjacent pair of nouns/affixes is also emitted joined, so a question saying
     保育園 matches a plan text saying 保育園 more strongly than one saying only 保育.
     """
-    words = list(_tagger()(normalize(text)))
+    return _tokens(list(_tagger()(normalize(text))))
+
+
+def _tokens(words: list[fugashi.UnidicNode]) -> list[Token]:
     tokens: list[Token] = []
     for index, word in enumerate(words):
         key = _content_key(word)
@@ -163,13 +166,21 @@ def iter_place_names(text: str) -> Iterator[tuple[str, str]]:
 _GRAMMAR_POS = frozenset({"助詞", "助動詞", "補助記号", "空白", "記号"})
 
 
-def is_lossless(text: str) -> bool:
-    """True when tokenizing `text` drops only grammar, so its terms stand for all of it.
+@lru_cache(maxsize=32768)
+def analyse(text: str) -> tuple[tuple[str, ...], bool]:
+    """(terms, lossless) of a thesaurus word in one tagger pass, cached: thousands of
+    resident words are compiled at every index build, many of them more than once.
 
-    unidic-lite splits some words oddly (居場所 → 居 + 場所, with 居 read as the verb
-    居る); such a word's terms ({場所}) would match far more than the word itself.
+    Lossless means tokenizing dropped only grammar, so the terms stand for the whole
+    word. unidic-lite splits some words oddly (居場所 → 居 + 場所, with 居 read as the
+    verb 居る); such a word's terms would match far more than the word itself.
     """
-    for word in _tagger()(normalize(text)):
+    words = list(_tagger()(normalize(text)))
+    return tuple(token.key for token in _tokens(words)), _lossless(words)
+
+
+def _lossless(words: list[fugashi.UnidicNode]) -> bool:
+    for word in words:
         if word.feature.pos1 in _GRAMMAR_POS or _content_key(word) is not None:
             continue
         if word.feature.pos1 in _AFFIX_POS or (word.surface.isascii() and word.surface.isalpha()):
