@@ -21,7 +21,7 @@ from .errors import PlanDataError, Problem
 from .models import Chapter, Located, Measure, Plan
 from .plan import THESAURUS_FILE
 from .thesaurus import Thesaurus
-from .tokenizer import analyse, iter_place_names, normalize, terms
+from .tokenizer import Reading, analyse, normalize, read, terms
 
 __all__ = ["Field", "FieldedBM25", "Hit", "LuceneBM25", "SearchIndex", "SearchResult", "Tuning"]
 
@@ -293,15 +293,15 @@ class SearchIndex:
         found = self._chunk_terms[chunk]
         return sum(self.bm25.idf(t) * w for t, w in query.items() if t in found)
 
-    def _field(self, question: str, query_terms: list[str]) -> Field | None:
-        match = _CHAPTER_REF.search(normalize(question))
+    def _field(self, reading: Reading) -> Field | None:
+        match = _CHAPTER_REF.search(reading.text)
         if match:
             number = int(match.group(1) or match.group(2))
             try:
                 return Field(self.plan.chapter(number))
             except KeyError:
                 return None
-        topic = {t for t in query_terms if t not in _FIELD_WORDS}
+        topic = {t for t in reading.terms if t not in _FIELD_WORDS}
         if not topic:
             return None
         best: tuple[float, Field] | None = None
@@ -314,20 +314,19 @@ class SearchIndex:
 
     def search(self, question: str, limit: int = 5) -> SearchResult:
         """The measures that answer `question`, best first, and whether to answer at all."""
-        question_terms = terms(question)
-        field = self._field(question, question_terms)
+        reading = read(question)
+        field = self._field(reading)
         if field is not None:
-            return self._field_result(question, question_terms, field, limit)
-        if not question_terms:
+            return self._field_result(question, reading, field, limit)
+        if not reading.terms:
             return SearchResult(question, False, (), "no_terms")
-        present = set(question_terms)
-        asks_advice = _ADVICE.search(normalize(question)) is not None
+        present = set(reading.terms)
+        asks_advice = _ADVICE.search(reading.text) is not None
         if asks_advice or present & _COMMERCIAL or (present & _TEXT_OBJECTS and present & _COMPOSE):
             return SearchResult(question, False, (), "off_topic")
-        places = {place for place, _ in iter_place_names(question)}
-        if places and _HOME_CITY not in places and not any(_HOME_CITY in t for t in question_terms):
+        if reading.places and _HOME_CITY not in reading.places and _HOME_CITY not in reading.text:
             return SearchResult(question, False, (), "other_city")
-        query = self.expand(question_terms, normalize(question))
+        query = self.expand(reading.terms, reading.text)
         scores = self.bm25.scores(query)
         order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] > 0][:limit]
         hits = tuple(Hit(self.chunks[i], float(scores[i])) for i in order)
@@ -338,15 +337,13 @@ class SearchIndex:
             return SearchResult(question, False, hits, "weak_evidence", None, evidence)
         return SearchResult(question, True, hits, "matched", None, evidence)
 
-    def _field_result(
-        self, question: str, question_terms: list[str], field: Field, limit: int
-    ) -> SearchResult:
+    def _field_result(self, question: str, reading: Reading, field: Field, limit: int) -> SearchResult:
         members = [
             i
             for i, c in enumerate(self.chunks)
             if c.chapter is field.chapter and (field.measure is None or c.measure is field.measure)
         ]
-        scores = self.bm25.scores(self.expand(question_terms, normalize(question)))
+        scores = self.bm25.scores(self.expand(reading.terms, reading.text))
         members.sort(key=lambda i: -scores[i])
         hits = tuple(Hit(self.chunks[i], float(scores[i])) for i in members[:limit])
         return SearchResult(question, True, hits, "field", field)

@@ -11,13 +11,12 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
 import fugashi
 
-__all__ = ["Token", "analyse", "normalize", "terms", "tokenize"]
+__all__ = ["Reading", "Token", "analyse", "normalize", "read", "terms", "tokenize"]
 
 # Parts of speech whose words carry meaning for search.
 _CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "代名詞"})
@@ -154,12 +153,28 @@ def terms(text: str) -> list[str]:
     return [token.key for token in tokenize(text)]
 
 
-def iter_place_names(text: str) -> Iterator[tuple[str, str]]:
-    """(place, suffix) pairs such as ('所沢', '市') for municipality names in `text`."""
-    words = list(_tagger()(normalize(text)))
-    for word, nxt in itertools.pairwise(words):
-        if word.feature.pos3 == "地名" and nxt.surface in {"市", "町", "村", "区", "県", "都", "府"}:
-            yield word.surface, nxt.surface
+_MUNICIPALITY_SUFFIXES = frozenset({"市", "町", "村", "区", "県", "都", "府"})
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A question read once: its normalized text, its index terms and the municipalities it names."""
+
+    text: str
+    terms: tuple[str, ...]
+    places: frozenset[str]
+
+
+def read(question: str) -> Reading:
+    """Everything search needs from a question, in one tagger pass (the answer's hot path)."""
+    text = normalize(question)
+    words = list(_tagger()(text))
+    places = frozenset(
+        word.surface
+        for word, following in itertools.pairwise(words)
+        if word.feature.pos3 == "地名" and following.surface in _MUNICIPALITY_SUFFIXES
+    )
+    return Reading(text, tuple(token.key for token in _tokens(words)), places)
 
 
 # Parts of speech that carry grammar, not meaning: dropping them loses nothing.

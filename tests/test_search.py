@@ -138,6 +138,7 @@ ANSWERABLE = [
     ("消防団に入りたい", "1-1-3"),
     ("八潮の道路陥没みたいなこと、朝霞でも起きない？", None),
     ("garbage collection day", "4-2-2"),
+    ("所沢市から朝霞市に引っ越すけど、保育園って入れる？", "2-2-4"),  # names another city, asks about ours
 ]
 
 
