@@ -118,6 +118,7 @@ class _Spool:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.path = directory / f"{os.getpid()}-{new_uid()[:8]}.jsonl"
+        self.rejected = directory / "rejected.jsonl.txt"  # not *.jsonl: never replayed
         self._handle: IO[str] = self.path.open("a+", encoding="utf-8")
         fcntl.flock(self._handle, fcntl.LOCK_EX)
         self.pending = 0
@@ -253,3 +254,10 @@ class AnswerLog:
         except (OperationalError, DBAPIError) as error:
             logger.warning("answer log: database unavailable, spooling (%s)", type(error).__name__)
             return False
+        except Exception:
+            # An entry the database refuses for good must not block the ones behind it;
+            # it is kept aside for staff instead of being lost.
+            logger.exception("answer log: entry rejected, kept in %s", self._spool.rejected)
+            with self._spool.rejected.open("a", encoding="utf-8") as rejected:
+                rejected.writelines(_to_line(record) + "\n" for record in records)
+            return True

@@ -8,6 +8,7 @@ import shlex
 import sqlite3
 import subprocess
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -288,3 +289,19 @@ def test_answer_log_can_be_built_directly(tmp_path: Path) -> None:
         assert log.flush()
     finally:
         log.close()
+
+
+def test_an_entry_the_database_refuses_is_kept_aside_and_the_rest_go_on(settings: Settings) -> None:
+    service = PlanService.start(settings)
+    try:
+        good_before = _ask(service, 1, "空き家")
+        bad = service.answer("telegram", 2, "保育園が足りない").log_record()
+        # A naive timestamp is refused by the model for good (not a passing outage).
+        service.log.record(replace(bad, created_at=bad.created_at.replace(tzinfo=None)))
+        good_after = _ask(service, 3, "空き家")
+        assert service.log.flush()
+        assert _stored_order(service) == [good_before, good_after]
+        rejected = (settings.data_dir / "spool" / "rejected.jsonl.txt").read_text(encoding="utf-8")
+        assert bad.uid in rejected
+    finally:
+        service.close()
