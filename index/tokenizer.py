@@ -44,7 +44,7 @@ _ENGLISH_STOP = frozenset(
     a an the is are was were be been am i you we they he she it my your our their me us
     what where when who how why which can could would should do does did will shall may
     there here this that these those of to in on at for from with about and or not no
-    any some please tell know want get have has had need help city asaka
+    any some please tell know want get have has had need help city asaka home house
     """.split()
 )
 
