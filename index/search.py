@@ -207,9 +207,27 @@ class _Synonym:
     plan_terms: frozenset[str]
 
     def matches(self, question_terms: frozenset[str], question_text: str) -> bool:
-        if self.literal is not None and self.literal in question_text:
+        if self.literal is not None and _written_in(self.literal, question_text):
             return True
         return self.lossless and bool(self.terms) and self.terms <= question_terms
+
+
+def _katakana(char: str) -> bool:
+    return "\u30a0" <= char <= "\u30ff"
+
+
+def _written_in(word: str, text: str) -> bool:
+    """`word` occurs in `text` and is not the start or end of a longer katakana word
+    (パート is not in パートナー, バス is not in バスケ; 作品展 is in 作品展示)."""
+    start = text.find(word)
+    while start != -1:
+        end = start + len(word)
+        glued_before = start > 0 and _katakana(word[0]) and _katakana(text[start - 1])
+        glued_after = end < len(text) and _katakana(word[-1]) and _katakana(text[end])
+        if not (glued_before or glued_after):
+            return True
+        start = text.find(word, start + 1)
+    return False
 
 
 class SearchIndex:

@@ -101,6 +101,12 @@ def test_a_word_written_in_the_question_matches_however_it_is_tokenized(bundle: 
     assert set(terms("コミュニティ")) <= set(_expand(index, "町内会って入らなきゃダメ？"))
 
 
+def test_katakana_words_do_not_match_inside_longer_words(bundle: PlanBundle) -> None:
+    index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("雇用", ("パート",)),)))
+    assert "雇用" in _expand(index, "パートで働いています")
+    assert "雇用" not in _expand(index, "同性のパートナーと暮らしている")
+
+
 def test_english_phrases_match_despite_their_function_words(bundle: PlanBundle) -> None:
     index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("起業", ("start a business",)),)))
     assert "起業" in _expand(index, "How do I start a small business here?")
