@@ -80,7 +80,7 @@ def reindex(
     bundle = build_bundle(sources)
     with sessions() as session, session.begin():
         active = _active(session)
-        current = build_bundle(active.sources) if active is not None else None
+        current = _loadable(active)
         changes = (
             diff_plans(current.plan, current.thesaurus, bundle.plan, bundle.thesaurus)
             if current is not None
@@ -116,6 +116,17 @@ def activate(sessions: sessionmaker[Session], version_id: int) -> PlanVersion:
         return version
 
 
+def _loadable(version: PlanVersion | None) -> PlanBundle | None:
+    """The version's bundle, or None when this code can no longer read it (validation changed)."""
+    if version is None:
+        return None
+    try:
+        return build_bundle(version.sources)
+    except PlanDataError as error:
+        logger.error("plan version %s cannot be loaded by this release: %s", version.id, error)
+        return None
+
+
 class ActivePlan:
     """The plan version this process answers with; `refresh()` follows the database."""
 
@@ -126,14 +137,21 @@ class ActivePlan:
         self._lock = threading.Lock()
         self.bundle = bundle
         self.version_id = version_id
+        self._unloadable: int | None = None  # a broken version is not retried every poll
 
     @classmethod
     def from_database(cls, sessions: sessionmaker[Session]) -> ActivePlan:
+        """The active version; the bundled plan when this release cannot read it (until a reindex)."""
         with sessions() as session:
             active = _active(session)
             if active is None:
                 raise LookupError("the database has no active plan version: run `python -m bot reindex`")
-            return cls(sessions, build_bundle(active.sources), active.id)
+            bundle = _loadable(active)
+            if bundle is not None:
+                return cls(sessions, bundle, active.id)
+            plan = cls(sessions, build_bundle(read_sources(bundled_plan_dir())), None)
+            plan._unloadable = active.id
+            return plan
 
     def refresh(self) -> bool:
         """Swap to the database's active version if it changed; True when it did.
@@ -144,15 +162,12 @@ class ActivePlan:
             return False
         with self._lock, self._sessions() as session:
             active = _active(session)
-            if active is None or active.id == self.version_id:
+            if active is None or active.id in (self.version_id, self._unloadable):
                 return False
-            try:
-                bundle = build_bundle(active.sources)
-            except PlanDataError as error:
-                logger.error(
-                    "plan version %s cannot be loaded, keeping %s: %s", active.id, self.version_id, error
-                )
-                self.version_id = active.id  # don't retry the same broken version every poll
+            bundle = _loadable(active)
+            if bundle is None:
+                logger.error("keeping plan version %s", self.version_id)
+                self._unloadable = active.id
                 return False
             # One assignment swaps plan, thesaurus and index together.
             self.bundle, self.version_id = bundle, active.id

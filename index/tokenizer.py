@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 
 import fugashi
 
@@ -65,10 +66,16 @@ def normalize(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).lower().split())
 
 
-@cache
+_local = threading.local()
+
+
 def _tagger() -> fugashi.Tagger:
-    # One tagger per process: building it loads the dictionary (~50 ms).
-    return fugashi.Tagger()
+    """This thread's tagger. A fugashi tagger reuses its nodes, so one shared by threads
+    (the event loop, the plan poller, the staff pages) would hand one thread another's words."""
+    tagger = getattr(_local, "tagger", None)
+    if tagger is None:
+        tagger = _local.tagger = fugashi.Tagger()
+    return tagger
 
 
 def _english_key(surface: str) -> str | None:

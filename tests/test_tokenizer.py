@@ -88,3 +88,33 @@ def test_surface_keeps_what_the_resident_wrote() -> None:
 
 def test_normalize_width_case_and_spaces() -> None:
     assert normalize("  ＡＢＣ　ｄｅｆ\n ") == "abc def"
+
+
+def test_threads_reading_at_once_get_their_own_words() -> None:
+    """The event loop, the plan poller and the staff pages tokenize at the same time."""
+    import threading
+
+    from index.tokenizer import read
+
+    questions = [
+        "保育園が足りない",
+        "高齢者の見守り",
+        "ゴミの分別どうなるの？",
+        "空き家の管理",
+        "バス少なすぎ",
+    ]
+    expected = {q: read(q) for q in questions}
+    wrong: list[str] = []
+
+    def resident(offset: int) -> None:
+        for n in range(300):
+            question = questions[(offset + n) % len(questions)]
+            if read(question) != expected[question]:
+                wrong.append(question)
+
+    threads = [threading.Thread(target=resident, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []

@@ -17,6 +17,7 @@ from bot.service import PlanService
 from bot.store import Exchange, PlanVersion, make_engine, make_sessionmaker, utcnow
 from bot.versions import ActivePlan
 from index import bundled_plan_dir
+from index.plan import digest
 from tests.botapi import BotApiServer
 from tests.helpers import BotProcess, bot_env
 
@@ -41,6 +42,11 @@ def _retitle(plan_dir: Path, old: str = OLD_TITLE, new: str = NEW_TITLE) -> None
 def _cli(env: dict[str, str], *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli, list(args), env=env)
     return result.exit_code, result.output
+
+
+@pytest.fixture
+def settings_dir(tmp_path: Path) -> Path:
+    return tmp_path / "other"
 
 
 @pytest.fixture
@@ -128,7 +134,32 @@ def test_a_version_that_fails_to_load_is_skipped(service: PlanService) -> None:
     before = service.active.bundle
     assert service.active.refresh() is False
     assert service.active.bundle is before
+    assert service.active.version_id == 1  # what /healthz reports is what answers
     assert service.answer("console", 1, "空き家").result.answered
+
+
+def test_an_active_version_this_release_cannot_read_neither_blocks_start_nor_reindex(
+    env: dict[str, str], settings_dir: Path
+) -> None:
+    """A release whose validation got stricter meets a database whose active version it rejects."""
+    from tests.helpers import make_settings
+
+    settings = make_settings(settings_dir)
+    service = PlanService.start(settings)
+    with service.sessions() as session, session.begin():
+        version = session.scalars(select(PlanVersion)).one()
+        version.sources = {**version.sources, "synonyms.yaml": "存在しない言葉: [なにか]\n"}
+        version.digest = digest(version.sources)
+    service.close()
+    restarted = PlanService.start(settings)  # falls back to the bundled plan instead of crashing
+    try:
+        assert restarted.answer("console", 1, "空き家").result.answered
+        assert restarted.active.version_id is None
+    finally:
+        restarted.close()
+    code, output = _cli({**env, "PLANBOT_DATA_DIR": str(settings_dir)}, "reindex", "--label", "deploy")
+    assert code == 0, output
+    assert "stored as version 2 and activated" in output
 
 
 def test_logged_exchanges_record_the_answering_version(env: dict[str, str], plan_dir: Path) -> None:
