@@ -16,13 +16,15 @@ import logging
 import os
 import queue
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .store import Exchange, ExchangeHit, Feedback
@@ -112,57 +114,84 @@ def _write(session: Session, record: Record) -> None:
 
 
 class _Spool:
-    """This process's spool file, locked so that no other process drains it while we live."""
+    """This process's spool file, locked so that no other process drains it while we live.
+
+    Its methods are called by the writer thread and, at shutdown, by the closing thread.
+    """
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
-        self.path = directory / f"{os.getpid()}-{new_uid()[:8]}.jsonl"
         self.rejected = directory / "rejected.jsonl.txt"  # not *.jsonl: never replayed
-        self._handle: IO[str] = self.path.open("a+", encoding="utf-8")
+        name = f"{os.getpid()}-{new_uid()[:8]}"
+        # Created under another name and locked before it becomes visible as a spool, so a
+        # starting process can never adopt it in the instant before the lock.
+        unlocked = directory / f"{name}.new"
+        self._handle: IO[str] = unlocked.open("a+", encoding="utf-8")
         fcntl.flock(self._handle, fcntl.LOCK_EX)
+        self.path = unlocked.rename(directory / f"{name}.jsonl")
+        self._lock = threading.Lock()
         self.pending = 0
 
     def append(self, record: Record) -> None:
-        self._handle.write(_to_line(record) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self.pending += 1
+        with self._lock:
+            self._handle.write(_to_line(record) + "\n")
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self.pending += 1
+
+    def reject(self, records: list[Record]) -> None:
+        """Keep entries the database refuses for good where staff can find them."""
+        with self._lock, self.rejected.open("a", encoding="utf-8") as rejected:
+            rejected.writelines(_to_line(record) + "\n" for record in records)
 
     def adopt_orphans(self) -> None:
         """Move entries of spools left by processes that died into ours, oldest file first."""
-        for path in sorted(self.directory.glob("*.jsonl"), key=lambda p: p.stat().st_mtime):
+        for path in sorted(self.directory.glob("*.jsonl")):
             if path == self.path:
                 continue
-            with path.open("r+", encoding="utf-8") as orphan:
-                try:
-                    fcntl.flock(orphan, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # its process is alive and will drain it
-                for line in orphan.read().splitlines():
-                    if line.strip():
-                        self.append(_from_line(line))
-                path.unlink()
+            try:
+                with path.open("r+", encoding="utf-8") as orphan:
+                    try:
+                        fcntl.flock(orphan, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue  # its process is alive and will drain it
+                    self._adopt(orphan.read().splitlines())
+                    path.unlink()
+            except FileNotFoundError:
+                continue  # its process closed it, or another process adopted it first
+
+    def _adopt(self, lines: list[str]) -> None:
+        for line in filter(str.strip, lines):
+            try:
+                self.append(_from_line(line))
+            except (ValueError, KeyError, TypeError):
+                # A line torn by a crash: keep the text, do not block start-up.
+                with self._lock, self.rejected.open("a", encoding="utf-8") as rejected:
+                    rejected.write(line + "\n")
 
     def read(self) -> list[Record]:
-        self._handle.seek(0)
-        return [_from_line(line) for line in self._handle.read().splitlines() if line.strip()]
+        with self._lock:
+            self._handle.seek(0)
+            return [_from_line(line) for line in self._handle.read().splitlines() if line.strip()]
 
     def keep(self, records: list[Record]) -> None:
         """Rewrite the spool with only `records` (the ones not yet stored)."""
-        self._handle.seek(0)
-        self._handle.truncate()
-        for record in records:
-            self._handle.write(_to_line(record) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self.pending = len(records)
+        with self._lock:
+            self._handle.seek(0)
+            self._handle.truncate()
+            for record in records:
+                self._handle.write(_to_line(record) + "\n")
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self.pending = len(records)
 
     def close(self) -> None:
-        empty = self.pending == 0
-        self._handle.close()
-        if empty:
-            self.path.unlink(missing_ok=True)
+        with self._lock:
+            empty = self.pending == 0
+            self._handle.close()
+            if empty:
+                self.path.unlink(missing_ok=True)
 
 
 _STOP = object()
@@ -179,6 +208,7 @@ class AnswerLog:
         self._retry_seconds = retry_seconds
         self._queue: queue.Queue[object] = queue.Queue()
         self._idle = threading.Event()
+        self._in_flight: Record | None = None
         self._thread = threading.Thread(target=self._run, name="answer-log", daemon=True)
         self._spool.adopt_orphans()
         self._thread.start()
@@ -199,8 +229,20 @@ class AnswerLog:
         return self._idle.wait(timeout) and self._queue.empty() and self._spool.pending == 0
 
     def close(self, timeout: float = 10.0) -> None:
+        """Stop the writer; whatever it could not store by `timeout` stays in the spool."""
         self._queue.put(_STOP)
         self._thread.join(timeout)
+        if self._thread.is_alive():  # the database hangs: keep the queue on disk for the next start
+            # The entry being written may still land too; replaying it later adds nothing.
+            if self._in_flight is not None:
+                self._spool.append(self._in_flight)
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, ExchangeRecord | FeedbackRecord):
+                    self._spool.append(item)
         self._spool.close()
 
     def _run(self) -> None:
@@ -210,14 +252,24 @@ class AnswerLog:
             except queue.Empty:
                 item = None
             if item is _STOP:
-                self._drain()
+                self._safely(self._drain)
                 return
             if isinstance(item, ExchangeRecord | FeedbackRecord):
-                self._store(item)
+                self._in_flight = item
+                self._safely(self._store, item)
+                self._in_flight = None
             else:
-                self._drain()
+                self._safely(self._drain)
             if self._queue.empty() and not self._spool.pending:
                 self._idle.set()
+
+    def _safely(self, step: Callable[..., object], *args: object) -> None:
+        """One writer step; an unexpected failure (disk full, a bug) is logged, never fatal."""
+        try:
+            step(*args)
+        except Exception:
+            logger.exception("answer log: writer step failed; retrying in %.1fs", self._retry_seconds)
+            time.sleep(self._retry_seconds)
 
     def _store(self, record: Record) -> None:
         # Keep order: while older entries wait in the spool, new ones queue behind them.
@@ -237,27 +289,37 @@ class AnswerLog:
             if not self._try_write([record]):
                 break
             stored += 1
-        self._spool.keep(records[stored:])
         if stored:
+            self._spool.keep(records[stored:])
             logger.info("answer log: wrote %d spooled entries, %d left", stored, self._spool.pending)
         return self._spool.pending == 0
 
-    def _try_write(self, records: list[Record]) -> bool:
+    def _try_write(self, records: list[Record], *, retry: bool = True) -> bool:
+        """True when the records are stored (or kept aside for good); False to spool them."""
         try:
             with self._sessions() as session, session.begin():
                 for record in records:
                     _write(session, record)
             return True
         except IntegrityError:
-            # Another process stored the same entry between our check and insert.
+            # Usually another process stored the same entry between our check and insert:
+            # writing again finds it and adds nothing. A second failure is a bad entry.
+            if retry:
+                return self._try_write(records, retry=False)
+            self._reject(records)
             return True
-        except (OperationalError, DBAPIError) as error:
-            logger.warning("answer log: database unavailable, spooling (%s)", type(error).__name__)
-            return False
+        except DBAPIError as error:
+            if isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated:
+                logger.warning("answer log: database unavailable, spooling (%s)", type(error).__name__)
+                return False
+            self._reject(records)
+            return True
         except Exception:
-            # An entry the database refuses for good must not block the ones behind it;
-            # it is kept aside for staff instead of being lost.
-            logger.exception("answer log: entry rejected, kept in %s", self._spool.rejected)
-            with self._spool.rejected.open("a", encoding="utf-8") as rejected:
-                rejected.writelines(_to_line(record) + "\n" for record in records)
+            self._reject(records)
             return True
+
+    def _reject(self, records: list[Record]) -> None:
+        # An entry the database refuses for good must not block the ones behind it;
+        # it is kept aside for staff instead of being lost.
+        logger.exception("answer log: entry rejected, kept in %s", self._spool.rejected)
+        self._spool.reject(records)

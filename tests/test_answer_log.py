@@ -305,3 +305,46 @@ def test_an_entry_the_database_refuses_is_kept_aside_and_the_rest_go_on(settings
         assert bad.uid in rejected
     finally:
         service.close()
+
+
+def test_a_spool_torn_by_a_crash_does_not_block_start_up(settings: Settings) -> None:
+    spool = settings.data_dir / "spool"
+    spool.mkdir(parents=True)
+    record = ExchangeRecord(
+        uid="b" * 32,
+        created_at=utcnow(),
+        channel="telegram",
+        user_key="k" * 64,
+        question="before the crash",
+        answered=False,
+        reason="no_match",
+        plan_version="x",
+        latency_ms=1.0,
+    )
+    (spool / "4242-cafebabe.jsonl").write_text(_to_line(record) + '\n{"type": "exchange", "uid": "tor')
+    service = PlanService.start(settings)
+    try:
+        assert service.log.flush()
+        with service.sessions() as session:
+            assert session.scalar(select(func.count()).where(Exchange.question == "before the crash")) == 1
+        assert '{"type": "exchange", "uid": "tor' in (spool / "rejected.jsonl.txt").read_text()
+    finally:
+        service.close()
+
+
+def test_entries_left_in_the_queue_at_shutdown_stay_in_the_spool(settings: Settings) -> None:
+    service = PlanService.start(settings)
+    locker = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"), timeout=0)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        uids = [_ask(service, n, "空き家") for n in range(3)]
+        service.log.close(timeout=0.5)  # the writer is stuck waiting for the lock
+    finally:
+        locker.rollback()
+        locker.close()
+    restarted = PlanService.start(settings)
+    try:
+        assert restarted.log.flush(timeout=30)
+        assert set(_stored_order(restarted)) == set(uids)
+    finally:
+        restarted.close()
