@@ -6,6 +6,7 @@ process environment; `Settings.__repr__` hides them so they never reach a log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -101,17 +102,18 @@ def _local_salt(data_dir: Path) -> str:
     so that every process pseudonymises the same way.
     """
     path = data_dir / "log_salt"
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    salt = secrets.token_hex(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first
-        return path.read_text(encoding="utf-8").strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(salt)
-    return salt
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # Written in full under a private name, then linked into place: a process starting
+        # at the same moment sees either no salt or the whole salt, never an empty file.
+        draft = data_dir / f".log_salt.{os.getpid()}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_hex(32))
+        with contextlib.suppress(FileExistsError):  # another process made it first: use theirs
+            os.link(draft, path)
+        draft.unlink()
+    return path.read_text(encoding="utf-8").strip()
 
 
 def configure_logging(level: int = logging.INFO) -> None:

@@ -81,6 +81,7 @@ REASONS = {
     "field": "回答（分野の一覧）",
     "no_terms": "回答なし（語句なし）",
     "other_city": "回答なし（他市の話題）",
+    "off_topic": "回答なし（対象外の依頼）",
     "no_match": "回答なし（該当なし）",
     "weak_evidence": "回答なし（根拠不足）",
 }
@@ -521,7 +522,7 @@ class Dashboard:
             error = "ページの有効期限が切れました。もう一度ログインしてください。"
             return self.login_page(request, wanted=wanted, error=error, name=name, status=403)
         client = (name, request.client.host if request.client else "")
-        wait = self.throttle.retry_after(client)
+        wait = self.throttle.attempt(client)
         if wait:
             minutes = math.ceil(wait / 60)
             text = (
@@ -530,7 +531,6 @@ class Dashboard:
             return self.message(request, 429, "しばらくお待ちください", text, **{"Retry-After": str(wait)})
         user = await run_in_threadpool(self._authenticate, name, password)
         if user is None:
-            self.throttle.failed(client)
             logger.warning("failed staff login for %r from %s", name, client[1])
             error = "名前またはパスワードが違います。"
             return self.login_page(request, wanted=wanted, error=error, name=name, status=401)

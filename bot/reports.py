@@ -206,6 +206,12 @@ def count_exchanges(session: Session, log_filter: LogFilter) -> int:
 CSV_COLUMNS = ("時刻", "チャネル", "質問", "回答", "理由", "表示した施策", "出典", "評価", "計画版")
 
 
+def _cell(value: object) -> str:
+    """A CSV cell Excel shows as text: residents' questions starting with = + - @ are not formulas."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def rows_to_csv(rows: Iterable[ExchangeRow]) -> str:
     """CSV for Excel: UTF-8 with BOM so the Japanese opens intact, citations spelled out."""
     buffer = io.StringIO()
@@ -214,7 +220,8 @@ def rows_to_csv(rows: Iterable[ExchangeRow]) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         writer.writerow(
-            (
+            _cell(value)
+            for value in (
                 row.local_time,
                 row.channel,
                 row.question,

@@ -193,23 +193,23 @@ class LoginThrottle:
             self._failures.pop(key, None)
         return failures
 
-    def retry_after(self, key: tuple[str, str]) -> int:
-        """Seconds until this pair may try again; 0 when it may now."""
-        with self._lock:
-            now = self._clock()
-            failures = self._recent(key, now)
-            if len(failures) < self.limit:
-                return 0
-            return max(1, round(failures[-self.limit] + self.window - now))
+    def attempt(self, key: tuple[str, str]) -> int:
+        """Count a login attempt before it is checked; seconds to wait when over the limit, else 0.
 
-    def failed(self, key: tuple[str, str]) -> None:
+        Counting first (and clearing on success) means parallel requests cannot all slip
+        past the check while their passwords are being hashed.
+        """
         with self._lock:
             now = self._clock()
-            self._failures[key] = self._recent(key, now)
-            self._failures[key].append(now)
+            attempts = self._recent(key, now)
+            if len(attempts) >= self.limit:
+                return max(1, round(attempts[-self.limit] + self.window - now))
+            attempts.append(now)
+            self._failures[key] = attempts
             if len(self._failures) > 10_000:  # bound memory against many names or clients
                 for stale in [k for k, v in self._failures.items() if v[-1] <= now - self.window]:
                     del self._failures[stale]
+            return 0
 
     def succeeded(self, key: tuple[str, str]) -> None:
         with self._lock:

@@ -34,7 +34,7 @@ from telegram.ext import (
     filters,
 )
 
-from index import Located, Plan
+from index import Chapter, Located, Plan
 
 from .answer import (
     Line,
@@ -124,6 +124,17 @@ def _chapter_buttons(plan: Plan) -> list[list[InlineKeyboardButton]]:
     return [[InlineKeyboardButton(_short(c.label), callback_data=f"c:{c.number}")] for c in plan.chapters]
 
 
+def _measure_buttons(chapter: Chapter) -> list[list[InlineKeyboardButton]]:
+    return [
+        [
+            InlineKeyboardButton(
+                _short(f"{m.number} {m.title}"), callback_data=f"mm:{chapter.number}-{m.number}"
+            )
+        ]
+        for m in chapter.measures
+    ]
+
+
 def answer_keyboard(answered: Answered) -> InlineKeyboardMarkup:
     """Candidates (もしかして) or the field's measures, or the chapter menu; then 👍/👎."""
     result, plan = answered.result, answered.bundle.plan
@@ -132,14 +143,7 @@ def answer_keyboard(answered: Answered) -> InlineKeyboardMarkup:
         rows = _chapter_buttons(plan)
     elif result.field is not None and result.field.measure is None:
         chapter = result.field.chapter
-        rows = [
-            [
-                InlineKeyboardButton(
-                    _short(f"{m.number} {m.title}"), callback_data=f"mm:{chapter.number}-{m.number}"
-                )
-            ]
-            for m in chapter.measures
-        ]
+        rows = _measure_buttons(chapter)
     else:
         others = result.hits if result.field is not None else candidates(result)
         rows = [
@@ -218,14 +222,7 @@ def _browse_view(plan: Plan, data: str) -> tuple[str, InlineKeyboardMarkup] | No
                 Line(Style.HEADING, chapter.label),
                 *(Line(Style.ITEM, f"{m.number} {m.title}") for m in chapter.measures),
             ]
-            buttons = [
-                [
-                    InlineKeyboardButton(
-                        _short(f"{m.number} {m.title}"), callback_data=f"mm:{chapter.number}-{m.number}"
-                    )
-                ]
-                for m in chapter.measures
-            ]
+            buttons = _measure_buttons(chapter)
             buttons.append([InlineKeyboardButton("← 章の一覧", callback_data="c")])
             return render_html(lines), InlineKeyboardMarkup(buttons)
         if kind == "mm":
@@ -415,7 +412,12 @@ def build_application(settings: Settings, service: PlanService, *, webhook: bool
     builder = builder.updater(None) if webhook else builder.post_init(start_services).post_stop(stop_services)
     application = builder.build()
     application.bot_data["service"] = service
-    staff = filters.User(user_id=settings.staff_telegram_ids) if settings.staff_telegram_ids else None
+    # Staff commands only in a private chat: in a group they would post residents' questions there.
+    staff = (
+        filters.User(user_id=settings.staff_telegram_ids) & filters.ChatType.PRIVATE
+        if settings.staff_telegram_ids
+        else None
+    )
     if staff is not None:
         application.add_handler(CommandHandler("stats", staff_stats, filters=staff))
         application.add_handler(CommandHandler("unanswered", staff_unanswered, filters=staff))
@@ -426,7 +428,8 @@ def build_application(settings: Settings, service: PlanService, *, webhook: bool
     application.add_handler(MessageHandler(filters.UpdateType.EDITED, edited))
     application.add_handler(MessageHandler(filters.COMMAND, unknown_command))
     application.add_handler(MessageHandler(filters.TEXT & filters.UpdateType.MESSAGE, question))
-    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, not_text))
+    # Service messages (someone joined, a pin) are not residents talking to the bot.
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & ~filters.StatusUpdate.ALL, not_text))
     application.add_handler(CallbackQueryHandler(feedback, pattern=r"^f:[+-]:[0-9a-f]{32}$"))
     application.add_handler(CallbackQueryHandler(open_card, pattern=r"^o:"))
     application.add_handler(CallbackQueryHandler(browse, pattern=r"^(c|c:\d+|mm:\d+-\d+|m:[\d-]+)$"))

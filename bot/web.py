@@ -42,20 +42,21 @@ def webhook_path(token: str) -> str:
 
 
 def create_app(service: PlanService, *, application: Application | None = None) -> Starlette:
-    """The ASGI app: webhook (when a bot token is configured), /healthz and /staff/."""
+    """The ASGI app: the Telegram webhook, /healthz and /staff/ (needs TELEGRAM_BOT_TOKEN)."""
     settings = service.settings
-    if application is None and settings.telegram_token:
-        application = build_application(settings, service, webhook=True)
-    token = settings.telegram_token or ""
+    token = settings.telegram_token
+    if not token:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    bot_app = application or build_application(settings, service, webhook=True)
 
     async def telegram_webhook(request: Request) -> Response:
         if not hmac.compare_digest(request.headers.get(SECRET_HEADER, ""), webhook_secret(token)):
             return PlainTextResponse("forbidden", status_code=403)
         try:
-            update = Update.de_json(await request.json(), application.bot)  # type: ignore[union-attr]
+            update = Update.de_json(await request.json(), bot_app.bot)
         except (ValueError, KeyError, TypeError, json.JSONDecodeError):
             return PlainTextResponse("bad update", status_code=400)
-        await application.update_queue.put(update)  # type: ignore[union-attr]
+        await bot_app.update_queue.put(update)
         return Response(status_code=200)
 
     async def healthz(_request: Request) -> JSONResponse:
@@ -63,28 +64,25 @@ def create_app(service: PlanService, *, application: Application | None = None) 
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        if application is None:
-            yield
-            service.close()
-            return
-        async with application:
-            await start_services(application)
+        async with bot_app:
+            await start_services(bot_app)
             if settings.webhook_url:
                 url = settings.webhook_url.rstrip("/") + webhook_path(token)
-                await application.bot.set_webhook(
+                await bot_app.bot.set_webhook(
                     url=url, secret_token=webhook_secret(token), allowed_updates=Update.ALL_TYPES
                 )
                 logger.info("webhook registered")
-            await application.start()
+            await bot_app.start()
             yield
-            await application.stop()
-            await stop_services(application)
+            await bot_app.stop()
+            await stop_services(bot_app)
         service.close()
 
-    routes: list[BaseRoute] = [Route("/healthz", healthz)]
-    if application is not None:
-        routes.append(Route(webhook_path(token), telegram_webhook, methods=["POST"]))
-    routes.extend(_staff_routes(service))
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route(webhook_path(token), telegram_webhook, methods=["POST"]),
+        *_staff_routes(service),
+    ]
     return Starlette(routes=routes, lifespan=lifespan)
 
 

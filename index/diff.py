@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models import Plan
+from .models import Chapter, Measure, Middle, Plan
 from .thesaurus import Thesaurus
 
 __all__ = ["Change", "diff_plans"]
@@ -12,12 +12,17 @@ __all__ = ["Change", "diff_plans"]
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    kind: str  # added, removed, retitled, items, goals, synonyms, plan
+    kind: str  # added, removed, retitled, items, details, goals, chapter, synonyms, plan
     subject: str
     detail: str
 
     def __str__(self) -> str:
         return f"{self.kind:<9} {self.subject}: {self.detail}"
+
+
+def _details(part: Chapter | Measure | Middle) -> tuple[object, ...]:
+    """The search-only and optional fields of a plan part (not shown as plan text)."""
+    return (part.keywords, part.description, part.url)
 
 
 def diff_plans(old: Plan, old_thesaurus: Thesaurus, new: Plan, new_thesaurus: Thesaurus) -> list[Change]:
@@ -37,21 +42,27 @@ def diff_plans(old: Plan, old_thesaurus: Thesaurus, new: Plan, new_thesaurus: Th
             changes.append(
                 Change("items", middle_id, f"{located.citation}: {'、'.join(located.middle.items)}")
             )
-        if previous.middle.keywords != located.middle.keywords:
-            changes.append(
-                Change("keywords", middle_id, f"{located.citation}: {'、'.join(located.middle.keywords)}")
-            )
+        if _details(previous.middle) != _details(located.middle):
+            changes.append(Change("details", middle_id, f"{located.citation}: keywords, description or url"))
     changes += [Change("removed", mid, loc.citation) for mid, loc in before.items() if mid not in after]
-    old_goals = {(c.number, m.number): m for c in old.chapters for m in c.measures}
+    old_measures = {(c.number, m.number): m for c in old.chapters for m in c.measures}
     for chapter in new.chapters:
         for measure in chapter.measures:
-            previous_measure = old_goals.get((chapter.number, measure.number))
-            if previous_measure is not None and previous_measure.goals != measure.goals:
-                changes.append(
-                    Change(
-                        "goals", f"{chapter.number}-{measure.number}", f"{chapter.label} › {measure.title}"
-                    )
-                )
+            previous_measure = old_measures.get((chapter.number, measure.number))
+            if previous_measure is None:
+                continue
+            subject, where = f"{chapter.number}-{measure.number}", f"{chapter.label} › {measure.title}"
+            if previous_measure.goals != measure.goals:
+                changes.append(Change("goals", subject, where))
+            if _details(previous_measure) != _details(measure):
+                changes.append(Change("details", subject, f"{where}: keywords, description or url"))
+    old_chapters = {chapter.number: chapter for chapter in old.chapters}
+    for chapter in new.chapters:
+        previous_chapter = old_chapters.get(chapter.number)
+        if previous_chapter is not None and _details(previous_chapter) != _details(chapter):
+            changes.append(
+                Change("details", str(chapter.number), f"{chapter.label}: keywords, description or url")
+            )
     old_words, new_words = old_thesaurus.as_dict(), new_thesaurus.as_dict()
     for word in sorted(old_words.keys() | new_words.keys()):
         if old_words.get(word) != new_words.get(word):

@@ -80,10 +80,6 @@ class Chapter:
     def label(self) -> str:
         return f"第{self.number}章 {self.title}"
 
-    def middles(self) -> Iterator[Middle]:
-        for measure in self.measures:
-            yield from measure.middles
-
 
 @dataclass(frozen=True, slots=True)
 class Layer:

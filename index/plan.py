@@ -33,7 +33,6 @@ __all__ = [
     "THESAURUS_FILE",
     "bundled_plan_dir",
     "digest",
-    "load_plan",
     "parse_plan",
     "read_sources",
 ]
@@ -392,8 +391,3 @@ def parse_plan(sources: Mapping[str, str]) -> Plan:
         period_note=reader.text(data, "period_note", "", required=False),
     )
     return Plan(info=info, chapters=tuple(chapters))
-
-
-def load_plan(directory: Path) -> Plan:
-    """The validated plan of a folder on disk."""
-    return parse_plan(read_sources(directory))

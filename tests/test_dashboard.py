@@ -23,7 +23,6 @@ from bot.service import PlanService
 from bot.staff_auth import LoginThrottle, hash_password, verify_password
 from bot.staff_cli import dashboard, staff
 from bot.store import Exchange, Export, HandledItem, StaffUser, utcnow
-from bot.web import create_app
 
 STAFF = "tanaka"
 PASSWORD = "correct horse battery"
@@ -112,20 +111,20 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
 @pytest.fixture(scope="module")
 def reader(shared: Filled) -> TestClient:
     """Signed in to the `serve` app (no Telegram token configured) on the shared database."""
-    client = TestClient(create_app(shared.service), follow_redirects=False)
+    client = TestClient(create_standalone_app(shared.service), follow_redirects=False)
     assert login(client).status_code == 303
     return client
 
 
 @pytest.fixture(scope="module")
 def stranger(shared: Filled) -> TestClient:
-    return TestClient(create_app(shared.service), follow_redirects=False)
+    return TestClient(create_standalone_app(shared.service), follow_redirects=False)
 
 
 @pytest.fixture
 def visitor(shared: Filled) -> TestClient:
     """Not signed in, on a new app (so a login throttle of its own) over the shared database."""
-    return TestClient(create_app(shared.service), follow_redirects=False)
+    return TestClient(create_standalone_app(shared.service), follow_redirects=False)
 
 
 @pytest.fixture
@@ -137,7 +136,7 @@ def uids(service: PlanService) -> dict[str, str]:
 @pytest.fixture
 def anonymous(service: PlanService) -> TestClient:
     """The `serve` app on this test's own database, not signed in."""
-    return TestClient(create_app(service), follow_redirects=False)
+    return TestClient(create_standalone_app(service), follow_redirects=False)
 
 
 @pytest.fixture
@@ -235,16 +234,15 @@ def test_throttle_window_and_keys() -> None:
     now = [0.0]
     throttle = LoginThrottle(limit=2, window_seconds=60, clock=lambda: now[0])
     key = ("tanaka", "10.0.0.1")
-    throttle.failed(key)
+    assert throttle.attempt(key) == 0
     now[0] = 30
-    throttle.failed(key)
-    assert throttle.retry_after(key) == 30
-    assert throttle.retry_after(("tanaka", "10.0.0.2")) == 0
+    assert throttle.attempt(key) == 0
+    assert throttle.attempt(key) == 30  # counted before checking: parallel tries cannot slip through
+    assert throttle.attempt(("tanaka", "10.0.0.2")) == 0
     now[0] = 61
-    assert throttle.retry_after(key) == 0  # the first failure left the window
-    throttle.failed(key)
+    assert throttle.attempt(key) == 0  # the first attempt left the window
     throttle.succeeded(key)
-    assert throttle.retry_after(key) == 0
+    assert throttle.attempt(key) == 0
 
 
 def test_removed_account_loses_its_session(client: TestClient, service: PlanService) -> None:
@@ -420,7 +418,9 @@ def test_export_csv_of_the_filter_is_recorded(reader: TestClient, shared: Filled
 def test_a_failure_shows_a_japanese_page_not_a_traceback(
     shared: Filled, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = TestClient(create_app(shared.service), follow_redirects=False, raise_server_exceptions=False)
+    client = TestClient(
+        create_standalone_app(shared.service), follow_redirects=False, raise_server_exceptions=False
+    )
     login(client)
 
     def broken(*_args: object, **_kwargs: object) -> None:
@@ -454,7 +454,7 @@ def test_the_pages_on_postgres(pg_settings: Settings) -> None:
     try:
         add_account(service)
         uids = fill(service)
-        client = TestClient(create_app(service), follow_redirects=False)
+        client = TestClient(create_standalone_app(service), follow_redirects=False)
         login(client)
         assert "9件中 4件に回答" in client.get("/staff/").text
         for query, expected in FILTERS:
@@ -531,7 +531,7 @@ def test_staff_add_asks_twice_at_a_terminal(
     assert result.exit_code == 0, result.output
     assert "Error: The two entered values do not match." in result.output
     assert PASSWORD not in result.output  # hidden input
-    client = TestClient(create_app(service), follow_redirects=False)
+    client = TestClient(create_standalone_app(service), follow_redirects=False)
     assert login(client, name="sato").status_code == 303  # the dashboard accepts what the CLI stored
 
 

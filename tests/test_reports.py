@@ -32,6 +32,7 @@ def env(tmp_path: Path) -> dict[str, str]:
                 "将棋の駒の動かし方",
                 "ゴミの話とラーメン屋",
                 "公園の遊具",
+                '=HYPERLINK("http://x")',
             ]
         ):
             answered = service.answer("telegram", user, question)
@@ -85,6 +86,7 @@ def test_logs_csv_opens_in_excel_with_citations(env: dict[str, str]) -> None:
     result = CliRunner().invoke(cli, ["logs", "--format", "csv"], env=env)
     assert result.output.startswith("\ufeff時刻,")
     rows = list(csv.reader(io.StringIO(result.output.removeprefix("\ufeff"))))
+    assert any(r[2] == '\'=HYPERLINK("http://x")' for r in rows)  # text, not a formula, in Excel
     akiya = next(r for r in rows if r[2] == "空き家")
     assert "第5章 都市基盤・産業振興 › 4 住宅 › (1) 安心で快適な住環境の整備" in akiya[6]
     assert akiya[7] == "👎"
@@ -104,7 +106,7 @@ def test_bad_date_is_a_clear_error(env: dict[str, str]) -> None:
 def test_stats_figures(env: dict[str, str]) -> None:
     result = CliRunner().invoke(cli, ["stats", "--json"], env=env)
     stats = json.loads(result.output)
-    assert stats["exchanges"] == 6
+    assert stats["exchanges"] == 7
     assert stats["feedback"] == {"helpful": 1, "unhelpful": 1, "ratio": 0.5}
     assert {
         "id": "5-4-1",
@@ -118,15 +120,15 @@ def test_stats_figures(env: dict[str, str]) -> None:
 
 def test_stats_table(env: dict[str, str]) -> None:
     result = CliRunner().invoke(cli, ["stats", "--since", "2021-01-01"], env=env)
-    assert "exchanges: 5" in result.output
+    assert "exchanges: 6" in result.output
     assert "thesaurus to-do list" in result.output
 
 
 def test_purge_is_a_dry_run_unless_confirmed(env: dict[str, str]) -> None:
     result = CliRunner().invoke(cli, ["logs", "purge", "--older-than", "365"], env=env)
     assert "would delete (dry run; add --yes to delete) 1 exchange(s)" in result.output
-    assert len(_json(env)) == 6
+    assert len(_json(env)) == 7
     result = CliRunner().invoke(cli, ["logs", "purge", "--older-than", "365", "--yes"], env=env)
     assert "deleted 1 exchange(s)" in result.output
     assert "公園の遊具" not in _questions(env)
-    assert len(_json(env)) == 5
+    assert len(_json(env)) == 6

@@ -258,5 +258,11 @@ def test_staff_commands_exist_only_for_staff(api: BotApiServer, resident: Reside
     assert "そのコマンドはありません" in resident.say("/unanswered").plain_text
 
 
+def test_staff_commands_do_not_post_questions_in_a_group(api: BotApiServer) -> None:
+    api.mark()
+    api.send_text(STAFF, "/unanswered", chat_id=-100777)
+    assert "そのコマンドはありません" in api.wait_reply(-100777).plain_text
+
+
 def test_the_token_never_reaches_the_logs(running: tuple[BotApiServer, BotProcess, Path]) -> None:
     assert "123:ABC" not in running[1].output

@@ -90,6 +90,18 @@ def test_reindex_shows_the_diff_then_stores_and_activates(env: dict[str, str], p
     assert versions[1].startswith("    1 ")
 
 
+def test_reindex_reports_search_only_changes(env: dict[str, str], plan_dir: Path) -> None:
+    path = plan_dir / "chapter4.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("    title: 環境\n", "    title: 環境\n    keywords: [グリーンカーテン]\n"),
+        encoding="utf-8",
+    )
+    code, output = _cli(env, "reindex", "--plan-dir", str(plan_dir), "--dry-run")
+    assert code == 0, output
+    assert "details   4-1: 第4章 環境・市民生活・コミュニティ › 環境: keywords, description or url" in output
+
+
 def test_dry_run_stores_nothing(env: dict[str, str], plan_dir: Path) -> None:
     _retitle(plan_dir)
     code, output = _cli(env, "reindex", "--plan-dir", str(plan_dir), "--dry-run")

@@ -65,3 +65,8 @@ def test_malformed_update_is_a_400(client: TestClient) -> None:
 
 def test_healthz_reports_the_plan_version(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "plan_version": 1}
+
+
+def test_staff_pages_are_served_by_the_web_process(client: TestClient) -> None:
+    response = client.get("/staff/", follow_redirects=False)
+    assert response.status_code == 303 and "/staff/login" in response.headers["location"]
