@@ -80,15 +80,16 @@ def reindex(
     bundle = build_bundle(sources)
     with sessions() as session, session.begin():
         active = _active(session)
+        if active is not None and active.digest == bundle.digest:
+            return ReindexOutcome(bundle, [], None, True)  # the Procfile's release line, most deploys
         current = _loadable(active)
         changes = (
             diff_plans(current.plan, current.thesaurus, bundle.plan, bundle.thesaurus)
             if current is not None
             else []
         )
-        identical = active is not None and active.digest == bundle.digest
-        if identical or dry_run:
-            return ReindexOutcome(bundle, changes, None, identical)
+        if dry_run:
+            return ReindexOutcome(bundle, changes, None, False)
         existing = session.scalar(select(PlanVersion).where(PlanVersion.digest == bundle.digest))
         if existing is not None:  # content of an older version: reactivate it rather than copy it
             session.execute(update(PlanVersion).values(active=False))
@@ -161,8 +162,12 @@ class ActivePlan:
         if self._sessions is None:
             return False
         with self._lock, self._sessions() as session:
-            active = _active(session)
-            if active is None or active.id in (self.version_id, self._unloadable):
+            # Every few seconds in every process: ask for the id only, load the files on a change.
+            active_id = session.scalar(select(PlanVersion.id).where(PlanVersion.active.is_(True)))
+            if active_id is None or active_id in (self.version_id, self._unloadable):
+                return False
+            active = session.get(PlanVersion, active_id)
+            if active is None:  # deactivated between the two queries; the next poll sees the new one
                 return False
             bundle = _loadable(active)
             if bundle is None:

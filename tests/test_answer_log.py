@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select, text
 
-from bot.answer_log import AnswerLog, ExchangeRecord, _to_line
+from bot.answer_log import AnswerLog, ExchangeRecord, _to_line, new_uid
 from bot.config import Settings
 from bot.service import PlanService
 from bot.store import (
@@ -155,18 +155,23 @@ def test_locked_database_spools_then_writes_exactly_once_in_order(settings: Sett
         service.close()
 
 
-def test_spool_left_by_a_dead_process_is_adopted(settings: Settings, tmp_path: Path) -> None:
-    record = ExchangeRecord(
-        uid="a" * 32,
+def _declined_exchange(question: str) -> ExchangeRecord:
+    """A log entry as a process that died would have left it in its spool."""
+    return ExchangeRecord(
+        uid=new_uid(),
         created_at=utcnow(),
         channel="telegram",
         user_key="k" * 64,
-        question="orphaned",
+        question=question,
         answered=False,
         reason="no_match",
         plan_version="x",
         latency_ms=1.0,
     )
+
+
+def test_spool_left_by_a_dead_process_is_adopted(settings: Settings, tmp_path: Path) -> None:
+    record = _declined_exchange("orphaned")
     spool = settings.data_dir / "spool"
     spool.mkdir(parents=True)
     # Written twice, as a crash between commit and spool rewrite would leave it.
@@ -310,17 +315,7 @@ def test_an_entry_the_database_refuses_is_kept_aside_and_the_rest_go_on(settings
 def test_a_spool_torn_by_a_crash_does_not_block_start_up(settings: Settings) -> None:
     spool = settings.data_dir / "spool"
     spool.mkdir(parents=True)
-    record = ExchangeRecord(
-        uid="b" * 32,
-        created_at=utcnow(),
-        channel="telegram",
-        user_key="k" * 64,
-        question="before the crash",
-        answered=False,
-        reason="no_match",
-        plan_version="x",
-        latency_ms=1.0,
-    )
+    record = _declined_exchange("before the crash")
     (spool / "4242-cafebabe.jsonl").write_text(_to_line(record) + '\n{"type": "exchange", "uid": "tor')
     service = PlanService.start(settings)
     try:
