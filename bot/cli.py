@@ -389,6 +389,24 @@ def serve(host: str) -> None:
     uvicorn.run(create_app(PlanService.start(settings)), host=host, port=settings.port, log_config=None)
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port.")
+def web(host: str, port: int) -> None:
+    """Serve the residents' web chat (and the staff pages) without Telegram, at http://HOST:PORT/.
+
+    Example: python -m bot web --port 8000
+    """
+    settings = load_settings()
+    configure_logging()
+    import uvicorn
+
+    from .webchat import create_web_app
+
+    click.echo(f"web chat: http://{host}:{port}/   staff pages: http://{host}:{port}/staff/", err=True)
+    uvicorn.run(create_web_app(PlanService.start(settings)), host=host, port=port, log_config=None)
+
+
 cli.add_command(staff)
 cli.add_command(dashboard)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,20 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+def _embed_origins(raw: str) -> tuple[str, ...]:
+    """CHAT_EMBED_ORIGINS: the other sites that may frame the chat, as `scheme://host[:port]`."""
+    origins = []
+    for part in raw.replace(",", " ").split():
+        origin = part.rstrip("/")
+        if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+            raise ConfigError(
+                f"CHAT_EMBED_ORIGINS: '{part}' is not an origin like https://www.city.asaka.lg.jp"
+                " (scheme and host, no path; separate several with commas)"
+            )
+        origins.append(origin.lower())
+    return tuple(origins)
+
+
 def _staff_ids(raw: str) -> frozenset[int]:
     try:
         return frozenset(int(part) for part in raw.replace(",", " ").split())
@@ -65,6 +80,7 @@ class Settings:
     staff_telegram_ids: frozenset[int] = frozenset()
     webhook_url: str | None = None
     port: int = 8000
+    chat_embed_origins: tuple[str, ...] = ()
 
     @property
     def embedded_database(self) -> bool:
@@ -92,6 +108,7 @@ class Settings:
             staff_telegram_ids=_staff_ids(env.get("STAFF_TELEGRAM_IDS", "")),
             webhook_url=env.get("WEBHOOK_URL") or None,
             port=port,
+            chat_embed_origins=_embed_origins(env.get("CHAT_EMBED_ORIGINS", "")),
         )
 
 

@@ -1,4 +1,4 @@
-"""The web process (`python -m bot serve`): Telegram webhook, health check, staff pages.
+"""The web process (`python -m bot serve`): Telegram webhook, health check, staff pages, residents' chat.
 
 Follows python-telegram-bot's custom-webhook example: Starlette receives updates
 and puts them on the Application's update queue; the Application runs without
@@ -23,6 +23,7 @@ from telegram.ext import Application
 
 from .service import PlanService
 from .telegram import build_application, start_services, stop_services
+from .webchat import chat_routes
 
 __all__ = ["create_app", "webhook_path", "webhook_secret"]
 
@@ -42,7 +43,7 @@ def webhook_path(token: str) -> str:
 
 
 def create_app(service: PlanService, *, application: Application | None = None) -> Starlette:
-    """The ASGI app: the Telegram webhook, /healthz and /staff/ (needs TELEGRAM_BOT_TOKEN)."""
+    """The ASGI app: the Telegram webhook, /healthz, /staff/ and the chat (needs TELEGRAM_BOT_TOKEN)."""
     settings = service.settings
     token = settings.telegram_token
     if not token:
@@ -82,6 +83,7 @@ def create_app(service: PlanService, *, application: Application | None = None) 
         Route("/healthz", healthz),
         Route(webhook_path(token), telegram_webhook, methods=["POST"]),
         *_staff_routes(service),
+        *chat_routes(service),  # last: the chat answers every path the others leave (/, /chat/, /api/chat)
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

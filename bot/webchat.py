@@ -1,0 +1,642 @@
+"""The residents' web chat: the page at `/` and `/chat/`, `POST /api/chat`, the embed script.
+
+Few residents use Telegram, so the city's own website carries the same answers. The
+page is server-rendered HTML that works as a plain form without JavaScript; a small
+script (`static/chat/chat.js`) turns it into a chat by posting to the JSON API and
+inserting the reply HTML the server rendered with the same template. Nothing is
+loaded from elsewhere (the city's closed network) and nothing tracks the visitor: no
+cookies at all; the conversation id is random, lives in the page (and the tab's
+sessionStorage) and reaches the answer log only as a pseudonym, like Telegram ids.
+Other sites may frame the chat only when listed in CHAT_EMBED_ORIGINS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import secrets
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from index import SearchResult
+
+from .answer import (
+    Line,
+    Style,
+    answer_lines,
+    candidates,
+    card_lines,
+    render_plain,
+    welcome_lines,
+)
+from .chat_guard import ChatLimiter, ChatLimits, cross_site
+from .service import MAX_QUESTION_CHARS, Answered, PlanService
+
+__all__ = ["ChatButton", "ChatTurn", "chat_routes", "create_web_app", "negotiate_language"]
+
+logger = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+CHANNEL = "web"
+Language = Literal["ja", "en"]
+LANGUAGES: tuple[Language, ...] = ("ja", "en")
+# A request body bigger than this is no question (the longest question answered is
+# MAX_QUESTION_CHARS characters, a few KiB as JSON), so it is refused before parsing.
+MAX_BODY_BYTES = 16 * 1024
+CONVERSATION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+PLAN_POLL_SECONDS = 5.0
+PRIVACY_PATH = "/chat/privacy"
+
+# What the page says around the plan's answers, in the visitor's language.
+TEXTS: dict[Language, dict[str, str]] = {
+    "ja": {
+        "title": "朝霞市 総合計画 質問チャット",
+        "intro": "第6次朝霞市総合計画について、ふだんの言葉で質問できます。",
+        "log": "会話",
+        "label": "質問",
+        "placeholder": "例：保育園が足りない",
+        "hint": "1000文字まで。",
+        "enter": "Enterで送信、Shift+Enterで改行。",
+        "send": "送信",
+        "you": "あなた",
+        "bot": "チャット",
+        "busy": "回答を準備しています…",
+        "privacy": "質問と回答は、あなたが誰かわからない形で記録し、回答の改善に使います（1年で削除）。"
+        "名前や連絡先は書かないでください。",
+        "privacy_link": "記録と保存について",
+        "switch": "English",
+        "switch_lang": "en",
+        "network": "通信できませんでした。少し待ってから、もう一度お試しください。",
+        "empty": "知りたいことを文字で入力してください（例：「保育園が足りない」）。",
+        "limited": "短い時間にたくさんの質問が届いたため、少しお休みしています。"
+        "{seconds}秒ほどしてから、もう一度お試しください。",
+        "too_long": "送られた内容が長すぎます。質問は1000文字までで送ってください。",
+        "cross_site": "このページからは送信できません。朝霞市のサイトのチャットからお試しください。",
+        "bad_request": "送られた内容を読み取れませんでした。もう一度お試しください。",
+        "error": "申し訳ありません。回答の準備中にエラーが起きました。"
+        "少し時間をおいて、もう一度お試しください。",
+        "not_found": "このページはありません。",
+        "thanks_up": "ご評価ありがとうございます。",
+        "thanks_down": "ご意見ありがとうございます。改善に役立てます。",
+        "stale": "この項目は計画の改訂で変わりました。章の一覧からお探しください。",
+        "open": "総合計画について質問する",
+        "close": "閉じる",
+        "back": "チャットに戻る",
+        "rate": "この回答は役に立ちましたか？",
+        "choices": "選択肢",
+    },
+    "en": {
+        "title": "Asaka City Comprehensive Plan chat",
+        "intro": "Ask about Asaka City's 6th Comprehensive Plan in your own words."
+        " The plan itself is in Japanese.",
+        "log": "Conversation",
+        "label": "Your question",
+        "placeholder": "e.g. not enough daycare",
+        "hint": "Up to 1000 characters.",
+        "enter": "Enter sends, Shift+Enter starts a new line.",
+        "send": "Send",
+        "you": "You",
+        "bot": "Chat",
+        "busy": "Preparing the answer…",
+        "privacy": "Questions and answers are logged without anything that identifies you, to improve the"
+        " answers, and deleted after a year. Please do not type your name or contact details.",
+        "privacy_link": "About logging and retention",
+        "switch": "日本語",
+        "switch_lang": "ja",
+        "network": "The server could not be reached. Please wait a moment and try again.",
+        "empty": "Please type what you would like to know (for example: daycare).",
+        "limited": "Many messages arrived in a short time, so the chat is taking a short break."
+        " Please try again in about {seconds} seconds.",
+        "too_long": "That was too long. Please keep questions to 1000 characters.",
+        "cross_site": "Messages cannot be sent from this page. Please use the chat on Asaka City's website.",
+        "bad_request": "The message could not be read. Please try again.",
+        "error": "Sorry, something went wrong while preparing the answer."
+        " Please try again in a little while.",
+        "not_found": "There is no such page.",
+        "thanks_up": "Thank you for your feedback.",
+        "thanks_down": "Thank you. We will use this to improve the answers.",
+        "stale": "This item changed when the plan was revised. Please look it up in the chapter list.",
+        "open": "Ask about the city plan",
+        "close": "Close",
+        "back": "Back to the chat",
+        "rate": "Was this answer helpful?",
+        "choices": "Choices",
+    },
+}
+
+
+def negotiate_language(accept_language: str) -> Language:
+    """The first of our languages the browser prefers (Accept-Language, by q-value); Japanese otherwise."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        match = re.search(r"q=([0-9.]+)", params)
+        if match:
+            try:
+                quality = float(match.group(1))
+            except ValueError:
+                quality = 0.0
+        ranked.append((-quality, position, tag.strip().lower().split("-")[0]))
+    for negative_quality, _, primary in sorted(ranked):
+        if negative_quality < 0 and primary in LANGUAGES:
+            return primary  # type: ignore[return-value]
+    return "ja"
+
+
+# --- one turn of the conversation -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChatButton:
+    """A reply's button: what it says and the action it posts back."""
+
+    label: str
+    action: str
+    kind: str  # "candidate", "browse", "feedback": how the page groups and styles it
+
+    def as_json(self) -> dict[str, str]:
+        return {"label": self.label, "action": self.action, "kind": self.kind}
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurn:
+    """What the chat says back to one message or button press."""
+
+    lines: tuple[Line, ...]
+    buttons: tuple[ChatButton, ...] = ()
+    result: SearchResult | None = None  # the search behind a question, for the API's `ask --json` fields
+    answered: Answered | None = None  # the exchange to log once the reply has gone out
+
+    @property
+    def exchange(self) -> str | None:
+        return self.answered.uid if self.answered is not None else None
+
+
+def _chapter_buttons(service: PlanService) -> tuple[ChatButton, ...]:
+    return tuple(ChatButton(c.label, f"c:{c.number}", "browse") for c in service.bundle.plan.chapters)
+
+
+def _feedback_buttons(uid: str, language: Language) -> tuple[ChatButton, ...]:
+    ja = language == "ja"
+    up, down = ("👍 役に立った", "👎 役に立たなかった") if ja else ("👍 Helpful", "👎 Not helpful")
+    return ChatButton(up, f"f:+:{uid}", "feedback"), ChatButton(down, f"f:-:{uid}", "feedback")
+
+
+def welcome_turn(service: PlanService) -> ChatTurn:
+    """The first thing the page shows: what the chat does, examples, the chapters."""
+    return ChatTurn(tuple(welcome_lines(service.bundle.plan)), _chapter_buttons(service))
+
+
+def take_turn(
+    service: PlanService, conversation: str, *, message: str = "", action: str = "", language: Language
+) -> ChatTurn:
+    """Answer a question or a button's action through the service, as the Telegram bot does."""
+    if action:
+        return _action_turn(service, conversation, action, language)
+    answered = service.answer(CHANNEL, conversation, message)
+    result = answered.result
+    buttons: tuple[ChatButton, ...]
+    if not result.answered:
+        buttons = _chapter_buttons(service)
+    elif result.field is not None and result.field.measure is None:
+        chapter = result.field.chapter
+        buttons = tuple(
+            ChatButton(f"{m.number} {m.title}", f"mm:{chapter.number}-{m.number}", "browse")
+            for m in chapter.measures
+        )
+    else:
+        others = result.hits if result.field is not None else candidates(result)
+        buttons = tuple(ChatButton(f"もしかして：{h.title}", f"o:{h.id}", "candidate") for h in others)
+    lines = tuple(answer_lines(answered.bundle.plan, result))
+    return ChatTurn(lines, (*buttons, *_feedback_buttons(answered.uid, language)), result, answered)
+
+
+def _action_turn(service: PlanService, conversation: str, action: str, language: Language) -> ChatTurn:
+    plan = service.bundle.plan
+    texts = TEXTS[language]
+    kind, _, key = action.partition(":")
+    try:
+        if kind == "f" and re.fullmatch(r"[+-]:[0-9a-f]{32}", key):
+            helpful = key[0] == "+"
+            service.record_feedback(CHANNEL, conversation, key[2:], helpful)
+            return ChatTurn((Line(Style.TEXT, texts["thanks_up" if helpful else "thanks_down"]),))
+        if kind == "o" or kind == "m":
+            located = plan.locate(key)
+            back = ChatButton(
+                f"← {located.measure.title}",
+                f"mm:{located.chapter.number}-{located.measure.number}",
+                "browse",
+            )
+            return ChatTurn(tuple(card_lines(located)), (back,))
+        if kind == "c" and not key:
+            return ChatTurn((Line(Style.LABEL, "計画の分野（章）"),), _chapter_buttons(service))
+        if kind == "c":
+            chapter = plan.chapter(int(key))
+            lines = (
+                Line(Style.HEADING, chapter.label),
+                *(Line(Style.ITEM, f"{m.number} {m.title}") for m in chapter.measures),
+            )
+            buttons = tuple(
+                ChatButton(f"{m.number} {m.title}", f"mm:{chapter.number}-{m.number}", "browse")
+                for m in chapter.measures
+            )
+            return ChatTurn(lines, (*buttons, ChatButton("← 章の一覧", "c", "browse")))
+        if kind == "mm":
+            chapter_no, measure_no = (int(part) for part in key.split("-"))
+            chapter = plan.chapter(chapter_no)
+            measure = chapter.measures[measure_no - 1]
+            lines = (
+                Line(Style.HEADING, f"{measure.number} {measure.title}"),
+                Line(Style.CITATION, chapter.label),
+                Line(Style.LABEL, "目指す姿"),
+                *(Line(Style.GOAL, goal) for goal in measure.goals),
+            )
+            buttons = tuple(
+                ChatButton(f"({m.number}) {m.title}", f"m:{m.id}", "browse") for m in measure.middles
+            )
+            back = ChatButton(f"← 第{chapter.number}章", f"c:{chapter.number}", "browse")
+            return ChatTurn(lines, (*buttons, back))
+    except (KeyError, ValueError, IndexError):
+        pass
+    return ChatTurn((Line(Style.TEXT, texts["stale"]),), _chapter_buttons(service))
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Lines as the page groups them: runs of items or goals become one list."""
+
+    style: Style
+    lines: tuple[Line, ...]
+
+
+def blocks(lines: Iterable[Line]) -> list[Block]:
+    grouped: list[Block] = []
+    for line in lines:
+        if line.style is Style.BLANK:
+            continue
+        if grouped and line.style in (Style.ITEM, Style.GOAL) and grouped[-1].style is line.style:
+            grouped[-1] = Block(line.style, (*grouped[-1].lines, line))
+        else:
+            grouped.append(Block(line.style, (line,)))
+    return grouped
+
+
+def _templates() -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,  # everything residents typed is shown as text
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(blocks=blocks, Style=Style, max_chars=MAX_QUESTION_CHARS, privacy_path=PRIVACY_PATH)
+    return Jinja2Templates(env=env)
+
+
+TEMPLATES = _templates()
+
+
+def reply_html(turn: ChatTurn, *, conversation: str, language: Language, embed: bool) -> str:
+    """One reply as the page shows it (the API hands the same HTML to the page's script)."""
+    template = TEMPLATES.get_template("chat/_reply.html")
+    return template.module.reply(turn, conversation, language, embed, TEXTS[language])  # type: ignore[attr-defined]
+
+
+def turn_json(turn: ChatTurn, html: str, *, conversation: str, language: Language) -> dict[str, object]:
+    """The API's answer: the `ask --json` fields, then the rendered reply and its buttons."""
+    fields: dict[str, object] = (
+        turn.result.as_json() if turn.result is not None else {"question": None, "answered": True, "hits": []}
+    )
+    return {
+        **fields,
+        "conversation": conversation,
+        "language": language,
+        "exchange": turn.exchange,
+        "text": render_plain(turn.lines),
+        "html": html,
+        "buttons": [button.as_json() for button in turn.buttons],
+    }
+
+
+# --- HTTP ----------------------------------------------------------------------------------------
+
+
+def content_security_policy(embed_origins: Iterable[str]) -> str:
+    """Only our own script, styles and API; framed by this site and CHAT_EMBED_ORIGINS only."""
+    ancestors = " ".join(("'self'", *embed_origins))
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        f"form-action 'self'; base-uri 'none'; frame-ancestors {ancestors}"
+    )
+
+
+class ChatHeaders:
+    """Security and privacy headers on every chat response (kept where a response set its own)."""
+
+    def __init__(self, app: ASGIApp, *, embed_origins: tuple[str, ...]) -> None:
+        self.app = app
+        self.headers = {
+            b"content-security-policy": content_security_policy(embed_origins).encode(),
+            b"x-content-type-options": b"nosniff",
+            b"referrer-policy": b"same-origin",
+            b"permissions-policy": b"interest-cohort=(), browsing-topics=()",
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend((k, v) for k, v in self.headers.items() if k not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class ChatError(Exception):
+    """A message the chat refuses, with the polite text key and the HTTP status to answer with."""
+
+    def __init__(self, status: int, code: str, *, seconds: int = 0) -> None:
+        super().__init__(code)
+        self.status = status
+        self.code = code
+        self.seconds = seconds
+
+    def text(self, language: Language) -> str:
+        return TEXTS[language][self.code].format(seconds=self.seconds)
+
+
+class ChatPages:
+    """The chat's endpoints for one service; limits live as long as the process."""
+
+    def __init__(self, service: PlanService, limits: ChatLimits) -> None:
+        self.service = service
+        self.limiter = ChatLimiter(limits)
+
+    def language(self, request: Request, chosen: object = None) -> Language:
+        for value in (chosen, request.query_params.get("lang")):
+            if value in LANGUAGES:
+                return value  # type: ignore[return-value]
+        return negotiate_language(request.headers.get("accept-language", ""))
+
+    def render(
+        self,
+        request: Request,
+        *,
+        language: Language,
+        conversation: str,
+        embed: bool,
+        turns: Iterable[tuple[str, ChatTurn]],
+        status: int = 200,
+    ) -> Response:
+        turns = list(turns)
+        context = {
+            "texts": TEXTS[language],
+            "language": language,
+            "conversation": conversation,
+            "embed": embed,
+            "turns": [
+                (said, reply_html(turn, conversation=conversation, language=language, embed=embed))
+                for said, turn in turns
+            ],
+        }
+        response = TEMPLATES.TemplateResponse(request, "chat/page.html", context, status_code=status)
+        # The page may show a resident's question: not for shared caches or the back/forward cache.
+        response.headers["cache-control"] = "no-store"
+        return response
+
+    def page(self, request: Request) -> Response:
+        """GET: the chat with its welcome (the page's script keeps the tab's conversation id)."""
+        return self.render(
+            request,
+            language=self.language(request),
+            conversation=new_conversation(),
+            embed=request.query_params.get("embed") == "1",
+            turns=[("", welcome_turn(self.service))],
+        )
+
+    def privacy(self, request: Request) -> Response:
+        language = self.language(request)
+        context = {"texts": TEXTS[language], "language": language}
+        return TEMPLATES.TemplateResponse(request, "chat/privacy.html", context)
+
+    def check(self, request: Request) -> None:
+        """Refuse cross-site posts and clients over their limit (ChatError says which, politely)."""
+        if cross_site(request.headers):
+            raise ChatError(403, "cross_site")
+        client = request.client.host if request.client else ""
+        wait = self.limiter.attempt(client)
+        if wait:
+            raise ChatError(429, "limited", seconds=wait)
+
+    async def api(self, request: Request) -> Response:
+        """POST /api/chat: {"message" | "action", "conversation", "language"?} → the reply as JSON."""
+        language = self.language(request)
+        try:
+            self.check(request)
+            data = json.loads(await _body(request))
+            if not isinstance(data, dict):
+                raise ChatError(400, "bad_request")
+            language = self.language(request, data.get("language"))
+            message, action, conversation = _fields(data)
+            turn = await asyncio.to_thread(self.turn, conversation, message, action, language)
+        except ChatError as error:
+            headers = {"retry-after": str(error.seconds)} if error.seconds else None
+            body = {"error": error.code, "message": error.text(language), "language": language}
+            return JSONResponse(body, status_code=error.status, headers=headers)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return JSONResponse(
+                {"error": "bad_request", "message": TEXTS[language]["bad_request"], "language": language},
+                status_code=400,
+            )
+        html = reply_html(turn, conversation=conversation, language=language, embed=False)
+        return JSONResponse(
+            turn_json(turn, html, conversation=conversation, language=language),
+            headers={"cache-control": "no-store"},
+            background=self.log(turn),
+        )
+
+    async def form(self, request: Request) -> Response:
+        """POST /chat/ without JavaScript: the form's question or button, answered on a new page."""
+        try:
+            raw = await _body(request)
+            form = FormData(_parse_form(raw))
+        except ChatError as error:
+            form = FormData()
+            failed: ChatError | None = error
+        else:
+            failed = None
+        language = self.language(request, form.get("lang"))
+        embed = form.get("embed") == "1"
+        conversation = _conversation(form.get("conversation"))
+        said = str(form.get("message") or "")
+        try:
+            if failed is not None:
+                raise failed
+            self.check(request)
+            message, action, conversation = _fields(dict(form))
+            turn = await asyncio.to_thread(self.turn, conversation, message, action, language)
+        except ChatError as error:
+            notice = ChatTurn((Line(Style.TEXT, error.text(language)),))
+            return self.render(
+                request,
+                language=language,
+                conversation=conversation,
+                embed=embed,
+                turns=[(said[:MAX_QUESTION_CHARS], notice)],
+                status=error.status,
+            )
+        response = self.render(
+            request, language=language, conversation=conversation, embed=embed, turns=[(said, turn)]
+        )
+        response.background = self.log(turn)
+        return response
+
+    def turn(self, conversation: str, message: str, action: str, language: Language) -> ChatTurn:
+        return take_turn(self.service, conversation, message=message, action=action, language=language)
+
+    def log(self, turn: ChatTurn) -> BackgroundTask | None:
+        """Log the exchange after the reply has gone out, as the other channels do."""
+        return BackgroundTask(self.service.record, turn.answered) if turn.answered is not None else None
+
+    def error(self, request: Request, exc: Exception) -> Response:
+        """Resident-facing errors: a short page or JSON, never a traceback."""
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        language = self.language(request)
+        code = "not_found" if status == 404 else "error"
+        if request.url.path.startswith("/api/"):
+            body = {"error": code, "message": TEXTS[language][code], "language": language}
+            return JSONResponse(body, status_code=status)
+        context = {"texts": TEXTS[language], "language": language, "message": TEXTS[language][code]}
+        return TEMPLATES.TemplateResponse(request, "chat/notice.html", context, status_code=status)
+
+
+def new_conversation() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def _conversation(value: object) -> str:
+    """The client's conversation id when it is one of ours in form, else a fresh one."""
+    return value if isinstance(value, str) and CONVERSATION_ID.fullmatch(value) else new_conversation()
+
+
+def _fields(data: Mapping[str, object]) -> tuple[str, str, str]:
+    """(message, action, conversation) from a request; ChatError for an empty or malformed one."""
+    message, action = data.get("message", ""), data.get("action", "")
+    if not isinstance(message, str) or not isinstance(action, str):
+        raise ChatError(400, "bad_request")
+    message = message.strip()
+    if not message and not action:
+        raise ChatError(400, "empty")
+    return message[:MAX_QUESTION_CHARS], action[:64], _conversation(data.get("conversation"))
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, refused as soon as it passes MAX_BODY_BYTES."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ChatError(413, "too_long")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise ChatError(413, "too_long")
+    return body
+
+
+def _parse_form(raw: bytes) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    try:
+        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise ChatError(400, "bad_request") from None
+
+
+def create_chat_app(service: PlanService, *, limits: ChatLimits | None = None) -> Starlette:
+    """The chat as an app mounted at the site's root (after the webhook and /staff)."""
+    pages = ChatPages(service, limits or ChatLimits())
+
+    async def embed_script(_request: Request) -> Response:
+        # Other sites load this script, so it is served with a short cache and no cookies.
+        return FileResponse(
+            HERE / "static" / "chat" / "embed.js",
+            media_type="text/javascript",
+            headers={"cache-control": "public, max-age=3600"},
+        )
+
+    async def to_chat(request: Request) -> Response:
+        return RedirectResponse("/chat/" + (f"?{request.url.query}" if request.url.query else ""))
+
+    routes = [
+        Route("/", pages.page, name="chat_home"),
+        Route("/chat", to_chat),
+        Route("/chat/", pages.page, name="chat_page"),
+        Route("/chat/", pages.form, methods=["POST"]),
+        Route(PRIVACY_PATH, pages.privacy, name="chat_privacy"),
+        Route("/api/chat", pages.api, methods=["POST"], name="chat_api"),
+        Route("/chat/embed.js", embed_script, name="chat_embed"),
+        Mount("/chat/static", StaticFiles(directory=HERE / "static" / "chat"), name="chat_static"),
+    ]
+    middleware = [Middleware(ChatHeaders, embed_origins=service.settings.chat_embed_origins)]
+    handlers = {HTTPException: pages.error, Exception: pages.error}
+    return Starlette(routes=routes, middleware=middleware, exception_handlers=handlers)
+
+
+def chat_routes(service: PlanService, *, limits: ChatLimits | None = None) -> list[BaseRoute]:
+    """For `serve` and `web`: the chat owns every path the other routes leave, so it goes last."""
+    return [Mount("", app=create_chat_app(service, limits=limits))]
+
+
+def create_web_app(service: PlanService, *, limits: ChatLimits | None = None) -> Starlette:
+    """`python -m bot web`: the chat and the staff pages without Telegram."""
+    from .dashboard import STAFF_PREFIX, create_dashboard
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        watcher = asyncio.create_task(_follow_plan_versions(service))
+        yield
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        service.close()
+
+    routes = [Mount(STAFF_PREFIX, app=create_dashboard(service)), *chat_routes(service, limits=limits)]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _follow_plan_versions(service: PlanService) -> None:
+    """Without the Telegram bot's watcher, the web process follows `reindex` itself."""
+    while True:
+        await asyncio.sleep(PLAN_POLL_SECONDS)
+        try:
+            await asyncio.to_thread(service.active.refresh)
+        except Exception:  # the database may be down; keep serving the version we have
+            logger.warning("could not check for a new plan version", exc_info=True)
