@@ -36,7 +36,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from index import SearchResult
+from index import Chapter, SearchResult
 
 from .answer import (
     Line,
@@ -50,7 +50,15 @@ from .answer import (
 from .chat_guard import ChatLimiter, ChatLimits, cross_site
 from .service import MAX_QUESTION_CHARS, Answered, PlanService
 
-__all__ = ["ChatButton", "ChatTurn", "chat_routes", "create_web_app", "negotiate_language"]
+__all__ = [
+    "ChatButton",
+    "ChatTurn",
+    "chat_routes",
+    "create_web_app",
+    "feedback_buttons",
+    "negotiate_language",
+    "take_turn",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +157,8 @@ def negotiate_language(accept_language: str) -> Language:
     for position, part in enumerate(accept_language.split(",")):
         tag, _, params = part.strip().partition(";")
         quality = 1.0
-        match = re.search(r"q=([0-9.]+)", params)
-        if match:
+        match = re.search(r"q=([^;]*)", params)
+        if match:  # a malformed weight counts as "not wanted"
             try:
                 quality = float(match.group(1))
             except ValueError:
@@ -171,39 +179,51 @@ class ChatButton:
 
     label: str
     action: str
-    kind: str  # "candidate", "browse", "feedback": how the page groups and styles it
 
     def as_json(self) -> dict[str, str]:
-        return {"label": self.label, "action": self.action, "kind": self.kind}
+        return {"label": self.label, "action": self.action}
 
 
 @dataclass(frozen=True, slots=True)
 class ChatTurn:
-    """What the chat says back to one message or button press."""
+    """What the chat says back to one message or button press: lines above the cards, the measure
+    cards, lines after them, the buttons, and the exchange residents may rate."""
 
-    lines: tuple[Line, ...]
+    lead: tuple[Line, ...]
+    cards: tuple[tuple[Line, ...], ...] = ()
+    notes: tuple[Line, ...] = ()
     buttons: tuple[ChatButton, ...] = ()
+    rating: str | None = None  # the exchange uid 👍/👎 refer to
     result: SearchResult | None = None  # the search behind a question, for the API's `ask --json` fields
     answered: Answered | None = None  # the exchange to log once the reply has gone out
 
-    @property
-    def exchange(self) -> str | None:
-        return self.answered.uid if self.answered is not None else None
+    def lines(self) -> list[Line]:
+        parts = [self.lead, *self.cards, self.notes]
+        lines: list[Line] = []
+        for part in filter(None, parts):
+            lines += [*([Line(Style.BLANK)] if lines else []), *part]
+        return lines
+
+
+def feedback_buttons(uid: str, language: Language) -> tuple[ChatButton, ChatButton]:
+    """👍/👎 for an exchange; the action carries its uid (a second press replaces the first)."""
+    ja = language == "ja"
+    up, down = ("👍 役に立った", "👎 役に立たなかった") if ja else ("👍 Helpful", "👎 Not helpful")
+    return ChatButton(up, f"f:+:{uid}"), ChatButton(down, f"f:-:{uid}")
 
 
 def _chapter_buttons(service: PlanService) -> tuple[ChatButton, ...]:
-    return tuple(ChatButton(c.label, f"c:{c.number}", "browse") for c in service.bundle.plan.chapters)
+    return tuple(ChatButton(c.label, f"c:{c.number}") for c in service.bundle.plan.chapters)
 
 
-def _feedback_buttons(uid: str, language: Language) -> tuple[ChatButton, ...]:
-    ja = language == "ja"
-    up, down = ("👍 役に立った", "👎 役に立たなかった") if ja else ("👍 Helpful", "👎 Not helpful")
-    return ChatButton(up, f"f:+:{uid}", "feedback"), ChatButton(down, f"f:-:{uid}", "feedback")
+def _measure_buttons(chapter: Chapter) -> tuple[ChatButton, ...]:
+    number = chapter.number
+    return tuple(ChatButton(f"{m.number} {m.title}", f"mm:{number}-{m.number}") for m in chapter.measures)
 
 
 def welcome_turn(service: PlanService) -> ChatTurn:
     """The first thing the page shows: what the chat does, examples, the chapters."""
-    return ChatTurn(tuple(welcome_lines(service.bundle.plan)), _chapter_buttons(service))
+    return ChatTurn(tuple(welcome_lines(service.bundle.plan)), buttons=_chapter_buttons(service))
 
 
 def take_turn(
@@ -218,16 +238,12 @@ def take_turn(
     if not result.answered:
         buttons = _chapter_buttons(service)
     elif result.field is not None and result.field.measure is None:
-        chapter = result.field.chapter
-        buttons = tuple(
-            ChatButton(f"{m.number} {m.title}", f"mm:{chapter.number}-{m.number}", "browse")
-            for m in chapter.measures
-        )
+        buttons = _measure_buttons(result.field.chapter)
     else:
         others = result.hits if result.field is not None else candidates(result)
-        buttons = tuple(ChatButton(f"もしかして：{h.title}", f"o:{h.id}", "candidate") for h in others)
+        buttons = tuple(ChatButton(f"もしかして：{h.title}", f"o:{h.id}") for h in others)
     lines = tuple(answer_lines(answered.bundle.plan, result))
-    return ChatTurn(lines, (*buttons, *_feedback_buttons(answered.uid, language)), result, answered)
+    return ChatTurn(lines, buttons=buttons, rating=answered.uid, result=result, answered=answered)
 
 
 def _action_turn(service: PlanService, conversation: str, action: str, language: Language) -> ChatTurn:
@@ -239,27 +255,21 @@ def _action_turn(service: PlanService, conversation: str, action: str, language:
             helpful = key[0] == "+"
             service.record_feedback(CHANNEL, conversation, key[2:], helpful)
             return ChatTurn((Line(Style.TEXT, texts["thanks_up" if helpful else "thanks_down"]),))
-        if kind == "o" or kind == "m":
+        if kind in ("o", "m"):
             located = plan.locate(key)
             back = ChatButton(
-                f"← {located.measure.title}",
-                f"mm:{located.chapter.number}-{located.measure.number}",
-                "browse",
+                f"← {located.measure.title}", f"mm:{located.chapter.number}-{located.measure.number}"
             )
-            return ChatTurn(tuple(card_lines(located)), (back,))
+            return ChatTurn((), cards=(tuple(card_lines(located)),), buttons=(back,))
         if kind == "c" and not key:
-            return ChatTurn((Line(Style.LABEL, "計画の分野（章）"),), _chapter_buttons(service))
+            return ChatTurn((Line(Style.LABEL, "計画の分野（章）"),), buttons=_chapter_buttons(service))
         if kind == "c":
             chapter = plan.chapter(int(key))
             lines = (
                 Line(Style.HEADING, chapter.label),
                 *(Line(Style.ITEM, f"{m.number} {m.title}") for m in chapter.measures),
             )
-            buttons = tuple(
-                ChatButton(f"{m.number} {m.title}", f"mm:{chapter.number}-{m.number}", "browse")
-                for m in chapter.measures
-            )
-            return ChatTurn(lines, (*buttons, ChatButton("← 章の一覧", "c", "browse")))
+            return ChatTurn(lines, buttons=(*_measure_buttons(chapter), ChatButton("← 章の一覧", "c")))
         if kind == "mm":
             chapter_no, measure_no = (int(part) for part in key.split("-"))
             chapter = plan.chapter(chapter_no)
@@ -270,14 +280,12 @@ def _action_turn(service: PlanService, conversation: str, action: str, language:
                 Line(Style.LABEL, "目指す姿"),
                 *(Line(Style.GOAL, goal) for goal in measure.goals),
             )
-            buttons = tuple(
-                ChatButton(f"({m.number}) {m.title}", f"m:{m.id}", "browse") for m in measure.middles
-            )
-            back = ChatButton(f"← 第{chapter.number}章", f"c:{chapter.number}", "browse")
-            return ChatTurn(lines, (*buttons, back))
+            buttons = tuple(ChatButton(f"({m.number}) {m.title}", f"m:{m.id}") for m in measure.middles)
+            back = ChatButton(f"← 第{chapter.number}章", f"c:{chapter.number}")
+            return ChatTurn(lines, buttons=(*buttons, back))
     except (KeyError, ValueError, IndexError):
         pass
-    return ChatTurn((Line(Style.TEXT, texts["stale"]),), _chapter_buttons(service))
+    return ChatTurn((Line(Style.TEXT, texts["stale"]),), buttons=_chapter_buttons(service))
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -311,7 +319,12 @@ def _templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(blocks=blocks, Style=Style, max_chars=MAX_QUESTION_CHARS, privacy_path=PRIVACY_PATH)
+    env.globals.update(
+        blocks=blocks,
+        feedback_buttons=feedback_buttons,
+        max_chars=MAX_QUESTION_CHARS,
+        privacy_path=PRIVACY_PATH,
+    )
     return Jinja2Templates(env=env)
 
 
@@ -326,6 +339,7 @@ def reply_html(turn: ChatTurn, *, conversation: str, language: Language, embed: 
 
 def turn_json(turn: ChatTurn, html: str, *, conversation: str, language: Language) -> dict[str, object]:
     """The API's answer: the `ask --json` fields, then the rendered reply and its buttons."""
+    ratings = feedback_buttons(turn.rating, language) if turn.rating else ()
     fields: dict[str, object] = (
         turn.result.as_json() if turn.result is not None else {"question": None, "answered": True, "hits": []}
     )
@@ -333,10 +347,10 @@ def turn_json(turn: ChatTurn, html: str, *, conversation: str, language: Languag
         **fields,
         "conversation": conversation,
         "language": language,
-        "exchange": turn.exchange,
-        "text": render_plain(turn.lines),
+        "rating": turn.rating,
+        "text": render_plain(turn.lines()),
         "html": html,
-        "buttons": [button.as_json() for button in turn.buttons],
+        "buttons": [button.as_json() for button in (*turn.buttons, *ratings)],
     }
 
 
@@ -460,22 +474,21 @@ class ChatPages:
         """POST /api/chat: {"message" | "action", "conversation", "language"?} → the reply as JSON."""
         language = self.language(request)
         try:
+            try:
+                data = json.loads(await _body(request))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                data = None
+            if isinstance(data, dict):
+                language = self.language(request, data.get("language"))
             self.check(request)
-            data = json.loads(await _body(request))
             if not isinstance(data, dict):
                 raise ChatError(400, "bad_request")
-            language = self.language(request, data.get("language"))
             message, action, conversation = _fields(data)
             turn = await asyncio.to_thread(self.turn, conversation, message, action, language)
         except ChatError as error:
             headers = {"retry-after": str(error.seconds)} if error.seconds else None
             body = {"error": error.code, "message": error.text(language), "language": language}
             return JSONResponse(body, status_code=error.status, headers=headers)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return JSONResponse(
-                {"error": "bad_request", "message": TEXTS[language]["bad_request"], "language": language},
-                status_code=400,
-            )
         html = reply_html(turn, conversation=conversation, language=language, embed=False)
         return JSONResponse(
             turn_json(turn, html, conversation=conversation, language=language),
@@ -496,7 +509,7 @@ class ChatPages:
         language = self.language(request, form.get("lang"))
         embed = form.get("embed") == "1"
         conversation = _conversation(form.get("conversation"))
-        said = str(form.get("message") or "")
+        said = str(form.get("message") or "").strip()[:MAX_QUESTION_CHARS]
         try:
             if failed is not None:
                 raise failed
@@ -510,7 +523,7 @@ class ChatPages:
                 language=language,
                 conversation=conversation,
                 embed=embed,
-                turns=[(said[:MAX_QUESTION_CHARS], notice)],
+                turns=[(said, notice)],
                 status=error.status,
             )
         response = self.render(
