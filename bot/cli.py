@@ -25,7 +25,16 @@ from .answer import answer_lines, render_plain
 from .config import Settings, configure_logging, load_settings
 from .console import run_chat
 from .outline import outline_lines, plan_json
-from .reports import LOCAL_TZ, LogFilter, compute_stats, list_exchanges, parse_time, purge, rows_to_csv
+from .reports import (
+    CHANNELS,
+    LOCAL_TZ,
+    LogFilter,
+    compute_stats,
+    list_exchanges,
+    parse_time,
+    purge,
+    rows_to_csv,
+)
 from .service import PlanService
 from .staff_cli import dashboard, staff
 from .store import open_database, upgrade
@@ -199,6 +208,7 @@ def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
             click.option(
                 "--version", "plan_version", type=int, help="Only exchanges answered by this plan version."
             ),
+            click.option("--channel", type=click.Choice(CHANNELS), help="Only exchanges from this channel."),
         )
     ):
         command = option(command)
@@ -215,6 +225,7 @@ def _log_filter(**options: object) -> LogFilter:
         chapter=options.get("chapter"),  # type: ignore[arg-type]
         search=options.get("search"),  # type: ignore[arg-type]
         version=options.get("plan_version"),  # type: ignore[arg-type]
+        channel=options.get("channel"),  # type: ignore[arg-type]
     )
 
 

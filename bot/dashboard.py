@@ -41,6 +41,7 @@ from starlette.templating import Jinja2Templates
 from index import Plan
 
 from .reports import (
+    CHANNELS,
     LOCAL_TZ,
     ExchangeRow,
     LogFilter,
@@ -97,7 +98,9 @@ FILTER_KEYS = (
     "search",
     "version",
     "inbox",
+    "channel",
 )
+CHANNEL_LABELS = {"telegram": "Telegram", "web": "ウェブ", "console": "端末"}
 
 
 # --- filters and paging -------------------------------------------------------------------------
@@ -166,6 +169,10 @@ def parse_filter(params: Mapping[str, str], *, default_period: str | None = None
     if feedback not in (None, "up", "down"):
         errors.append("評価の指定が正しくありません。")
         feedback = None
+    channel = values.get("channel")
+    if channel is not None and channel not in CHANNELS:
+        errors.append("窓口の指定が正しくありません。")
+        channel = None
     log_filter = LogFilter(
         since=since,
         until=until,
@@ -176,6 +183,7 @@ def parse_filter(params: Mapping[str, str], *, default_period: str | None = None
         search=values.get("search"),
         version=number("version", "計画版"),
         inbox="inbox" in values,
+        channel=channel,
     )
     return FilterForm(values, log_filter, tuple(errors))
 
@@ -423,7 +431,7 @@ def _templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(path_for=_path_for, reasons=REASONS, periods=PERIODS)
+    env.globals.update(path_for=_path_for, reasons=REASONS, periods=PERIODS, channels=CHANNEL_LABELS)
     env.filters["percent"] = lambda value: f"{value * 100:.1f}%"
     return Jinja2Templates(env=env)
 
@@ -559,6 +567,10 @@ class Dashboard:
         with self.service.sessions() as session:
             stats = compute_stats(session, form.log_filter, self.plan)
             inbox = count_exchanges(session, LogFilter(inbox=True))
+            per_channel = {
+                name: count_exchanges(session, dataclasses.replace(form.log_filter, channel=name))
+                for name in CHANNELS
+            }
             version = session.scalar(select(PlanVersion).where(PlanVersion.active.is_(True)))
         exchanges = request.url_for("staff_exchanges").path
         chapters = [
@@ -573,6 +585,10 @@ class Dashboard:
             form=form,
             stats=stats,
             inbox=inbox,
+            per_channel=[
+                (CHANNEL_LABELS[name], count, f"{exchanges}?{form.query(channel=name)}")
+                for name, count in per_channel.items()
+            ],
             version=version,
             per_day=column_chart("日別の質問数", _days(form, stats.per_day)),
             per_chapter=row_chart("章別の回答数（1位に表示した施策の章）", chapters),

@@ -24,6 +24,7 @@ from index.tokenizer import tokenize
 from .store import Exchange, ExchangeHit, Feedback, HandledItem, PlanVersion, utcnow
 
 __all__ = [
+    "CHANNELS",
     "LOCAL_TZ",
     "ExchangeRow",
     "LogFilter",
@@ -53,6 +54,10 @@ def parse_time(text: str, *, end_of_day: bool = False) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=LOCAL_TZ)
 
 
+# Where residents asked: the channel names the answer log stores.
+CHANNELS = ("telegram", "web", "console")
+
+
 @dataclass(frozen=True)
 class LogFilter:
     since: dt.datetime | None = None
@@ -64,6 +69,7 @@ class LogFilter:
     search: str | None = None
     version: int | None = None
     inbox: bool = False  # unanswered or rated unhelpful, not yet handled
+    channel: str | None = None  # one of CHANNELS
 
     def describe(self) -> dict[str, str]:
         """The filter as plain strings (recorded with exports, shown on pages)."""
@@ -94,6 +100,8 @@ class LogFilter:
         if self.version is not None:
             digest = select(PlanVersion.digest).where(PlanVersion.id == self.version).scalar_subquery()
             query = query.where(Exchange.plan_version == digest)
+        if self.channel:
+            query = query.where(Exchange.channel == self.channel)
         if self.inbox:
             unhelpful = exists().where(Feedback.exchange_id == Exchange.id, Feedback.helpful.is_(False))
             handled = exists().where(HandledItem.exchange_id == Exchange.id)

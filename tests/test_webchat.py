@@ -6,6 +6,7 @@ The browser side (JavaScript, layout, accessibility, embedding) is in test_webch
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +21,7 @@ from bot.service import MAX_QUESTION_CHARS, PlanService
 from bot.store import Exchange, Feedback, pseudonym
 from bot.webchat import CONVERSATION_ID, MAX_BODY_BYTES, create_web_app, negotiate_language
 from tests.helpers import make_settings
+from tests.test_dashboard import add_account, login, questions_in
 
 HOSTILE = '<script>alert("hostile")</script><b>太字</b> 🙂'
 
@@ -253,3 +255,33 @@ def test_web_command_has_help() -> None:
 
 def test_settings_without_origins_allow_only_the_same_site(settings: Settings) -> None:
     assert settings.chat_embed_origins == ()
+
+
+def test_staff_pages_and_logs_count_and_filter_by_channel(
+    client: TestClient, service: PlanService, tmp_path
+) -> None:
+    add_account(service)
+    ask(client, message="公園を増やしてほしい")
+    ask(client, message="ウェブからの宇宙旅行")
+    for user_id, question in enumerate(("保育園が足りない", "ごみの出し方", "空き家")):
+        service.record(service.answer("telegram", user_id, question))
+    service.record(service.answer("console", "someone", "防災"))
+    assert service.log.flush()
+    assert login(client).status_code == 303
+    overview = client.get("/staff/").text
+    counts = dict(re.findall(r'channel=(\w+)">[^<]+</a> <strong>(\d+)</strong>件', overview))
+    assert counts == {"telegram": "3", "web": "2", "console": "1"}
+    assert questions_in(client.get("/staff/exchanges?channel=web").text) == {
+        "公園を増やしてほしい",
+        "ウェブからの宇宙旅行",
+    }
+    assert questions_in(client.get("/staff/exchanges?channel=console&unanswered=1").text) == set()
+    assert "窓口の指定が正しくありません" in client.get("/staff/exchanges?channel=fax").text
+
+    env = {"PLANBOT_DATA_DIR": str(service.settings.data_dir), "LOG_SALT": "test-salt"}
+    logged = CliRunner().invoke(cli, ["logs", "--channel", "web", "--format", "json"], env=env)
+    assert logged.exit_code == 0, logged.output
+    assert {row["question"] for row in json.loads(logged.output)} == {
+        "公園を増やしてほしい",
+        "ウェブからの宇宙旅行",
+    }

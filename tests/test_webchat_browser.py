@@ -150,7 +150,9 @@ def test_a_resident_asks_follows_up_opens_a_candidate_rates_and_browses(
         thanks = press(page, answer, "👍 役に立った")
         expect(thanks).to_contain_text("ご評価ありがとうございます")
         expect(answer.get_by_role("button", name="👍 役に立った")).to_have_attribute("aria-pressed", "true")
-        expect(answer.get_by_role("button", name="👎 役に立たなかった")).to_have_attribute("aria-pressed", "false")
+        expect(answer.get_by_role("button", name="👎 役に立たなかった")).to_have_attribute(
+            "aria-pressed", "false"
+        )
 
         welcome = page.locator("#chat-log article.msg.bot").first
         chapter = press(page, welcome, "第5章 都市基盤・産業振興")
@@ -187,7 +189,9 @@ def test_the_phone_layout_fits_and_text_scales(browser: Browser, chat_url: str) 
         # The browser's font size doubled (what a resident with low vision sets): still no sideways scrolling.
         size = page.get_by_label("質問", exact=True).evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
         page.evaluate("document.documentElement.style.fontSize = '200%'")
-        bigger = page.get_by_label("質問", exact=True).evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+        bigger = page.get_by_label("質問", exact=True).evaluate(
+            "e => parseFloat(getComputedStyle(e).fontSize)"
+        )
         assert bigger == 2 * size
         assert_no_horizontal_scroll(page)
         shoot(page, "webchat-phone-large-text")
@@ -215,7 +219,9 @@ def test_keyboard_alone_reaches_everything(browser: Browser, chat_url: str, serv
         candidate = answer.get_by_role("button", name=f"もしかして：{plan.locate('5-3-3').middle.title}")
         expect(candidate).to_be_focused()
         page.keyboard.press("Enter")
-        expect(last_reply(page).get_by_role("heading", name=plan.locate("5-3-3").middle.title)).to_be_visible()
+        expect(
+            last_reply(page).get_by_role("heading", name=plan.locate("5-3-3").middle.title)
+        ).to_be_visible()
         outline = candidate.evaluate("e => getComputedStyle(e).outlineStyle")
         assert outline == "solid", "the focused button shows no focus ring"
 
@@ -249,7 +255,9 @@ def test_without_javascript_a_question_still_gets_its_answer(
         expect(page.locator(".msg.you")).to_have_text("あなた:公園を増やしてほしい")
         shoot(page, "webchat-no-javascript")
         answer.get_by_role("button", name=f"もしかして：{plan.locate('5-3-1').middle.title}").click()
-        expect(last_reply(page).get_by_role("heading", name=plan.locate("5-3-1").middle.title)).to_be_visible()
+        expect(
+            last_reply(page).get_by_role("heading", name=plan.locate("5-3-1").middle.title)
+        ).to_be_visible()
         last_reply(page).get_by_role("button", name=f"← {plan.locate('5-3-1').measure.title}").click()
         expect(last_reply(page)).to_contain_text("目指す姿")
     assert service.log.flush()
@@ -274,7 +282,9 @@ def test_hostile_input_shows_as_text(browser: Browser, chat_url: str) -> None:
         huge = "保育園" + "あ" * 5000
         ask(page, huge)
         shown = page.locator(".msg.you p").last.text_content() or ""
-        assert huge.startswith(shown) and len(shown) == 1000  # the box takes 1000 characters, like other channels
+        assert (
+            huge.startswith(shown) and len(shown) == 1000
+        )  # the box takes 1000 characters, like other channels
         expect(page.locator("#chat-log img")).to_have_count(0)
         expect(page.locator("#chat-log b")).to_have_count(0)
         assert_no_horizontal_scroll(page)
@@ -325,7 +335,9 @@ def test_the_embed_snippet_works_from_an_allowed_origin_only(browser: Browser, t
                 frame.get_by_label("質問", exact=True).fill("公園を増やしてほしい")
                 frame.get_by_label("質問", exact=True).press("Enter")
                 expect(frame.locator("#chat-log article.msg.bot")).to_have_count(2)
-                expect(frame.locator("#chat-log article.msg.bot").last.get_by_role("heading").first).to_be_visible()
+                expect(
+                    frame.locator("#chat-log article.msg.bot").last.get_by_role("heading").first
+                ).to_be_visible()
                 assert_no_horizontal_scroll(page)
                 shoot(page, "webchat-embedded")
                 page.get_by_role("button", name="チャットを閉じる").click()
