@@ -81,8 +81,8 @@ class ChatLimiter:
 def cross_site(headers: Mapping[str, str]) -> bool:
     """True for a POST another site's page made (a form or script elsewhere posting here).
 
-    Browsers send Origin with every POST; it must name this host (the Host header the
-    proxy passes on). Scripts and tools that send no Origin are not browsers acting for
+    Browsers send Origin with every POST; it must name the host the browser addressed.
+    Scripts and tools that send no Origin are not browsers acting for
     a visitor, so they are let through (and counted by the limits like anyone).
     """
     if headers.get("sec-fetch-site", "") == "cross-site":
@@ -92,4 +92,7 @@ def cross_site(headers: Mapping[str, str]) -> bool:
         return False
     if origin == "null":  # sandboxed frames, data: URLs, some redirects
         return True
-    return urlsplit(origin).netloc.lower() != headers.get("host", "").lower()
+    # The host the browser addressed: Host, or X-Forwarded-Host from a proxy that rewrites Host.
+    # A page on another site cannot set either in a request the browser sends without asking us first.
+    addressed = {headers.get("host", "").lower(), headers.get("x-forwarded-host", "").lower()} - {""}
+    return urlsplit(origin).netloc.lower() not in addressed

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -52,6 +53,9 @@ CROSS_SITE = [
     ({"host": "chat.example.jp:8000", "origin": "http://chat.example.jp:9000"}, True),
     ({"host": "chat.example.jp", "origin": "null"}, True),
     ({"host": "chat.example.jp", "sec-fetch-site": "cross-site"}, True),
+    # behind a proxy that rewrites Host
+    ({"host": "app:8000", "x-forwarded-host": "chat.example.jp", "origin": "https://chat.example.jp"}, False),
+    ({"host": "app:8000", "x-forwarded-host": "chat.example.jp", "origin": "https://evil.example"}, True),
 ]
 
 
@@ -96,7 +100,7 @@ def client(service: PlanService) -> Iterator[TestClient]:
         yield client
 
 
-def ask(client: TestClient, **body: object) -> dict[str, object]:
+def ask(client: TestClient, **body: object) -> dict[str, Any]:
     response = client.post("/api/chat", json=body)
     assert response.status_code == 200, response.text
     return response.json()
@@ -138,19 +142,19 @@ def test_api_answers_with_the_ask_json_fields_and_the_rendered_card(
     assert "<h2>幼児期等の教育と保育の充実</h2>" in str(reply["html"])
     assert "■ 幼児期等の教育と保育の充実" in str(reply["text"])
     uid = reply["rating"]
-    actions = [button["action"] for button in reply["buttons"]]  # type: ignore[index, union-attr]
+    actions = [button["action"] for button in reply["buttons"]]
     assert actions[-2:] == [f"f:+:{uid}", f"f:-:{uid}"]
 
 
 def test_buttons_post_back_their_action(client: TestClient) -> None:
     first = ask(client, message="公園を増やしてほしい")
     conversation = first["conversation"]
-    candidate = next(b for b in first["buttons"] if b["action"].startswith("o:"))  # type: ignore[union-attr]
+    candidate = next(b for b in first["buttons"] if b["action"].startswith("o:"))
     card = ask(client, action=candidate["action"], conversation=conversation)
     assert card["conversation"] == conversation
     assert candidate["label"].removeprefix("もしかして：") in str(card["html"])
     chapters = ask(client, action="c", conversation=conversation)
-    assert [b["action"] for b in chapters["buttons"]][:2] == ["c:1", "c:2"]  # type: ignore[index, union-attr]
+    assert [b["action"] for b in chapters["buttons"]][:2] == ["c:1", "c:2"]
     stale = ask(client, action="m:9-9-9", conversation=conversation)
     assert "計画の改訂で変わりました" in str(stale["text"])
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, BrowserContext, Dialog, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Dialog, Locator, Page, ViewportSize, expect
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -39,8 +39,8 @@ __all__ = ["browser"]  # the Chromium fixture, shared with the staff pages' brow
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 EXAMPLE_PAGE = ROOT / "docs" / "embed-example.html"
 EXAMPLE_CHAT = "http://127.0.0.1:8000"  # the chat's address as the example page writes it
 
@@ -73,9 +73,18 @@ def chat_url(service: PlanService) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def browsing(browser: Browser, **options: object) -> Iterator[Page]:
-    """A fresh browser profile; fails the test if any text ran as a script (an alert)."""
-    context: BrowserContext = browser.new_context(**{"viewport": DESKTOP, "locale": "ja-JP", **options})
+def browsing(
+    browser: Browser, *, phone: bool = False, locale: str = "ja-JP", javascript: bool = True
+) -> Iterator[Page]:
+    """A fresh browser profile (desktop, or a 390×844 phone); fails the test if any text ran as a script."""
+    context: BrowserContext = browser.new_context(
+        viewport=PHONE if phone else DESKTOP,
+        is_mobile=phone,
+        has_touch=phone,
+        device_scale_factor=2 if phone else 1,
+        locale=locale,
+        java_script_enabled=javascript,
+    )
     page = context.new_page()
     dialogs: list[str] = []
 
@@ -175,7 +184,7 @@ def test_a_resident_asks_follows_up_opens_a_candidate_rates_and_browses(
 
 
 def test_the_phone_layout_fits_and_text_scales(browser: Browser, chat_url: str) -> None:
-    with browsing(browser, viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2) as page:
+    with browsing(browser, phone=True) as page:
         page.goto(chat_url + "/")
         assert_no_horizontal_scroll(page)
         ask(page, "保育園が足りない")
@@ -245,7 +254,7 @@ def test_without_javascript_a_question_still_gets_its_answer(
     browser: Browser, chat_url: str, service: PlanService
 ) -> None:
     plan = service.bundle.plan
-    with browsing(browser, java_script_enabled=False, viewport=PHONE) as page:
+    with browsing(browser, phone=True, javascript=False) as page:
         page.goto(chat_url + "/")
         page.get_by_label("質問", exact=True).fill("公園を増やしてほしい")
         page.get_by_role("button", name="送信").click()
@@ -326,7 +335,7 @@ def test_the_embed_snippet_works_from_an_allowed_origin_only(browser: Browser, t
             served(host_page(chat)) as other,
         ):
             assert allowed == allowed_origin
-            with browsing(browser, viewport=PHONE, is_mobile=True, has_touch=True) as page:
+            with browsing(browser, phone=True) as page:
                 page.goto(allowed + "/")
                 opener = page.get_by_role("button", name="総合計画について質問する")
                 expect(opener).to_have_attribute("aria-expanded", "false")
