@@ -25,6 +25,7 @@ from typing import Literal, cast
 from urllib.parse import parse_qsl
 
 import jinja2
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
@@ -331,11 +332,11 @@ def _templates() -> Jinja2Templates:
 TEMPLATES = _templates()
 
 
-def reply_html(turn: ChatTurn, *, conversation: str, language: Language, embed: bool) -> str:
+def reply_html(turn: ChatTurn, *, conversation: str, language: Language, embed: bool) -> Markup:
     """One reply as the page shows it (the API hands the same HTML to the page's script)."""
     template = TEMPLATES.get_template("chat/_reply.html")
     reply = getattr(template.module, "reply")  # noqa: B009 (a macro: an attribute only at run time)
-    return str(reply(turn, conversation, language, embed, TEXTS[language]))
+    return Markup(reply(turn, conversation, language, embed, TEXTS[language]))
 
 
 def turn_json(turn: ChatTurn, html: str, *, conversation: str, language: Language) -> dict[str, object]:
