@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlalchemy import make_url
@@ -205,16 +206,27 @@ def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-def _log_filter(**options: object) -> LogFilter:
+def _log_filter(
+    *,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    unanswered: bool,
+    feedback: str | None,
+    measure: str | None,
+    chapter: int | None,
+    search: str | None,
+    plan_version: int | None,
+) -> LogFilter:
+    """`_filter_options`' values, as click passes them, into the filter they describe."""
     return LogFilter(
-        since=options.get("since"),  # type: ignore[arg-type]
-        until=options.get("until"),  # type: ignore[arg-type]
-        unanswered=bool(options.get("unanswered")),
-        feedback=options.get("feedback"),  # type: ignore[arg-type]
-        measure=options.get("measure"),  # type: ignore[arg-type]
-        chapter=options.get("chapter"),  # type: ignore[arg-type]
-        search=options.get("search"),  # type: ignore[arg-type]
-        version=options.get("plan_version"),  # type: ignore[arg-type]
+        since=since,
+        until=until,
+        unanswered=unanswered,
+        feedback=feedback,
+        measure=measure,
+        chapter=chapter,
+        search=search,
+        version=plan_version,
     )
 
 
@@ -225,7 +237,7 @@ def _log_filter(**options: object) -> LogFilter:
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
 )
 @click.pass_context
-def logs(ctx: click.Context, limit: int, fmt: str, **options: object) -> None:
+def logs(ctx: click.Context, limit: int, fmt: str, **options: Any) -> None:
     """Show recent exchanges (newest first), filtered; CSV opens in Excel.
 
     Example: python -m bot logs --unanswered --since 2026-11-01 --format csv > unanswered.csv
@@ -261,7 +273,7 @@ def logs_purge(days: int, yes: bool) -> None:
 @cli.command()
 @_filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def stats(as_json: bool, **options: object) -> None:
+def stats(as_json: bool, **options: Any) -> None:
     """Exchanges per day, answered rate, feedback, top measures/chapters, words of unanswered questions.
 
     Example: python -m bot stats --since 2026-11-01

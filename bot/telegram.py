@@ -11,15 +11,19 @@ import contextlib
 import datetime as dt
 import html
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, cast
 
 from telegram import (
     BotCommand,
     BotCommandScopeChat,
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    Message,
     Update,
 )
+from telegram._utils.types import JSONDict
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import (
@@ -87,7 +91,15 @@ class RetryingRateLimiter(AIORateLimiter):
         self._attempts = attempts
         self._first_delay = first_delay
 
-    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):  # type: ignore[no-untyped-def]
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | JSONDict | list[JSONDict]:
         delay = self._first_delay
         for attempt in range(1, self._attempts + 1):
             try:
@@ -106,7 +118,17 @@ class RetryingRateLimiter(AIORateLimiter):
 
 
 def _service(context: ContextTypes.DEFAULT_TYPE) -> PlanService:
-    return context.bot_data["service"]
+    return cast(PlanService, context.bot_data["service"])
+
+
+def _message(update: Update) -> Message:
+    """The message of a command or message update: the handler's filters guarantee there is one."""
+    return cast(Message, update.effective_message)
+
+
+def _query(update: Update) -> CallbackQuery:
+    """The query of an update routed by a CallbackQueryHandler, which only accepts those."""
+    return cast(CallbackQuery, update.callback_query)
 
 
 def _short(text: str) -> str:
@@ -160,61 +182,66 @@ def reply_html(answered: Answered) -> str:
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Welcome: what the bot does, example questions and the chapter menu."""
     plan = _service(context).bundle.plan
-    await update.effective_message.reply_text(
+    await _message(update).reply_text(
         render_html(welcome_lines(plan)), reply_markup=InlineKeyboardMarkup(_chapter_buttons(plan))
     )
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """How to ask."""
-    await update.effective_message.reply_text(render_html(help_lines(_service(context).bundle.plan)))
+    await _message(update).reply_text(render_html(help_lines(_service(context).bundle.plan)))
 
 
 async def about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """What the comprehensive plan is and its period."""
-    await update.effective_message.reply_text(render_html(about_lines(_service(context).bundle.plan)))
+    await _message(update).reply_text(render_html(about_lines(_service(context).bundle.plan)))
 
 
 async def chapters(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The chapter menu, browsed by editing this one message."""
-    plan = _service(context).bundle.plan
-    await update.effective_message.reply_text(
-        "<b>計画の分野（章）を選んでください。</b>", reply_markup=InlineKeyboardMarkup(_chapter_buttons(plan))
-    )
+    text, markup = _chapter_menu(_service(context).bundle.plan)
+    await _message(update).reply_text(text, reply_markup=markup)
+
+
+def _chapter_menu(plan: Plan) -> tuple[str, InlineKeyboardMarkup]:
+    return "<b>計画の分野（章）を選んでください。</b>", InlineKeyboardMarkup(_chapter_buttons(plan))
 
 
 async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A resident's question: answer from the plan, then log the exchange."""
-    message = update.effective_message
+    message = _message(update)
     text = message.text or ""
     if not text.strip():
         await message.reply_text(EMPTY)
         return
+    user = update.effective_user
+    if user is None:  # no sender (a channel post): nobody to answer
+        return
     service = _service(context)
-    answered = service.answer("telegram", update.effective_user.id, text)
+    answered = service.answer("telegram", user.id, text)
     await message.reply_text(reply_html(answered), reply_markup=answer_keyboard(answered))
     service.record(answered)
 
 
 async def not_text(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
     """Stickers, photos, voice, locations …: a polite text-only reply."""
-    await update.effective_message.reply_text(NOT_TEXT)
+    await _message(update).reply_text(NOT_TEXT)
 
 
 async def edited(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
     """Edited messages are not re-answered: answering twice would confuse the log."""
-    await update.effective_message.reply_text(EDITED)
+    await _message(update).reply_text(EDITED)
 
 
 async def unknown_command(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-    await update.effective_message.reply_text(UNKNOWN_COMMAND)
+    await _message(update).reply_text(UNKNOWN_COMMAND)
 
 
 def _browse_view(plan: Plan, data: str) -> tuple[str, InlineKeyboardMarkup] | None:
     """Text and buttons of one step of the chapter browser, or None for stale data."""
     kind, _, key = data.partition(":")
     if kind == "c" and not key:
-        return "<b>計画の分野（章）を選んでください。</b>", InlineKeyboardMarkup(_chapter_buttons(plan))
+        return _chapter_menu(plan)
     try:
         if kind == "c":
             chapter = plan.chapter(int(key))
@@ -257,22 +284,23 @@ def _browse_view(plan: Plan, data: str) -> tuple[str, InlineKeyboardMarkup] | No
 
 async def browse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Chapter → major measures → middle measure cards, editing the message in place."""
-    query = update.callback_query
+    query = _query(update)
     # CallbackQueries need to be answered, even if no notification to the user is needed.
-    view = _browse_view(_service(context).bundle.plan, query.data or "")
+    plan = _service(context).bundle.plan
+    view = _browse_view(plan, query.data or "")
     if view is None:
         await query.answer(STALE)
-        view = _browse_view(_service(context).bundle.plan, "c")
+        view = _chapter_menu(plan)
     else:
         await query.answer()
-    text, markup = view  # type: ignore[misc]
+    text, markup = view
     with contextlib.suppress(BadRequest):  # "message is not modified" when pressed twice
         await query.edit_message_text(text, reply_markup=markup)
 
 
 async def open_card(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A 「もしかして」 candidate: its card as a new message, the answer stays as it was."""
-    query = update.callback_query
+    query = _query(update)
     plan = _service(context).bundle.plan
     try:
         located: Located = plan.locate((query.data or "").removeprefix("o:"))
@@ -281,15 +309,18 @@ async def open_card(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     await query.answer()
     # The answer may be too old for Telegram to hand back (an inaccessible message): send to the chat.
-    await context.bot.send_message(update.effective_chat.id, render_html(card_lines(located)))
+    chat = update.effective_chat
+    if chat is None:  # a button on an inline-mode message: no chat to send to
+        return
+    await context.bot.send_message(chat.id, render_html(card_lines(located)))
 
 
 async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """👍/👎: store the rating (a second press replaces it) and show which one counts."""
-    query = update.callback_query
+    query = _query(update)
     _, sign, uid = (query.data or "").split(":", 2)
     helpful = sign == "+"
-    _service(context).record_feedback("telegram", update.effective_user.id, uid, helpful)
+    _service(context).record_feedback("telegram", query.from_user.id, uid, helpful)
     await query.answer(
         "ご評価ありがとうございます。" if helpful else "ご意見ありがとうございます。改善に役立てます。"
     )
@@ -334,7 +365,7 @@ async def staff_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
                 )
         return lines
 
-    await update.effective_message.reply_text("\n".join(await asyncio.to_thread(figures)))
+    await _message(update).reply_text("\n".join(await asyncio.to_thread(figures)))
 
 
 async def staff_unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -347,7 +378,7 @@ async def staff_unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return [f"• {row.local_time[5:16]} {html.escape(row.question[:100])}" for row in rows]
 
     lines = await asyncio.to_thread(latest)
-    await update.effective_message.reply_text(
+    await _message(update).reply_text(
         "<b>最近の回答できなかった質問</b>\n" + ("\n".join(lines) if lines else "ありません。")
     )
 

@@ -38,6 +38,12 @@ class Resident:
     def current(self, message: SentMessage) -> SentMessage:
         return next(m for m in self.api.messages(self.user_id) if m.message_id == message.message_id)
 
+    def button_texts(self, message: SentMessage) -> list[str]:
+        """The labels on the message's keyboard as the resident sees it now."""
+        markup = self.current(message).reply_markup
+        assert markup is not None
+        return [b["text"] for row in markup["inline_keyboard"] for b in row]
+
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BotApiServer, BotProcess, Path]]:
@@ -138,12 +144,12 @@ def test_feedback_is_recorded_acknowledged_and_shown(
     resident.press(reply, down)
     assert resident.api.wait_for("answerCallbackQuery")[0].params.get("text")
     resident.api.wait_for("editMessageReplyMarkup")
-    buttons = [b["text"] for row in resident.current(reply).reply_markup["inline_keyboard"] for b in row]
+    buttons = resident.button_texts(reply)
     assert "👎 役に立たなかった ✓" in buttons
     up = next(d for d in reply.callback_data if d.startswith("f:+:"))
     resident.press(reply, up)
     resident.api.wait_for("editMessageReplyMarkup")
-    buttons = [b["text"] for row in resident.current(reply).reply_markup["inline_keyboard"] for b in row]
+    buttons = resident.button_texts(reply)
     assert "👍 役に立った ✓" in buttons and "👎 役に立たなかった" in buttons
     uid = up.removeprefix("f:+:")
     sessions = make_sessionmaker(make_engine(f"sqlite:///{running[2] / 'planbot.sqlite3'}"))

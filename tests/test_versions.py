@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.cli import cli
 from bot.service import PlanService
@@ -139,7 +139,7 @@ def test_a_version_that_fails_to_load_is_skipped(service: PlanService) -> None:
     with service.sessions() as session, session.begin():
         sources = dict(session.scalars(select(PlanVersion)).one().sources)
         sources["chapter1.yaml"] = "number: [\n"
-        session.execute(PlanVersion.__table__.update().values(active=False))
+        session.execute(update(PlanVersion).values(active=False))
         session.add(
             PlanVersion(digest="broken", created_at=utcnow(), label="broken", sources=sources, active=True)
         )

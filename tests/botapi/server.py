@@ -247,14 +247,14 @@ def parse_html(text: str) -> tuple[str, list[JSON]]:
             if m[1]:
                 if not stack:
                     raise ValueError(f'Unexpected end tag "</{name}>" {at}')
-                top, start, entity = stack.pop()
+                top, start, closed = stack.pop()
                 if top != name:
                     raise ValueError(f'Unmatched end tag {at}, expected "</{top}>", found "</{name}>"')
-                language = entity.pop("language", None) if entity and top == "code" else None
+                language = closed.pop("language", None) if closed and top == "code" else None
                 if language and stack and stack[-1][0] == "pre" and stack[-1][2] is not None:
                     stack[-1][2]["language"] = language  # <pre><code class="language-x">
-                elif entity and offset > start:
-                    entities.append(entity | {"offset": start, "length": offset - start})
+                elif closed and offset > start:
+                    entities.append(closed | {"offset": start, "length": offset - start})
                 continue
             if name not in _HTML_TAGS:
                 raise ValueError(f'Unsupported start tag "{name}" {at}')
@@ -347,7 +347,8 @@ async def _read_params(request: Request) -> JSON:
     elif "multipart/form-data" in ctype:
         head = f"Content-Type: {ctype}\r\n\r\n".encode()
         for part in BytesParser(policy=HTTP).parsebytes(head + body).iter_parts():
-            data = part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
             value = {"filename": name, "size": len(data)} if (name := part.get_filename()) else None
             raw[str(part.get_param("name", header="content-disposition"))] = value or data.decode()
     elif body:
@@ -635,7 +636,7 @@ class BotApiServer:
             {"message_id": p["reply_to_message_id"]} if "reply_to_message_id" in p else {}
         )
         with self._cond:
-            target = self._raw.get((chat["id"], reply.get("message_id")))
+            target = self._raw.get((chat["id"], reply["message_id"])) if "message_id" in reply else None
             allow = reply.get("allow_sending_without_reply", p.get("allow_sending_without_reply"))
             if reply and target is None and not allow:
                 raise _bad("message to be replied not found")
