@@ -250,7 +250,7 @@ def test_running_bot_switches_to_the_new_version_while_answering(
     data_dir = Path(env["PLANBOT_DATA_DIR"])
     process = BotProcess(bot_env(api.base_url, api.base_file_url, data_dir), tmp_path / "bot.log")
     try:
-        api.wait_for("getUpdates", timeout=30)
+        api.wait_polling()
         with _Asker(api, 4001) as asker:
             while not asker.titles:
                 time.sleep(0.05)
@@ -284,7 +284,7 @@ def test_two_bot_processes_on_one_postgres_database_both_switch(
         ]
         try:
             for a in (first_api, second_api):
-                a.wait_for("getUpdates", timeout=30)
+                a.wait_polling()
             with _Asker(first_api, 5001) as one, _Asker(second_api, 5002) as two:
                 while not one.titles or not two.titles:
                     time.sleep(0.05)
