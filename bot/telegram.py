@@ -41,15 +41,28 @@ from telegram.ext import (
 from index import Chapter, Located, Plan
 
 from .answer import (
-    Line,
-    Style,
     about_lines,
     answer_lines,
+    browse_prompt_lines,
     candidates,
     card_lines,
+    chapter_lines,
     help_lines,
+    measure_lines,
     render_html,
     welcome_lines,
+)
+from .callback_data import (
+    Action,
+    BrowseAction,
+    ChapterMenu,
+    ChapterView,
+    FeedbackPress,
+    MeasureView,
+    MiddleView,
+    OpenCard,
+    encode,
+    parse,
 )
 from .config import Settings
 from .reports import LOCAL_TZ, LogFilter, compute_stats, list_exchanges
@@ -135,26 +148,23 @@ def _short(text: str) -> str:
     return text if len(text) <= BUTTON_TEXT_LIMIT else text[: BUTTON_TEXT_LIMIT - 1] + "…"
 
 
+def _button(text: str, action: Action) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=encode(action))
+
+
 def _feedback_row(uid: str) -> list[InlineKeyboardButton]:
     return [
-        InlineKeyboardButton("👍 役に立った", callback_data=f"f:+:{uid}"),
-        InlineKeyboardButton("👎 役に立たなかった", callback_data=f"f:-:{uid}"),
+        _button("👍 役に立った", FeedbackPress(True, uid)),
+        _button("👎 役に立たなかった", FeedbackPress(False, uid)),
     ]
 
 
 def _chapter_buttons(plan: Plan) -> list[list[InlineKeyboardButton]]:
-    return [[InlineKeyboardButton(_short(c.label), callback_data=f"c:{c.number}")] for c in plan.chapters]
+    return [[_button(_short(c.label), ChapterView(c.number))] for c in plan.chapters]
 
 
 def _measure_buttons(chapter: Chapter) -> list[list[InlineKeyboardButton]]:
-    return [
-        [
-            InlineKeyboardButton(
-                _short(f"{m.number} {m.title}"), callback_data=f"mm:{chapter.number}-{m.number}"
-            )
-        ]
-        for m in chapter.measures
-    ]
+    return [[_button(_short(m.label), MeasureView(chapter.number, m.number))] for m in chapter.measures]
 
 
 def answer_keyboard(answered: Answered) -> InlineKeyboardMarkup:
@@ -168,10 +178,7 @@ def answer_keyboard(answered: Answered) -> InlineKeyboardMarkup:
         rows = _measure_buttons(chapter)
     else:
         others = result.hits if result.field is not None else candidates(result)
-        rows = [
-            [InlineKeyboardButton(_short(f"もしかして：{h.title}"), callback_data=f"o:{h.id}")]
-            for h in others
-        ]
+        rows = [[_button(_short(f"もしかして：{h.title}"), OpenCard(h.id))] for h in others]
     return InlineKeyboardMarkup([*rows, _feedback_row(answered.uid)])
 
 
@@ -204,7 +211,7 @@ async def chapters(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def _chapter_menu(plan: Plan) -> tuple[str, InlineKeyboardMarkup]:
-    return "<b>計画の分野（章）を選んでください。</b>", InlineKeyboardMarkup(_chapter_buttons(plan))
+    return render_html(browse_prompt_lines()), InlineKeyboardMarkup(_chapter_buttons(plan))
 
 
 async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -237,102 +244,85 @@ async def unknown_command(update: Update, _context: ContextTypes.DEFAULT_TYPE) -
     await _message(update).reply_text(UNKNOWN_COMMAND)
 
 
-def _browse_view(plan: Plan, data: str) -> tuple[str, InlineKeyboardMarkup] | None:
-    """Text and buttons of one step of the chapter browser, or None for stale data."""
-    kind, _, key = data.partition(":")
-    if kind == "c" and not key:
-        return _chapter_menu(plan)
-    try:
-        if kind == "c":
-            chapter = plan.chapter(int(key))
-            lines = [
-                Line(Style.HEADING, chapter.label),
-                *(Line(Style.ITEM, f"{m.number} {m.title}") for m in chapter.measures),
-            ]
-            buttons = _measure_buttons(chapter)
-            buttons.append([InlineKeyboardButton("← 章の一覧", callback_data="c")])
-            return render_html(lines), InlineKeyboardMarkup(buttons)
-        if kind == "mm":
-            chapter_no, measure_no = (int(part) for part in key.split("-"))
+def _browse_view(plan: Plan, action: BrowseAction) -> tuple[str, InlineKeyboardMarkup]:
+    """Text and buttons of one step of the chapter browser; KeyError or IndexError when stale."""
+    match action:
+        case ChapterMenu():
+            return _chapter_menu(plan)
+        case ChapterView(number):
+            chapter = plan.chapter(number)
+            buttons = [*_measure_buttons(chapter), [_button("← 章の一覧", ChapterMenu())]]
+            return render_html(chapter_lines(chapter)), InlineKeyboardMarkup(buttons)
+        case MeasureView(chapter_no, measure_no):
             chapter = plan.chapter(chapter_no)
             measure = chapter.measures[measure_no - 1]
-            lines = [
-                Line(Style.HEADING, f"{measure.number} {measure.title}"),
-                Line(Style.CITATION, chapter.label),
-                Line(Style.LABEL, "目指す姿"),
-                *(Line(Style.GOAL, goal) for goal in measure.goals),
-            ]
             buttons = [
-                [InlineKeyboardButton(_short(f"({m.number}) {m.title}"), callback_data=f"m:{m.id}")]
-                for m in measure.middles
+                [_button(_short(f"({m.number}) {m.title}"), MiddleView(m.id))] for m in measure.middles
             ]
-            buttons.append(
-                [InlineKeyboardButton(f"← 第{chapter.number}章", callback_data=f"c:{chapter.number}")]
-            )
-            return render_html(lines), InlineKeyboardMarkup(buttons)
-        if kind == "m":
-            located = plan.locate(key)
-            back = f"mm:{located.chapter.number}-{located.measure.number}"
-            markup = InlineKeyboardMarkup(
-                [[InlineKeyboardButton(f"← {_short(located.measure.title)}", callback_data=back)]]
-            )
+            buttons.append([_button(f"← 第{chapter.number}章", ChapterView(chapter.number))])
+            return render_html(measure_lines(chapter, measure)), InlineKeyboardMarkup(buttons)
+        case MiddleView(id):
+            located = plan.locate(id)
+            back = MeasureView(located.chapter.number, located.measure.number)
+            markup = InlineKeyboardMarkup([[_button(f"← {_short(located.measure.title)}", back)]])
             return render_html(card_lines(located)), markup
-    except (KeyError, ValueError, IndexError):
-        return None
-    return None
 
 
-async def browse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Chapter → major measures → middle measure cards, editing the message in place."""
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Every inline button the bot sent: what its data asks for (the handler's pattern parsed it)."""
     query = _query(update)
-    # CallbackQueries need to be answered, even if no notification to the user is needed.
+    match parse(query.data):
+        case FeedbackPress() as press:
+            await feedback(query, context, press)
+        case OpenCard(id):
+            await open_card(query, context, id)
+        case ChapterMenu() | ChapterView() | MeasureView() | MiddleView() as step:
+            await browse(query, context, step)
+
+
+async def browse(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, step: BrowseAction) -> None:
+    """Chapter → major measures → middle measure cards, editing the message in place."""
     plan = _service(context).bundle.plan
-    view = _browse_view(plan, query.data or "")
-    if view is None:
+    # CallbackQueries need to be answered, even if no notification to the user is needed.
+    try:
+        text, markup = _browse_view(plan, step)
+    except (KeyError, IndexError):
         await query.answer(STALE)
-        view = _chapter_menu(plan)
+        text, markup = _chapter_menu(plan)
     else:
         await query.answer()
-    text, markup = view
     with contextlib.suppress(BadRequest):  # "message is not modified" when pressed twice
         await query.edit_message_text(text, reply_markup=markup)
 
 
-async def open_card(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def open_card(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, middle_id: str) -> None:
     """A 「もしかして」 candidate: its card as a new message, the answer stays as it was."""
-    query = _query(update)
     plan = _service(context).bundle.plan
     try:
-        located: Located = plan.locate((query.data or "").removeprefix("o:"))
+        located: Located = plan.locate(middle_id)
     except KeyError:
         await query.answer(STALE)
         return
     await query.answer()
     # The answer may be too old for Telegram to hand back (an inaccessible message): send to the chat.
-    chat = update.effective_chat
-    if chat is None:  # a button on an inline-mode message: no chat to send to
+    if query.message is None:  # a button on an inline-mode message: no chat to send to
         return
-    await context.bot.send_message(chat.id, render_html(card_lines(located)))
+    await context.bot.send_message(query.message.chat.id, render_html(card_lines(located)))
 
 
-async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def feedback(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, press: FeedbackPress) -> None:
     """👍/👎: store the rating (a second press replaces it) and show which one counts."""
-    query = _query(update)
-    _, sign, uid = (query.data or "").split(":", 2)
-    helpful = sign == "+"
-    _service(context).record_feedback("telegram", query.from_user.id, uid, helpful)
+    _service(context).record_feedback("telegram", query.from_user.id, press.uid, press.helpful)
     await query.answer(
-        "ご評価ありがとうございます。" if helpful else "ご意見ありがとうございます。改善に役立てます。"
+        "ご評価ありがとうございます。" if press.helpful else "ご意見ありがとうございます。改善に役立てます。"
     )
     markup = getattr(query.message, "reply_markup", None)  # None for messages too old to edit
     if markup is None:
         return
     rows = [
         [
-            InlineKeyboardButton(
-                _mark(button.text, button.callback_data == query.data), callback_data=button.callback_data
-            )
-            if str(button.callback_data).startswith("f:")
+            InlineKeyboardButton(_mark(button.text, pressed == press), callback_data=button.callback_data)
+            if isinstance(pressed := parse(button.callback_data), FeedbackPress)
             else button
             for button in row
         ]
@@ -461,8 +451,6 @@ def build_application(settings: Settings, service: PlanService, *, webhook: bool
     application.add_handler(MessageHandler(filters.TEXT & filters.UpdateType.MESSAGE, question))
     # Service messages (someone joined, a pin) are not residents talking to the bot.
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & ~filters.StatusUpdate.ALL, not_text))
-    application.add_handler(CallbackQueryHandler(feedback, pattern=r"^f:[+-]:[0-9a-f]{32}$"))
-    application.add_handler(CallbackQueryHandler(open_card, pattern=r"^o:"))
-    application.add_handler(CallbackQueryHandler(browse, pattern=r"^(c|c:\d+|mm:\d+-\d+|m:[\d-]+)$"))
+    application.add_handler(CallbackQueryHandler(on_button, pattern=lambda data: parse(data) is not None))
     application.add_error_handler(on_error)
     return application

@@ -64,6 +64,11 @@ class Measure:
     indicators: tuple[Indicator, ...] = ()
     url: str | None = None
 
+    @property
+    def label(self) -> str:
+        """Number and title, as the plan writes a major measure in citations, menus and headings."""
+        return f"{self.number} {self.title}"
+
 
 @dataclass(frozen=True, slots=True)
 class Chapter:
@@ -132,7 +137,7 @@ class Located:
         return SEPARATOR.join(
             (
                 self.chapter.label,
-                f"{self.measure.number} {self.measure.title}",
+                self.measure.label,
                 f"({self.middle.number}) {self.middle.title}",
             )
         )
