@@ -15,7 +15,6 @@ from typing import Any
 
 import click
 from sqlalchemy import make_url
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from index import Plan, PlanDataError, bundled_plan_dir, load_bundle, read_sources
@@ -23,8 +22,9 @@ from index.evaluate import evaluate as run_evaluation
 from index.evaluate import read_questions
 
 from .answer import answer_lines, render_plain
-from .config import Settings, configure_logging, load_settings
+from .config import Settings, configure_logging
 from .console import run_chat
+from .errors import NoActivePlanError, ReportingGroup
 from .outline import outline_lines, plan_json
 from .reports import LOCAL_TZ, LogFilter, compute_stats, list_exchanges, parse_time, purge, rows_to_csv
 from .service import PlanService
@@ -43,7 +43,7 @@ def _bundle(plan_dir: Path | None):
         raise click.ClickException(f"the plan data has errors:\n{error}") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ReportingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Asaka City comprehensive plan bot: answers residents' questions from the plan."""
 
@@ -124,12 +124,12 @@ def evaluate(file: Path, verbose: bool, as_json: bool, plan_dir: Path | None) ->
 
 def _staff_context() -> tuple[sessionmaker[Session], Plan]:
     """A database session factory and the active plan, for staff commands."""
-    settings = load_settings()
+    settings = Settings.from_env()
     sessions = open_database(settings.database_url, migrate=settings.embedded_database)
     try:
         ensure_initial_version(sessions)
         plan = ActivePlan.from_database(sessions).bundle.plan
-    except (LookupError, PlanDataError):
+    except (NoActivePlanError, PlanDataError):
         plan = _bundle(None).plan
     return sessions, plan
 
@@ -140,7 +140,7 @@ def chat() -> None:
 
     Example: python -m bot chat
     """
-    service = PlanService.start(load_settings())
+    service = PlanService.start(Settings.from_env())
     try:
         run_chat(service)
     finally:
@@ -161,7 +161,7 @@ def db_upgrade() -> None:
 
     Example: DATABASE_URL=postgresql+psycopg://planbot@localhost/planbot python -m bot db upgrade
     """
-    settings = load_settings()
+    settings = Settings.from_env()
     upgrade(settings.database_url)
     click.echo(f"database is at the newest schema ({_safe_url(settings.database_url)})")
 
@@ -303,8 +303,6 @@ def reindex_command(plan_dir: Path | None, dry_run: bool, label: str, activate_i
     if activate_id is not None:
         try:
             version = activate(sessions, activate_id)
-        except LookupError as error:
-            raise click.ClickException(str(error)) from None
         except PlanDataError as error:
             raise click.ClickException(f"version {activate_id} cannot be loaded:\n{error}") from None
         click.echo(f"version {version.id} ({version.label}) is now active")
@@ -313,10 +311,6 @@ def reindex_command(plan_dir: Path | None, dry_run: bool, label: str, activate_i
         outcome = reindex(
             sessions, read_sources(plan_dir or bundled_plan_dir()), label=label, dry_run=dry_run
         )
-    except IntegrityError:
-        raise click.ClickException(
-            "another reindex stored a version at the same moment: run it again"
-        ) from None
     except PlanDataError as error:
         for problem in error.problems:
             click.echo(str(problem), err=True)
@@ -354,8 +348,9 @@ def versions_command() -> None:
         click.echo(f"{mark} {version.id:>3}  {created}  {version.digest[:12]}  {version.label}")
 
 
-def _telegramload_settings() -> Settings:
-    settings = load_settings()
+def _telegram_settings() -> Settings:
+    """Settings for the commands that talk to Telegram, which cannot start without a token."""
+    settings = Settings.from_env()
     if not settings.telegram_token:
         click.echo(
             "Error: TELEGRAM_BOT_TOKEN is not set (get one from @BotFather; see README: Operators)", err=True
@@ -370,7 +365,7 @@ def run() -> None:
 
     Example: TELEGRAM_BOT_TOKEN=123:ABC python -m bot run
     """
-    settings = _telegramload_settings()
+    settings = _telegram_settings()
     configure_logging()
     from telegram import Update
 
@@ -392,7 +387,7 @@ def serve(host: str) -> None:
 
     Example: TELEGRAM_BOT_TOKEN=123:ABC WEBHOOK_URL=https://bot.example.jp PORT=8000 python -m bot serve
     """
-    settings = _telegramload_settings()
+    settings = _telegram_settings()
     configure_logging()
     import uvicorn
 

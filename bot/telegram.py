@@ -65,6 +65,7 @@ from .callback_data import (
     parse,
 )
 from .config import Settings
+from .errors import ConfigError
 from .reports import LOCAL_TZ, LogFilter, compute_stats, list_exchanges
 from .service import Answered, PlanService
 
@@ -420,7 +421,7 @@ async def stop_services(application: Application) -> None:
 def build_application(settings: Settings, service: PlanService, *, webhook: bool = False) -> Application:
     """The bot as production runs it; tests build it the same way against a local Bot API."""
     if not settings.telegram_token:
-        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_token)

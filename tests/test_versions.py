@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select, update
+from sqlalchemy import Engine, event, select, update
 
 from bot.cli import cli
 from bot.service import PlanService
 from bot.store import Exchange, PlanVersion, make_engine, make_sessionmaker, utcnow
-from bot.versions import ActivePlan
-from index import bundled_plan_dir
+from bot.versions import ActivePlan, reindex
+from index import bundled_plan_dir, read_sources
 from index.plan import digest
 from tests.botapi import BotApiServer
 from tests.helpers import BotProcess, bot_env
@@ -132,6 +132,30 @@ def test_rollback_to_an_earlier_version(env: dict[str, str], plan_dir: Path) -> 
     assert _cli(env, "versions")[1].splitlines()[1].startswith("*   1 ")
     code, output = _cli(env, "reindex", "--activate", "99")
     assert code == 1 and "no plan version 99" in output
+
+
+def test_a_reindex_racing_another_is_told_to_run_again(env: dict[str, str], plan_dir: Path) -> None:
+    """Two staff reindex the same new data at once: the one that stores second gets one clear line."""
+    assert _cli(env, "versions")[0] == 0  # version 1 exists
+    _retitle(plan_dir)
+    url = f"sqlite:///{Path(env['PLANBOT_DATA_DIR']) / 'planbot.sqlite3'}"
+    raced = False
+
+    def other_reindex_stores_first(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        nonlocal raced
+        if statement.startswith("UPDATE plan_versions") and not raced:
+            raced = True
+            reindex(make_sessionmaker(make_engine(url)), read_sources(plan_dir), label="", dry_run=False)
+
+    event.listen(Engine, "before_cursor_execute", other_reindex_stores_first)
+    try:
+        code, output = _cli(env, "reindex", "--plan-dir", str(plan_dir))
+    finally:
+        event.remove(Engine, "before_cursor_execute", other_reindex_stores_first)
+    assert raced
+    assert code == 1
+    assert "Error: another reindex stored a version at the same moment: run it again" in output
+    assert "Traceback" not in output and "IntegrityError" not in output
 
 
 def test_a_version_that_fails_to_load_is_skipped(service: PlanService) -> None:
