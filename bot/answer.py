@@ -1,4 +1,4 @@
-"""What a resident reads: search results turned into text, as pure functions.
+"""What a resident reads: search results and the chapter browser turned into text, as pure functions.
 
 Every reply is first built as a list of styled lines and then rendered either as
 plain text (console, `ask`) or as Telegram HTML, so both channels say the same

@@ -206,28 +206,9 @@ def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-def _log_filter(
-    *,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
-    unanswered: bool,
-    feedback: str | None,
-    measure: str | None,
-    chapter: int | None,
-    search: str | None,
-    plan_version: int | None,
-) -> LogFilter:
+def _log_filter(plan_version: int | None = None, **options: Any) -> LogFilter:
     """`_filter_options`' values, as click passes them, into the filter they describe."""
-    return LogFilter(
-        since=since,
-        until=until,
-        unanswered=unanswered,
-        feedback=feedback,
-        measure=measure,
-        chapter=chapter,
-        search=search,
-        version=plan_version,
-    )
+    return LogFilter(version=plan_version, **options)
 
 
 @cli.group(invoke_without_command=True)
