@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PlanBotError, PlanDataError, Problem
-from .models import Chapter, Located, Measure, Middle, Plan
+from .models import Chapter, Contact, Located, Measure, Middle, Plan, Route
 from .plan import bundled_plan_dir, digest, parse_plan, read_sources
 from .search import Field, Hit, SearchIndex, SearchResult, Tuning
 from .thesaurus import Thesaurus, parse_thesaurus
 
 __all__ = [
     "Chapter",
+    "Contact",
     "Field",
     "Hit",
     "Located",
@@ -24,6 +25,7 @@ __all__ = [
     "PlanBundle",
     "PlanDataError",
     "Problem",
+    "Route",
     "SearchIndex",
     "SearchResult",
     "Thesaurus",
