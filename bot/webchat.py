@@ -21,7 +21,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal
 from urllib.parse import parse_qsl
 
 import jinja2
@@ -167,7 +167,7 @@ def negotiate_language(accept_language: str) -> Language:
         ranked.append((-quality, position, tag.strip().lower().split("-")[0]))
     for negative_quality, _, primary in sorted(ranked):
         if negative_quality < 0 and primary in LANGUAGES:
-            return cast(Language, primary)
+            return primary
     return "ja"
 
 
@@ -419,7 +419,7 @@ class ChatPages:
     def language(self, request: Request, chosen: object = None) -> Language:
         for value in (chosen, request.query_params.get("lang")):
             if value in LANGUAGES:
-                return cast(Language, value)
+                return value
         return negotiate_language(request.headers.get("accept-language", ""))
 
     def render(
