@@ -48,6 +48,7 @@ from .answer import (
     render_plain,
     welcome_lines,
 )
+from .callback_data import FeedbackPress, encode, parse
 from .chat_guard import ChatLimiter, ChatLimits, cross_site
 from .service import MAX_QUESTION_CHARS, Answered, PlanService
 
@@ -210,7 +211,9 @@ def feedback_buttons(uid: str, language: Language) -> tuple[ChatButton, ChatButt
     """👍/👎 for an exchange; the action carries its uid (a second press replaces the first)."""
     ja = language == "ja"
     up, down = ("👍 役に立った", "👎 役に立たなかった") if ja else ("👍 Helpful", "👎 Not helpful")
-    return ChatButton(up, f"f:+:{uid}"), ChatButton(down, f"f:-:{uid}")
+    return ChatButton(up, encode(FeedbackPress(True, uid))), ChatButton(
+        down, encode(FeedbackPress(False, uid))
+    )
 
 
 def _chapter_buttons(service: PlanService) -> tuple[ChatButton, ...]:
@@ -252,10 +255,6 @@ def _action_turn(service: PlanService, conversation: str, action: str, language:
     texts = TEXTS[language]
     kind, _, key = action.partition(":")
     try:
-        if kind == "f" and re.fullmatch(r"[+-]:[0-9a-f]{32}", key):
-            helpful = key[0] == "+"
-            service.record_feedback(CHANNEL, conversation, key[2:], helpful)
-            return ChatTurn((Line(Style.TEXT, texts["thanks_up" if helpful else "thanks_down"]),))
         if kind in ("o", "m"):
             located = plan.locate(key)
             back = ChatButton(
@@ -534,6 +533,12 @@ class ChatPages:
         return response
 
     def turn(self, conversation: str, message: str, action: str, language: Language) -> ChatTurn:
+        """The reply to a message or a button; 👍/👎 are stored here, like Telegram's handler does."""
+        pressed = parse(action) if action else None
+        if isinstance(pressed, FeedbackPress):
+            self.service.record_feedback(CHANNEL, conversation, pressed.uid, pressed.helpful)
+            thanks = TEXTS[language]["thanks_up" if pressed.helpful else "thanks_down"]
+            return ChatTurn((Line(Style.TEXT, thanks),))
         return take_turn(self.service, conversation, message=message, action=action, language=language)
 
     def log(self, turn: ChatTurn) -> BackgroundTask | None:
