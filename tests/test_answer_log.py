@@ -279,7 +279,9 @@ def test_embedded_default_database_lives_in_the_data_dir(tmp_path: Path) -> None
         assert connection.execute(text("select 1")).scalar() == 1
 
 
-def test_journal_is_emptied_once_the_database_has_everything(service: PlanService, settings: Settings) -> None:
+def test_journal_is_emptied_once_the_database_has_everything(
+    service: PlanService, settings: Settings
+) -> None:
     _ask(service, 1, "空き家")
     assert service.log.flush()
     assert list((settings.data_dir / "spool").glob("*.jsonl")) == [service.log.journal_path]
