@@ -41,6 +41,7 @@ class ReindexOutcome:
     changes: list[Change]
     version_id: int | None  # None: identical content or a dry run
     identical: bool
+    reactivated: bool = False  # the content of an earlier version, which is active again
 
 
 def _active(session: Session) -> PlanVersion | None:
@@ -106,7 +107,7 @@ def reindex(
             existing.active, existing.activated_at = True, utcnow()
             if label:
                 existing.label = label
-            return ReindexOutcome(bundle, changes, existing.id, False)
+            return ReindexOutcome(bundle, changes, existing.id, False, reactivated=True)
         version = _store_active(session, bundle, label or f"reindex {utcnow():%Y-%m-%d %H:%M}")
         return ReindexOutcome(bundle, changes, version.id, False)
 

@@ -60,7 +60,16 @@ def create_app(service: PlanService, *, application: Application | None = None) 
         return Response(status_code=200)
 
     async def healthz(_request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "plan_version": service.active.version_id})
+        # Still 200 when degraded: the process answers residents; restarting it would not help.
+        available = service.health.available
+        return JSONResponse(
+            {
+                "status": "ok" if available else "degraded",
+                "plan_version": service.active.version_id,
+                "database": "ok" if available else "unavailable",
+                "unwritten_exchanges": service.log.spooled,
+            }
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
