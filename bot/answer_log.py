@@ -281,12 +281,12 @@ class AnswerLog:
         self._journal.close()
 
     def _run(self) -> None:
+        failing = False
         while not self._stopping.is_set():
-            self._wake.wait()
+            # While the database is unavailable, try again every few seconds (or when flushed).
+            self._wake.wait(self._retry_seconds if failing else None)
             self._wake.clear()
-            if not self._step():
-                # The database is unavailable: try again later (or at once when flushed or closed).
-                self._wake.wait(self._retry_seconds)
+            failing = not self._step()
         self._step()
 
     def _step(self) -> bool:
