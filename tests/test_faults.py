@@ -315,10 +315,12 @@ def test_webhook_worker_killed_and_database_stopped_under_load(
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             request = urllib.request.Request(base + webhook_path(TOKEN), body, headers, method="POST")
-            with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-                with urllib.request.urlopen(request, timeout=5) as response:
-                    if response.status == 200:
-                        return
+            with (
+                contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+                urllib.request.urlopen(request, timeout=5) as response,
+            ):
+                if response.status == 200:
+                    return
             time.sleep(0.1)
         raise TimeoutError(f"update {update_id} was never accepted")
 
