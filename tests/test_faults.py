@@ -29,11 +29,13 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
+from bot.console import run_chat
+from bot.service import PlanService
 from bot.store import Exchange, upgrade
 from bot.update_journal import exchange_uid
 from bot.web import SECRET_HEADER, webhook_path, webhook_secret
 from tests.botapi import BotApiServer
-from tests.helpers import BotProcess, bot_env
+from tests.helpers import BotProcess, bot_env, make_settings
 
 pytestmark = pytest.mark.postgres
 
@@ -338,3 +340,30 @@ def test_webhook_worker_killed_and_database_stopped_under_load(
     _assert_nothing_lost(residents, database)
     _wait(lambda: _get(base + "/healthz")[1].get("status") == "ok", 15, "healthy /healthz")
     worker.stop()
+
+
+def test_console_keeps_answering_while_the_database_hangs(
+    database: str, postgres: Postgres, tmp_path: Path
+) -> None:
+    service = PlanService.start(make_settings(tmp_path, DATABASE_URL=database))
+    service.record(service.answer("console", "staff", "空き家"))
+    assert service.log.flush()
+    script = iter([*QUESTIONS, "/quit"])
+    written: list[str] = []
+    chat = threading.Thread(
+        target=run_chat, args=(service,), kwargs={"read": lambda _p: next(script), "write": written.append}
+    )
+    try:
+        with postgres.hung():
+            chat.start()
+            chat.join(20)  # a console waiting on the database would still be stuck here
+            assert not chat.is_alive()
+            _wait(lambda: not service.health.available, 10, "the hang noticed")
+        assert sum("【主な取組】" in text for text in written) >= 3
+        assert service.log.flush(timeout=30)
+        assert service.health.available
+        engine = create_engine(database, poolclass=NullPool)
+        assert len(_stored(engine)) == 1 + len(QUESTIONS)
+        engine.dispose()
+    finally:
+        service.close()
