@@ -201,7 +201,7 @@ class _Journal:
                         fcntl.flock(orphan, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     except BlockingIOError:
                         continue  # its process is alive and will drain it
-                    self._adopt(orphan.read().splitlines())
+                    self._adopt(orphan.read().split("\n"))  # not splitlines(): U+2028 is text
                     self.sync()  # on disk in ours before the orphan goes
                     path.unlink()
             except FileNotFoundError:

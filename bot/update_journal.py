@@ -35,7 +35,7 @@ __all__ = ["JournaledQueue", "JournaledUpdateProcessor", "UpdateJournal", "excha
 logger = logging.getLogger(__name__)
 
 KEEP_IDS = 2000  # done update ids remembered to drop a redelivery, after the journal is compacted
-COMPACT_LINES = 5000
+COMPACT_LINES = 5000  # rewrite the journal (pending updates and recent ids only) past this many lines
 
 
 def exchange_uid(bot_id: int, update_id: int) -> str:
@@ -52,17 +52,23 @@ class UpdateJournal:
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
-        name = f"{os.getpid()}-{os.urandom(4).hex()}"
-        unlocked = directory / f"{name}.new"
-        self._fd = os.open(unlocked, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        self.path = directory / f"{name}.jsonl"
-        unlocked.rename(self.path)
+        self._fd, self.path = self._create()
         self._lock = threading.Lock()
         self._seen: dict[int, dict[str, Any] | None] = {}  # id -> the update while pending, None when done
         self._lines = 0
+        self._compact_at = COMPACT_LINES
         self._closed = False
         self._adopt_orphans()
+
+    def _create(self) -> tuple[int, Path]:
+        """A new journal file, locked before it becomes visible under its adoptable name."""
+        name = f"{os.getpid()}-{os.urandom(4).hex()}"
+        unlocked = self.directory / f"{name}.new"
+        fd = os.open(unlocked, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        path = self.directory / f"{name}.jsonl"
+        unlocked.rename(path)
+        return fd, path
 
     @property
     def pending(self) -> list[dict[str, Any]]:
@@ -88,7 +94,7 @@ class UpdateJournal:
                 return
             self._seen[update_id] = None
             self._append({"done": update_id})
-            if self._lines >= COMPACT_LINES and all(value is None for value in self._seen.values()):
+            if self._lines >= self._compact_at:
                 self._compact()
 
     def close(self) -> None:
@@ -109,13 +115,22 @@ class UpdateJournal:
         self._lines += 1
 
     def _compact(self) -> None:
-        """Nothing pending: keep only the most recent done ids, to drop late redeliveries."""
-        recent = list(self._seen)[-KEEP_IDS:]
-        self._seen = dict.fromkeys(recent)
-        os.ftruncate(self._fd, 0)
+        """Move pending updates and the most recent done ids to a new file, then drop the old one.
+
+        A crash in between leaves both files; adopting both handles nothing twice.
+        """
+        done = [update_id for update_id, update in self._seen.items() if update is None][-KEEP_IDS:]
+        kept = set(done)
+        self._seen = {i: update for i, update in self._seen.items() if update is not None or i in kept}
+        old_fd, old_path = self._fd, self.path
+        self._fd, self.path = self._create()
         self._lines = 0
-        for update_id in recent:
-            self._append({"done": update_id})
+        for update_id, update in self._seen.items():
+            self._append({"update": update} if update is not None else {"done": update_id})
+        os.fsync(self._fd)
+        old_path.unlink()
+        os.close(old_fd)
+        self._compact_at = max(COMPACT_LINES, 2 * self._lines)
 
     def _adopt_orphans(self) -> None:
         for path in sorted(self.directory.glob("*.jsonl")):
@@ -127,7 +142,7 @@ class UpdateJournal:
                         fcntl.flock(orphan, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     except BlockingIOError:
                         continue  # its process is alive
-                    self._adopt(orphan.read().splitlines())
+                    self._adopt(orphan.read().split("\n"))
                     os.fsync(self._fd)
                     path.unlink()
             except FileNotFoundError:
@@ -135,7 +150,7 @@ class UpdateJournal:
 
     def _adopt(self, lines: list[str]) -> None:
         adopted: dict[int, dict[str, Any] | None] = {}
-        for line in lines:
+        for line in filter(str.strip, lines):
             try:
                 entry = json.loads(line)
                 if "update" in entry:

@@ -81,6 +81,17 @@ def test_a_compacted_journal_still_drops_recent_redeliveries(
         assert len(journal.path.read_text().splitlines()) == 5  # the 5 newest ids, done
         assert not journal.receive(_update(10))
         assert journal.receive(_update(11))
+        for update_id in range(12, 30):  # compacted while 11 is still pending: it is kept
+            journal.receive(_update(update_id))
+            journal.done(update_id)
+        assert [update["update_id"] for update in journal.pending] == [11]
+        assert len(list(tmp_path.glob("*.jsonl"))) == 1
+    finally:
+        journal.close()
+    reopened = UpdateJournal(tmp_path)
+    try:
+        assert [update["update_id"] for update in reopened.pending] == [11]
+        assert not reopened.receive(_update(29))
     finally:
         journal.close()
 
@@ -101,7 +112,7 @@ def test_answer_log_entries_of_a_killed_process_reach_the_database(tmp_path: Pat
             make_sessionmaker(make_engine({DEAD_DATABASE!r})), Path({str(tmp_path)!r}) / "spool"
         )
         for n in range(5):
-            service.record(service.answer("telegram", n, f"空き家 {{n}}"))
+            service.record(service.answer("telegram", n, f"空き家\\u2028{{n}}"))  # a line separator
         """
     )
     service = PlanService.start(settings)
