@@ -184,7 +184,7 @@ async def chapters(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A resident's question: answer from the plan, then log the exchange."""
+    """A resident's question: answer from the plan, journal the exchange, then reply."""
     message = update.effective_message
     text = message.text or ""
     if not text.strip():

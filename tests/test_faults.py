@@ -198,22 +198,22 @@ class Worker:
     def __init__(self, env: dict[str, str], data_dir: Path, command: str = "run") -> None:
         self.env, self.data_dir, self.command = env, data_dir, command
         self.starts = 0
-        self.process = self._start()
+        self.start()
 
-    def _start(self) -> BotProcess:
+    def start(self) -> None:
         self.starts += 1
         log = self.data_dir.parent / f"{self.data_dir.name}-{self.command}-{self.starts}.log"
-        return BotProcess(self.env, log, self.command)
-
-    def kill(self) -> None:
-        self.process.process.kill()
-        self.process.process.wait(10)
+        self.process = BotProcess(self.env, log, self.command)
 
     def restart(self) -> None:
-        self.kill()
-        self.process = self._start()
+        """SIGKILL, then start again on the same data folder."""
+        self.process.process.kill()
+        self.process.process.wait(10)
+        self.start()
 
     def stop(self) -> None:
+        """SIGTERM once the process is up (before that, Python's default handler just ends it)."""
+        _wait(lambda: "Application started" in self.process.output, 30, "the bot up")
         # uvicorn (`serve`) re-raises SIGTERM once it has shut down cleanly.
         clean = (0, -signal.SIGTERM) if self.command == "serve" else (0,)
         assert self.process.stop() in clean, self.process.output
@@ -285,6 +285,12 @@ def test_worker_killed_mid_burst_and_mid_replay_while_the_database_restarts(
     postgres.stop()
     postgres.start()
     residents.ask(10, interval=0.05)
+    residents.wait_all_answered()
+    residents.ask(30)  # a graceful stop in a burst finishes every update it has taken
+    residents.wait_replies(len(set(residents.replied())) + 2)
+    worker.stop()
+    assert list((worker.data_dir / "updates").glob("*.jsonl")) == []
+    worker.start()
     _assert_nothing_lost(residents, database)
     worker.stop()
 
