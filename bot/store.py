@@ -209,7 +209,7 @@ class Export(Base):
 # `health.DatabaseHealth` instead; nothing waits on it but background threads.
 POSTGRES_TIMEOUTS: dict[str, object] = {
     "connect_timeout": 5,
-    "options": "-c statement_timeout=15000 -c lock_timeout=5000 -c idle_in_transaction_session_timeout=60000",
+    "options": "-c statement_timeout=60000 -c lock_timeout=5000 -c idle_in_transaction_session_timeout=60000",
     "keepalives": 1,
     "keepalives_idle": 5,
     "keepalives_interval": 2,
