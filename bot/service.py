@@ -1,7 +1,9 @@
 """The answering service every channel shares: search the active plan, then log the exchange.
 
-Channels (console, Telegram, web) call `answer()`, show the reply, and only then
-call `record()`, so writing the log never delays what the resident sees.
+Channels (console, Telegram, web) call `answer()` and `record()`, and show the
+reply. `record()` only appends to a local journal (see `answer_log`), so logging
+never delays what the resident sees; Telegram records before replying, so that a
+reply a resident saw is never missing from the log, even if the process is killed.
 """
 
 from __future__ import annotations

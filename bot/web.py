@@ -1,8 +1,9 @@
 """The web process (`python -m bot serve`): Telegram webhook, health check, staff pages.
 
 Follows python-telegram-bot's custom-webhook example: Starlette receives updates
-and puts them on the Application's update queue; the Application runs without
-an Updater inside the server's lifespan.
+and puts them on the Application's update queue, which journals each one to disk
+before the 200 goes back (`update_journal`); the Application runs without an
+Updater inside the server's lifespan.
 """
 
 from __future__ import annotations
