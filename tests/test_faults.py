@@ -211,9 +211,12 @@ class Worker:
         self.process.process.wait(10)
         self.start()
 
+    def wait_started(self) -> None:
+        _wait(lambda: "Application started" in self.process.output, 30, "the bot up")
+
     def stop(self) -> None:
         """SIGTERM once the process is up (before that, Python's default handler just ends it)."""
-        _wait(lambda: "Application started" in self.process.output, 30, "the bot up")
+        self.wait_started()
         # uvicorn (`serve`) re-raises SIGTERM once it has shut down cleanly.
         clean = (0, -signal.SIGTERM) if self.command == "serve" else (0,)
         assert self.process.stop() in clean, self.process.output
@@ -280,7 +283,9 @@ def test_worker_killed_mid_burst_and_mid_replay_while_the_database_restarts(
     residents.ask(40)  # one burst: fetched and acknowledged in batches, long before all are answered
     residents.wait_replies(8)
     worker.restart()
-    residents.wait_replies(len(set(residents.replied())) + 2)
+    worker.wait_started()
+    api.mark()
+    api.wait_for("sendMessage", count=2, timeout=30)
     worker.restart()  # killed again while it handles what the first one left
     postgres.stop()
     postgres.start()
