@@ -9,20 +9,23 @@ from pathlib import Path
 from .errors import PlanDataError, Problem
 from .models import Chapter, Located, Measure, Middle, Plan
 from .plan import bundled_plan_dir, digest, parse_plan, read_sources
-from .search import Field, Hit, SearchIndex, SearchResult, Tuning
+from .search import Field, Grade, Hit, Match, Reason, SearchIndex, SearchResult, Tuning
 from .thesaurus import Thesaurus, parse_thesaurus
 
 __all__ = [
     "Chapter",
     "Field",
+    "Grade",
     "Hit",
     "Located",
+    "Match",
     "Measure",
     "Middle",
     "Plan",
     "PlanBundle",
     "PlanDataError",
     "Problem",
+    "Reason",
     "SearchIndex",
     "SearchResult",
     "Thesaurus",
