@@ -72,8 +72,11 @@ def information(
     for found, measure in zip(chunk_terms, chunk_measures, strict=True):
         for term in found:
             measures_of.setdefault(term, set()).add(measure)
+    targets_of: dict[frozenset[str], set[str]] = {}
     for resident_terms, plan_terms in asked_for:
-        targets = _targets(plan_terms, chunk_terms, chunk_measures)
+        targets = targets_of.get(plan_terms)
+        if targets is None:
+            targets = targets_of[plan_terms] = _targets(plan_terms, chunk_terms, chunk_measures)
         for term in resident_terms:
             measures_of.setdefault(term, set()).update(targets)
     total = len(set(chunk_measures))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -283,7 +284,7 @@ _CHAPTER_REF = re.compile(r"第?\s*([1-9])\s*章|chapter\s*([1-9])", re.IGNORECA
 _HOME_CITY = "朝霞"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class _Synonym:
     """One resident word of the thesaurus, compiled: its terms and its written form → plan terms.
 
@@ -322,29 +323,35 @@ class _SynonymIndex:
     """The thesaurus looked up by term and by written form, so matching a question costs
     the same however many resident words staff add.
 
-    A word with terms is filed under one of them and checked only when the question
-    has that term; a written form is filed under its first two characters and checked
-    only where the question has them.
+    A word with terms is filed under its rarest term and checked only when the question
+    has that term. A written form is filed under its first two characters and its
+    length, so at each place in the question only the forms starting there with a
+    length that fits are looked up, never scanned.
     """
 
-    def __init__(self, synonyms: Iterable[_Synonym]) -> None:
+    def __init__(self, synonyms: list[_Synonym]) -> None:
         self.by_term: dict[str, list[_Synonym]] = {}
-        self.by_prefix: dict[str, list[_Synonym]] = {}
+        self.by_prefix: dict[str, dict[int, dict[str, list[_Synonym]]]] = {}
+        frequency = Counter(term for synonym in synonyms if synonym.lossless for term in synonym.terms)
         for synonym in synonyms:
             if synonym.lossless and synonym.terms:
-                self.by_term.setdefault(min(synonym.terms), []).append(synonym)
-            if synonym.literal is not None:
-                self.by_prefix.setdefault(synonym.literal[:2], []).append(synonym)
+                rarest = min(synonym.terms, key=lambda term: (frequency[term], term))
+                self.by_term.setdefault(rarest, []).append(synonym)
+            literal = synonym.literal
+            if literal is not None:
+                by_length = self.by_prefix.setdefault(literal[:2], {})
+                by_length.setdefault(len(literal), {}).setdefault(literal, []).append(synonym)
 
     def matches(self, present: frozenset[str], text: str) -> dict[_Synonym, str]:
         """The resident words in a question, each with the words that matched it as written."""
         found: dict[_Synonym, str] = {}
+        by_prefix = self.by_prefix
         for start in range(len(text)):
-            for prefix in {text[start : start + 2], text[start]}:
-                for synonym in self.by_prefix.get(prefix, ()):
-                    literal = synonym.literal
-                    if literal is not None and synonym not in found and _written_at(literal, text, start):
-                        found[synonym] = literal
+            for prefix in (text[start : start + 2], text[start]):
+                for length, literals in by_prefix.get(prefix, {}).items():
+                    literal = text[start : start + length]
+                    if len(literal) == length and literal in literals and _written_at(literal, text, start):
+                        found.update(dict.fromkeys(literals[literal], literal))
         for term in present:
             for synonym in self.by_term.get(term, ()):
                 if synonym not in found and synonym.terms <= present:
