@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,7 +22,8 @@ from index.evaluate import evaluate as run_evaluation
 from index.evaluate import read_questions
 
 from .answer import answer_lines, render_plain
-from .config import Settings, configure_logging, load_settings
+from .config import Settings, configure_logging
+from .errors import NoActivePlanError, ReportingGroup
 from .outline import outline_lines, plan_json
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ PLAN_DIR = click.Path(file_okay=False, path_type=Path)
 LAZY_GROUPS = {"staff": "bot.staff_cli:staff", "dashboard": "bot.staff_cli:dashboard"}
 
 
-class _Commands(click.Group):
+class _Commands(ReportingGroup):
     """The command group, loading `LAZY_GROUPS` only when asked for (click's lazy-loading pattern)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -141,12 +142,12 @@ def _staff_context() -> tuple[sessionmaker[Session], Plan]:
     from .store import open_database
     from .versions import ActivePlan, ensure_initial_version
 
-    settings = load_settings()
+    settings = Settings.from_env()
     sessions = open_database(settings.database_url, migrate=settings.embedded_database)
     try:
         ensure_initial_version(sessions)
         plan = ActivePlan.from_database(sessions).bundle.plan
-    except (LookupError, PlanDataError):
+    except (NoActivePlanError, PlanDataError):
         plan = _bundle(None).plan
     return sessions, plan
 
@@ -160,7 +161,7 @@ def chat() -> None:
     from .console import run_chat
     from .service import PlanService
 
-    service = PlanService.start(load_settings())
+    service = PlanService.start(Settings.from_env())
     try:
         run_chat(service)
     finally:
@@ -183,7 +184,7 @@ def db_upgrade() -> None:
     """
     from .store import upgrade
 
-    settings = load_settings()
+    settings = Settings.from_env()
     upgrade(settings.database_url)
     click.echo(f"database is at the newest schema ({_safe_url(settings.database_url)})")
 
@@ -199,9 +200,9 @@ def _time_option(name: str, *, end: bool) -> Callable[[Callable[..., None]], Cal
     def convert(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.datetime | None:
         if value is None:
             return None
-        from .reports import parse_time
-
         try:
+            from .reports import parse_time
+
             return parse_time(value, end_of_day=end)
         except ValueError as error:
             raise click.BadParameter(str(error)) from None
@@ -232,19 +233,11 @@ def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-def _log_filter(**options: object) -> LogFilter:
+def _log_filter(plan_version: int | None = None, **options: Any) -> LogFilter:
+    """`_filter_options`' values, as click passes them, into the filter they describe."""
     from .reports import LogFilter
 
-    return LogFilter(
-        since=options.get("since"),  # type: ignore[arg-type]
-        until=options.get("until"),  # type: ignore[arg-type]
-        unanswered=bool(options.get("unanswered")),
-        feedback=options.get("feedback"),  # type: ignore[arg-type]
-        measure=options.get("measure"),  # type: ignore[arg-type]
-        chapter=options.get("chapter"),  # type: ignore[arg-type]
-        search=options.get("search"),  # type: ignore[arg-type]
-        version=options.get("plan_version"),  # type: ignore[arg-type]
-    )
+    return LogFilter(version=plan_version, **options)
 
 
 @cli.group(invoke_without_command=True)
@@ -254,7 +247,7 @@ def _log_filter(**options: object) -> LogFilter:
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
 )
 @click.pass_context
-def logs(ctx: click.Context, limit: int, fmt: str, **options: object) -> None:
+def logs(ctx: click.Context, limit: int, fmt: str, **options: Any) -> None:
     """Show recent exchanges (newest first), filtered; CSV opens in Excel.
 
     Example: python -m bot logs --unanswered --since 2026-11-01 --format csv > unanswered.csv
@@ -295,7 +288,7 @@ def logs_purge(days: int, yes: bool) -> None:
 @cli.command()
 @_filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def stats(as_json: bool, **options: object) -> None:
+def stats(as_json: bool, **options: Any) -> None:
     """Exchanges per day, answered rate, feedback, top measures/chapters, words of unanswered questions.
 
     Example: python -m bot stats --since 2026-11-01
@@ -324,16 +317,12 @@ def reindex_command(plan_dir: Path | None, dry_run: bool, label: str, activate_i
 
     Example: python -m bot reindex --plan-dir plan_data --label "素案"
     """
-    from sqlalchemy.exc import IntegrityError
-
     from .versions import activate, reindex
 
     sessions, _plan = _staff_context()
     if activate_id is not None:
         try:
             version = activate(sessions, activate_id)
-        except LookupError as error:
-            raise click.ClickException(str(error)) from None
         except PlanDataError as error:
             raise click.ClickException(f"version {activate_id} cannot be loaded:\n{error}") from None
         click.echo(f"version {version.id} ({version.label}) is now active")
@@ -342,10 +331,6 @@ def reindex_command(plan_dir: Path | None, dry_run: bool, label: str, activate_i
         outcome = reindex(
             sessions, read_sources(plan_dir or bundled_plan_dir()), label=label, dry_run=dry_run
         )
-    except IntegrityError:
-        raise click.ClickException(
-            "another reindex stored a version at the same moment: run it again"
-        ) from None
     except PlanDataError as error:
         for problem in error.problems:
             click.echo(str(problem), err=True)
@@ -386,8 +371,9 @@ def versions_command() -> None:
         click.echo(f"{mark} {version.id:>3}  {created}  {version.digest[:12]}  {version.label}")
 
 
-def _telegramload_settings() -> Settings:
-    settings = load_settings()
+def _telegram_settings() -> Settings:
+    """Settings for the commands that talk to Telegram, which cannot start without a token."""
+    settings = Settings.from_env()
     if not settings.telegram_token:
         click.echo(
             "Error: TELEGRAM_BOT_TOKEN is not set (get one from @BotFather; see README: Operators)", err=True
@@ -402,7 +388,7 @@ def run() -> None:
 
     Example: TELEGRAM_BOT_TOKEN=123:ABC python -m bot run
     """
-    settings = _telegramload_settings()
+    settings = _telegram_settings()
     configure_logging()
     from telegram import Update
 
@@ -425,7 +411,7 @@ def serve(host: str) -> None:
 
     Example: TELEGRAM_BOT_TOKEN=123:ABC WEBHOOK_URL=https://bot.example.jp PORT=8000 python -m bot serve
     """
-    settings = _telegramload_settings()
+    settings = _telegram_settings()
     configure_logging()
     import uvicorn
 

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import cached
-from .errors import PlanDataError, Problem
-from .models import Chapter, Located, Measure, Middle, Plan
+from .errors import PlanBotError, PlanDataError, Problem
+from .models import Chapter, Contact, Located, Measure, Middle, Plan, Route
 from .plan import bundled_plan_dir, digest, parse_plan, read_sources
 from .search import Field, Grade, Hit, Match, Reason, SearchIndex, SearchResult, Tuning
 from .thesaurus import Thesaurus, parse_thesaurus
 
 __all__ = [
     "Chapter",
+    "Contact",
     "Field",
     "Grade",
     "Hit",
@@ -23,10 +24,12 @@ __all__ = [
     "Measure",
     "Middle",
     "Plan",
+    "PlanBotError",
     "PlanBundle",
     "PlanDataError",
     "Problem",
     "Reason",
+    "Route",
     "SearchIndex",
     "SearchResult",
     "Thesaurus",
