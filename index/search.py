@@ -26,7 +26,7 @@ from .kana import KanaReadings
 from .models import Chapter, Located, Measure, Plan
 from .plan import THESAURUS_FILE
 from .thesaurus import Thesaurus
-from .tokenizer import Reading, Token, analyse, normalize, read, terms, tokenize
+from .tokenizer import Reading, Respeller, Token, analyse, normalize, read, terms, tokenize
 
 __all__ = [
     "Field",
@@ -524,6 +524,11 @@ class SearchIndex:
             )
         )
 
+    @property
+    def respeller(self) -> Respeller:
+        """Reads a question's kana words as the plan and thesaurus words they sound like."""
+        return self._kana.respell
+
     def information(self, term: str) -> float:
         """How much a term says about a question's topic (see index.grading)."""
         return self._information.get(term, 1.0)
@@ -555,7 +560,7 @@ class SearchIndex:
 
     def search(self, question: str, limit: int = 5) -> SearchResult:
         """The measures found for `question`, best first, and how far they answer it."""
-        reading = read(question, self._kana.respell)
+        reading = read(question, self.respeller)
         field = self._field(reading)
         if field is not None:
             return self._field_result(question, reading, field, limit)
