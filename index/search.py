@@ -106,11 +106,11 @@ class FieldedBM25:
 class Tuning:
     """Field weights and answer thresholds, tuned on labelled questions (`python -m tests.tune`)."""
 
-    title: float = 3.0
+    title: float = 2.0
     items: float = 1.5
     keywords: float = 1.5
     measure: float = 0.5
-    goals: float = 0.5
+    goals: float = 0.25
     chapter: float = 0.5
     expansion: float = 1.0
     spread: float = 0.5  # a plan phrase of n terms gives each expansion / n ** spread
@@ -581,7 +581,7 @@ class SearchIndex:
         evidence = self._evidence(query.weights, order[0])
         best_terms = self._chunk_terms[order[0]]
         asks_procedure = bool(procedure_asked(reading.lemmas, reading.text) - best_terms)
-        other_body = bool(OTHER_BODY_CUES.intersection(reading.lemmas, reading.terms) - best_terms)
+        other_body = bool(OTHER_BODY_CUES.intersection((*reading.lemmas, *reading.terms)) - best_terms)
         if evidence < self.tuning.min_evidence:
             grade, reason = Grade.RELATED, Reason.PROCEDURE if asks_procedure else Reason.WEAK_EVIDENCE
         elif other_body:
