@@ -10,7 +10,8 @@ from .cache import cached
 from .errors import PlanBotError, PlanDataError, Problem
 from .models import Chapter, Contact, Located, Measure, Middle, Plan, Route
 from .plan import bundled_plan_dir, digest, parse_plan, read_sources
-from .search import Field, Grade, Hit, Match, Reason, SearchIndex, SearchResult, Tuning
+from .results import Field, Grade, Hit, Match, Reason, SearchResult
+from .search import SearchIndex, Tuning
 from .thesaurus import Thesaurus, parse_thesaurus
 
 __all__ = [

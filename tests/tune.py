@@ -14,9 +14,9 @@ import itertools
 from dataclasses import replace
 from pathlib import Path
 
-from index import load_bundle
+from index import Reason, load_bundle
 from index.evaluate import Labelled, read_questions
-from index.search import Reason, SearchIndex, Tuning
+from index.search import SearchIndex, Tuning
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = [ROOT / "tests" / "data" / "questions.jsonl", ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"]
