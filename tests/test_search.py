@@ -284,6 +284,8 @@ def test_questions_get_three_grades(bundle: PlanBundle, question: str, grade: Gr
     [
         ("保育園の申し込みはいつから？", True),
         ("粗大ごみの料金はいくら？", True),
+        ("富士山の高さって何メートル？", True),
+        ("何回も電話したのに", False),  # 何回も is many times
         ("水道料金", False),  # a topic, not a question
         ("いつも公園がきれいでうれしい", False),  # いつも is always
         ("地域のお祭り、最近どこもやらなくなった", False),  # どこも is everywhere
