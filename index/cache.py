@@ -8,8 +8,8 @@ package's source, the tagger and its dictionary), so a changed plan or a new
 release never reads an old build. The cache is a convenience: when its folder
 cannot be written or a file cannot be read, the bundle is simply built.
 
-`PLANBOT_CACHE_DIR` names the folder (default `~/.cache/asaka-planbot`); set it to
-an empty value to switch the cache off.
+`PLANBOT_CACHE_DIR` names the folder (default `$XDG_CACHE_HOME/asaka-planbot`, that
+is `~/.cache/asaka-planbot`); set it to an empty value to switch the cache off.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def cache_dir() -> Path | None:
     configured = os.environ.get("PLANBOT_CACHE_DIR")
     if configured is not None:
         return Path(configured) if configured.strip() else None
-    return Path.home() / ".cache" / "asaka-planbot"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "asaka-planbot"
 
 
 @cache
