@@ -33,7 +33,7 @@ __all__ = ["ActivePlan", "ReindexOutcome", "activate", "ensure_initial_version",
 logger = logging.getLogger(__name__)
 
 FOLLOW_SECONDS = 5.0
-PLAN_CACHE = "active_plan.json"  # in the data folder: the last version this process knew
+LAST_KNOWN = "active_plan.json"  # in the data folder: the last version this process knew
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +165,7 @@ class ActivePlan:
         bundle: PlanBundle,
         version_id: int | None,
         *,
-        cache: Path | None = None,
+        last_known: Path | None = None,
         health: DatabaseHealth | None = None,
     ) -> None:
         self._sessions = sessions
@@ -173,7 +173,7 @@ class ActivePlan:
         self.bundle = bundle
         self.version_id = version_id
         self._unloadable: int | None = None  # a broken version is not retried every poll
-        self._cache = cache
+        self._last_known = last_known
         self._health = health or DatabaseHealth()
         self._stop = threading.Event()
         self._follower: threading.Thread | None = None
@@ -183,7 +183,7 @@ class ActivePlan:
         cls,
         sessions: sessionmaker[Session],
         *,
-        cache: Path | None = None,
+        last_known: Path | None = None,
         health: DatabaseHealth | None = None,
     ) -> ActivePlan:
         """The active version; the bundled plan when this release cannot read it (until a reindex)."""
@@ -195,8 +195,8 @@ class ActivePlan:
                 )
             bundle = _loadable(active)
             if bundle is not None:
-                return cls(sessions, bundle, active.id, cache=cache, health=health)
-            plan = cls(sessions, _bundled(), None, cache=cache, health=health)
+                return cls(sessions, bundle, active.id, last_known=last_known, health=health)
+            plan = cls(sessions, _bundled(), None, last_known=last_known, health=health)
             plan._unloadable = active.id
             return plan
 
@@ -208,20 +208,20 @@ class ActivePlan:
         deploy during an outage): it answers with the version it last knew, or the bundled
         plan, and the follower picks up the database's version when it is back.
         """
-        cache = data_dir / PLAN_CACHE
+        last_known = data_dir / LAST_KNOWN
         try:
             with health.call("start-up"):
                 ensure_initial_version(sessions)
-                plan = cls.from_database(sessions, cache=cache, health=health)
+                plan = cls.from_database(sessions, last_known=last_known, health=health)
             plan._remember()
         except Exception as error:
             if not unavailable(error):
                 raise
-            bundle, version_id = _remembered(cache)
-            plan = cls(sessions, bundle, version_id, cache=cache, health=health)
+            bundle, version_id = _remembered(last_known)
+            plan = cls(sessions, bundle, version_id, last_known=last_known, health=health)
             logger.warning(
                 "database unavailable at start-up: answering with %s",
-                f"plan version {version_id} (kept in {cache})" if version_id else "the bundled plan",
+                f"plan version {version_id} (kept in {last_known})" if version_id else "the bundled plan",
             )
         return plan
 
@@ -275,32 +275,32 @@ class ActivePlan:
 
     def _remember(self) -> None:
         """Keep the version in the data folder (whole or not at all) for a start during an outage."""
-        if self._cache is None or self.version_id is None:
+        if self._last_known is None or self.version_id is None:
             return
         data = {"version_id": self.version_id, "sources": dict(self.bundle.sources)}
-        draft = self._cache.with_name(f".{self._cache.name}.{os.getpid()}")
+        draft = self._last_known.with_name(f".{self._last_known.name}.{os.getpid()}")
         try:
-            self._cache.parent.mkdir(parents=True, exist_ok=True)
+            self._last_known.parent.mkdir(parents=True, exist_ok=True)
             with draft.open("w", encoding="utf-8") as handle:
                 json.dump(data, handle, ensure_ascii=False)
                 handle.flush()
                 os.fsync(handle.fileno())
-            draft.replace(self._cache)
+            draft.replace(self._last_known)
         except OSError:
-            logger.warning("could not keep plan version %s in %s", self.version_id, self._cache)
+            logger.warning("could not keep plan version %s in %s", self.version_id, self._last_known)
 
 
 def _bundled() -> PlanBundle:
     return build_bundle(read_sources(bundled_plan_dir()))
 
 
-def _remembered(cache: Path) -> tuple[PlanBundle, int | None]:
-    """The version kept in `cache`, or the bundled plan when there is none this release can read."""
+def _remembered(last_known: Path) -> tuple[PlanBundle, int | None]:
+    """The version kept in `last_known`, or the bundled plan when there is none this release can read."""
     try:
-        data = json.loads(cache.read_text(encoding="utf-8"))
+        data = json.loads(last_known.read_text(encoding="utf-8"))
         return build_bundle(data["sources"]), int(data["version_id"])
     except FileNotFoundError:
         return _bundled(), None
     except (OSError, ValueError, KeyError, TypeError, PlanDataError) as error:
-        logger.error("ignoring %s (%s): answering with the bundled plan", cache, error)
+        logger.error("ignoring %s (%s): answering with the bundled plan", last_known, error)
         return _bundled(), None
