@@ -27,7 +27,6 @@ from urllib.parse import parse_qsl
 import jinja2
 from markupsafe import Markup
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -72,7 +71,6 @@ LANGUAGES: tuple[Language, ...] = ("ja", "en")
 # MAX_QUESTION_CHARS characters, a few KiB as JSON), so it is refused before parsing.
 MAX_BODY_BYTES = 16 * 1024
 CONVERSATION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
-PLAN_POLL_SECONDS = 5.0
 PRIVACY_PATH = "/chat/privacy"
 
 # What the page says around the plan's answers, in the visitor's language.
@@ -493,7 +491,6 @@ class ChatPages:
         return JSONResponse(
             turn_json(turn, html, conversation=conversation, language=language),
             headers={"cache-control": "no-store"},
-            background=self.log(turn),
         )
 
     async def form(self, request: Request) -> Response:
@@ -526,11 +523,9 @@ class ChatPages:
                 turns=[(said, notice)],
                 status=error.status,
             )
-        response = self.render(
+        return self.render(
             request, language=language, conversation=conversation, embed=embed, turns=[(said, turn)]
         )
-        response.background = self.log(turn)
-        return response
 
     def turn(self, conversation: str, message: str, action: str, language: Language) -> ChatTurn:
         """The reply to a message or a button; 👍/👎 are stored here, like Telegram's handler does."""
@@ -539,11 +534,11 @@ class ChatPages:
             self.service.record_feedback(CHANNEL, conversation, pressed.uid, pressed.helpful)
             thanks = TEXTS[language]["thanks_up" if pressed.helpful else "thanks_down"]
             return ChatTurn((Line(Style.TEXT, thanks),))
-        return take_turn(self.service, conversation, message=message, action=action, language=language)
-
-    def log(self, turn: ChatTurn) -> BackgroundTask | None:
-        """Log the exchange after the reply has gone out, as the other channels do."""
-        return BackgroundTask(self.service.record, turn.answered) if turn.answered is not None else None
+        turn = take_turn(self.service, conversation, message=message, action=action, language=language)
+        if turn.answered is not None:
+            # Journaled before the reply goes out (a local append), so a reply seen is a reply logged.
+            self.service.record(turn.answered)
+        return turn
 
     def error(self, request: Request, exc: Exception) -> Response:
         """Resident-facing errors: a short page or JSON, never a traceback."""
@@ -638,22 +633,8 @@ def create_web_app(service: PlanService, *, limits: ChatLimits | None = None) ->
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        watcher = asyncio.create_task(_follow_plan_versions(service))
         yield
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
         service.close()
 
     routes = [Mount(STAFF_PREFIX, app=create_dashboard(service)), *chat_routes(service, limits=limits)]
     return Starlette(routes=routes, lifespan=lifespan)
-
-
-async def _follow_plan_versions(service: PlanService) -> None:
-    """Without the Telegram bot's watcher, the web process follows `reindex` itself."""
-    while True:
-        await asyncio.sleep(PLAN_POLL_SECONDS)
-        try:
-            await asyncio.to_thread(service.active.refresh)
-        except Exception:  # the database may be down; keep serving the version we have
-            logger.warning("could not check for a new plan version", exc_info=True)
