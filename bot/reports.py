@@ -1,8 +1,9 @@
-"""What staff read from the answer log: filtered exchanges, statistics, CSV, retention.
+"""What staff read from the answer log: filtered exchanges, statistics, CSV, retention, the inbox.
 
-One module serves the command line, the Telegram staff commands and the
-dashboard, so a filter means the same thing everywhere. Times are stored in UTC
-and shown in Japan time, the time staff work in.
+The one home of every query on the answer log made for staff: the command line, the
+Telegram staff commands and the dashboard all read through here, so a filter means the
+same thing everywhere. Times are stored in UTC and shown in Japan time, the time staff
+work in.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import csv
 import datetime as dt
 import io
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -22,22 +23,45 @@ from index import Plan
 from index.tokenizer import tokenize
 
 from .store import Exchange, ExchangeHit, Feedback, HandledItem, PlanVersion, utcnow
+from .versions import active_version
 
 __all__ = [
     "LOCAL_TZ",
+    "REASONS",
+    "Choices",
     "ExchangeRow",
+    "HandledRow",
     "LogFilter",
+    "RankRow",
     "Stats",
+    "WordGroup",
     "WordTally",
+    "active_version",
     "compute_stats",
     "count_exchanges",
+    "filter_choices",
+    "group_by_words",
     "list_exchanges",
+    "mark_handled",
+    "measure_ranks",
     "parse_time",
     "purge",
+    "recently_handled",
     "rows_to_csv",
 ]
 
 LOCAL_TZ = ZoneInfo("Asia/Tokyo")
+
+# Why the bot answered as it did, in the words staff use (the log stores the code).
+REASONS = {
+    "matched": "回答",
+    "field": "回答（分野の一覧）",
+    "no_terms": "回答なし（語句なし）",
+    "other_city": "回答なし（他市の話題）",
+    "off_topic": "回答なし（対象外の依頼）",
+    "no_match": "回答なし（該当なし）",
+    "weak_evidence": "回答なし（根拠不足）",
+}
 
 
 def parse_time(text: str, *, end_of_day: bool = False) -> dt.datetime:
@@ -337,3 +361,102 @@ def purge(session: Session, older_than_days: int, *, execute: bool) -> int:
             session.execute(delete(model).where(model.exchange_id.in_(old)))
         session.execute(delete(Exchange).where(Exchange.created_at < cutoff))
     return count
+
+
+@dataclass(frozen=True)
+class WordGroup:
+    word: str | None  # as residents wrote it; None for questions sharing no frequent word
+    rows: tuple[ExchangeRow, ...]
+
+
+def group_by_words(rows: Sequence[ExchangeRow], *, min_count: int = 2) -> list[WordGroup]:
+    """Put each question under its most frequent word, so one gap in the plan reads as one group.
+
+    Words are counted by search key (ゴミ and ごみ together) and shown as written; a longer word
+    wins a tie, so 駐輪場 is preferred to 駐輪. Largest groups first, the unshared rest last.
+    """
+    tally = WordTally()
+    words = [tally.add(row.question) for row in rows]
+    counts = tally.counts
+    groups: dict[str | None, list[ExchangeRow]] = {}
+    for row, keys in zip(rows, words, strict=True):
+        best = max(keys, key=lambda k: (counts[k], len(k)), default=None)
+        groups.setdefault(best if best and counts[best] >= min_count else None, []).append(row)
+    ordered = sorted(groups.items(), key=lambda item: (item[0] is None, -len(item[1])))
+    return [WordGroup(tally.written(key) if key else None, tuple(members)) for key, members in ordered]
+
+
+@dataclass(frozen=True)
+class RankRow:
+    rank: int
+    shown: int
+    helpful: int
+    unhelpful: int
+
+
+def measure_ranks(session: Session, measure_id: str, period: LogFilter) -> list[RankRow]:
+    """How often a measure was shown at each rank in the period, and how those answers were rated."""
+    exchanges = period.apply(select(Exchange.id))
+    of_measure = (ExchangeHit.measure_id == measure_id, ExchangeHit.exchange_id.in_(exchanges))
+    ranks = select(ExchangeHit.rank, func.count()).where(*of_measure).group_by(ExchangeHit.rank)
+    shown: dict[int, int] = {rank: count for rank, count in session.execute(ranks)}
+    rated: Counter[tuple[int, bool]] = Counter()
+    for rank, helpful, count in session.execute(
+        select(ExchangeHit.rank, Feedback.helpful, func.count())
+        .join(Feedback, Feedback.exchange_id == ExchangeHit.exchange_id)
+        .where(*of_measure)
+        .group_by(ExchangeHit.rank, Feedback.helpful)
+    ):
+        rated[rank, helpful] = count
+    return [RankRow(rank, n, rated[rank, True], rated[rank, False]) for rank, n in sorted(shown.items())]
+
+
+@dataclass(frozen=True)
+class HandledRow:
+    question: str
+    staff_name: str
+    note: str
+    created_at: dt.datetime
+
+    @property
+    def local_time(self) -> str:
+        return self.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def recently_handled(session: Session, *, limit: int = 20) -> list[HandledRow]:
+    query = (
+        select(Exchange.question, HandledItem.staff_name, HandledItem.note, HandledItem.created_at)
+        .join(Exchange, Exchange.id == HandledItem.exchange_id)
+        .order_by(HandledItem.created_at.desc(), HandledItem.id.desc())
+        .limit(limit)
+    )
+    return [HandledRow(*row) for row in session.execute(query)]
+
+
+def mark_handled(session: Session, exchange_id: int, staff_name: str, note: str) -> bool:
+    """Take an exchange out of the inbox; False if there is no such exchange. Idempotent."""
+    if session.get(Exchange, exchange_id) is None:
+        return False
+    if session.scalar(select(HandledItem.id).where(HandledItem.exchange_id == exchange_id)) is None:
+        session.add(
+            HandledItem(exchange_id=exchange_id, staff_name=staff_name, note=note, created_at=utcnow())
+        )
+    return True
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What a filter form's drop-downs offer."""
+
+    chapters: tuple[tuple[int, str], ...]
+    measures: tuple[tuple[str, str], ...]
+    versions: tuple[tuple[int, str], ...]
+
+
+def filter_choices(session: Session, plan: Plan) -> Choices:
+    versions = session.execute(select(PlanVersion.id, PlanVersion.label).order_by(PlanVersion.id))
+    return Choices(
+        chapters=tuple((c.number, c.label) for c in plan.chapters),
+        measures=tuple((m.middle.id, f"{m.middle.id} {m.middle.title}") for m in plan.located()),
+        versions=tuple((vid, f"第{vid}版 {label}") for vid, label in versions),
+    )

@@ -20,7 +20,15 @@ from index.diff import Change, diff_plans
 
 from .store import PlanVersion, utcnow
 
-__all__ = ["ActivePlan", "ReindexOutcome", "activate", "ensure_initial_version", "list_versions", "reindex"]
+__all__ = [
+    "ActivePlan",
+    "ReindexOutcome",
+    "activate",
+    "active_version",
+    "ensure_initial_version",
+    "list_versions",
+    "reindex",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +41,7 @@ class ReindexOutcome:
     identical: bool
 
 
-def _active(session: Session) -> PlanVersion | None:
+def active_version(session: Session) -> PlanVersion | None:
     return session.scalar(select(PlanVersion).where(PlanVersion.active.is_(True)))
 
 
@@ -79,7 +87,7 @@ def reindex(
     """
     bundle = build_bundle(sources)
     with sessions() as session, session.begin():
-        active = _active(session)
+        active = active_version(session)
         if active is not None and active.digest == bundle.digest:
             return ReindexOutcome(bundle, [], None, True)  # the Procfile's release line, most deploys
         current = _loadable(active)
@@ -144,7 +152,7 @@ class ActivePlan:
     def from_database(cls, sessions: sessionmaker[Session]) -> ActivePlan:
         """The active version; the bundled plan when this release cannot read it (until a reindex)."""
         with sessions() as session:
-            active = _active(session)
+            active = active_version(session)
             if active is None:
                 raise LookupError("the database has no active plan version: run `python -m bot reindex`")
             bundle = _loadable(active)

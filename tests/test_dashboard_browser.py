@@ -167,4 +167,4 @@ def test_pages_refuse_a_browser_without_session(page: Page, base_url: str) -> No
         page.goto(base_url + path)
         expect(page.get_by_role("heading", name="職員ログイン")).to_be_visible()
         assert "保育園" not in page.content()
-    assert page.request.get(f"{base_url}/staff/export.csv").status == 401
+    assert page.request.get(f"{base_url}/staff/export.csv", max_redirects=0).status == 303
