@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
-import hmac
 import logging
 import math
 from collections.abc import AsyncIterator, Callable
@@ -54,18 +53,21 @@ from .reports import (
 )
 from .service import PlanService
 from .staff_auth import (
-    HardenResponses,
+    SESSION_LIFETIME,
     LoginThrottle,
-    account_stamp,
+    SignedIn,
     authenticate,
     csrf_ok,
-    find_staff,
+    end_all_sessions,
+    end_session,
     new_csrf_token,
     normalize_name,
-    session_secret,
+    open_session,
+    session_staff,
 )
 from .staff_templates import TEMPLATES
-from .store import Export, StaffUser, utcnow
+from .store import Export, utcnow
+from .web_edge import SecurityHeaders, client_address
 
 __all__ = ["STAFF_PREFIX", "create_dashboard", "create_standalone_app"]
 
@@ -73,7 +75,6 @@ logger = logging.getLogger(__name__)
 
 STAFF_PREFIX = "/staff"  # where both `serve` and `dashboard` mount the pages (and the cookie's path)
 SESSION_COOKIE = "planbot_staff"
-SESSION_MAX_AGE = 8 * 60 * 60  # a working day; the cookie is not renewed, so sessions end by evening
 INBOX_LIMIT = 500
 HERE = Path(__file__).parent
 
@@ -83,8 +84,12 @@ class Visit:
     """A signed-in request: who made it and, for a POST, its form (whose CSRF token was checked)."""
 
     request: Request
-    staff: str
+    signed_in: SignedIn
     form: FormData | None
+
+    @property
+    def staff(self) -> str:
+        return self.signed_in.name
 
 
 Handler = Callable[["Dashboard", Visit], Response]
@@ -100,9 +105,9 @@ def staff_only(handler: Handler) -> Callable[[Dashboard, Request], object]:
 
     @functools.wraps(handler)
     async def endpoint(self: Dashboard, request: Request) -> Response:
-        staff = await run_in_threadpool(self.signed_in, request)
+        signed_in = await run_in_threadpool(self.signed_in, request)
         posted = request.method == "POST"
-        if staff is None:
+        if signed_in is None:
             return self.redirect(request, "staff_login") if posted else self.to_login(request)
         form = await request.form() if posted else None
         if form is not None and not csrf_ok(request.session, form.get("csrf_token")):
@@ -111,7 +116,7 @@ def staff_only(handler: Handler) -> Callable[[Dashboard, Request], object]:
             )
         if not posted:
             self.service.active.refresh()  # show citations from the version the bot answers with
-        return await run_in_threadpool(handler, self, Visit(request, staff, form))
+        return await run_in_threadpool(handler, self, Visit(request, signed_in, form))
 
     return endpoint
 
@@ -129,14 +134,13 @@ class Dashboard:
 
     # --- helpers
 
-    def signed_in(self, request: Request) -> str | None:
-        """The session's staff name, if that account still exists with the password it signed in with."""
-        name, stamp = request.session.get("staff"), request.session.get("stamp")
-        if not isinstance(name, str) or not isinstance(stamp, str):
+    def signed_in(self, request: Request) -> SignedIn | None:
+        """Who the browser's session belongs to, if the server still has that session."""
+        token = request.session.get("sid")
+        if not isinstance(token, str):
             return None
-        with self.service.sessions() as session:
-            user = find_staff(session, name)
-            return name if user is not None and hmac.compare_digest(account_stamp(user), stamp) else None
+        with self.service.sessions() as session, session.begin():
+            return session_staff(session, token)
 
     def render(
         self, request: Request, template: str, staff: str | None, *, status: int = 200, **context: object
@@ -186,31 +190,40 @@ class Dashboard:
             request.session.setdefault("csrf", new_csrf_token())
             error = "ページの有効期限が切れました。もう一度ログインしてください。"
             return self.login_page(request, wanted=wanted, error=error, name=name, status=403)
-        client = (name, request.client.host if request.client else "")
-        wait = self.throttle.attempt(client)
+        address = client_address(request.scope, self.service.settings.trusted_proxies)
+        wait = self.throttle.attempt(name, address)
         if wait:
             minutes = math.ceil(wait / 60)
             text = (
                 f"ログインの失敗が続いたため、一時的にログインできません。約{minutes}分後にお試しください。"
             )
             return self.message(request, 429, "しばらくお待ちください", text, **{"Retry-After": str(wait)})
-        user = await run_in_threadpool(self._authenticate, name, password)
-        if user is None:
-            logger.warning("failed staff login for %r from %s", name, client[1])
+        token = await run_in_threadpool(self._sign_in, name, password)
+        if token is None:
+            logger.warning("failed staff login for %r from %s", name, address)
             error = "名前またはパスワードが違います。"
             return self.login_page(request, wanted=wanted, error=error, name=name, status=401)
-        self.throttle.succeeded(client)
-        request.session.clear()
-        request.session.update(staff=user.name, stamp=account_stamp(user), csrf=new_csrf_token())
-        logger.info("staff %s signed in", user.name)
+        self.throttle.succeeded(name, address)
+        request.session.clear()  # a new session id and CSRF token: nothing from before login survives
+        request.session.update(sid=token, csrf=new_csrf_token())
+        logger.info("staff %s signed in from %s", name, address)
         return RedirectResponse(self.safe_next(request, wanted), status_code=303)
 
-    def _authenticate(self, name: str, password: str) -> StaffUser | None:
-        with self.service.sessions() as session:
-            return authenticate(session, name, password)
+    def _sign_in(self, name: str, password: str) -> str | None:
+        """A new server-side session's token if the password is right."""
+        with self.service.sessions() as session, session.begin():
+            user = authenticate(session, name, password)
+            return open_session(session, user) if user is not None else None
 
     @staff_only
     def logout(self, visit: Visit) -> Response:
+        """End this session, or with `everywhere` every session of the account (all browsers)."""
+        assert visit.form is not None
+        with self.service.sessions() as session, session.begin():
+            if visit.form.get("everywhere"):
+                end_all_sessions(session, visit.signed_in.staff_id)
+            else:
+                end_session(session, str(visit.request.session["sid"]))
         visit.request.session.clear()
         return self.redirect(visit.request, "staff_login")
 
@@ -334,7 +347,8 @@ class Dashboard:
     @staff_only
     def export(self, visit: Visit) -> Response:
         """The current filter as CSV for Excel; every export is recorded (who, when, which filter, rows)."""
-        form = parse_filter(visit.request.query_params)
+        assert visit.form is not None
+        form = parse_filter({key: value for key, value in visit.form.items() if isinstance(value, str)})
         if form.errors:
             return Response("\n".join(form.errors), status_code=400, media_type="text/plain; charset=utf-8")
         with self.service.sessions() as session, session.begin():
@@ -387,16 +401,15 @@ def create_dashboard(service: PlanService) -> Starlette:
         Route("/inbox", pages.inbox, name="staff_inbox"),
         Route("/inbox/{exchange_id:int}/handled", pages.handle_item, methods=["POST"], name="staff_handle"),
         Route("/measures/{measure_id}", pages.measure, name="staff_measure"),
-        Route("/export.csv", pages.export, name="staff_export"),
+        Route("/export.csv", pages.export, methods=["POST"], name="staff_export"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="staff_static"),
     ]
     middleware = [
-        Middleware(HardenResponses),
         Middleware(
             SessionMiddleware,
-            secret_key=session_secret(service.settings.log_salt),
+            secret_key=service.settings.session_secret,
             session_cookie=SESSION_COOKIE,
-            max_age=SESSION_MAX_AGE,
+            max_age=int(SESSION_LIFETIME.total_seconds()),
             path=STAFF_PREFIX,
             same_site="lax",
         ),
@@ -417,4 +430,5 @@ def create_standalone_app(service: PlanService) -> Starlette:
         service.close()
 
     routes = [Route("/", home), Mount(STAFF_PREFIX, app=create_dashboard(service))]
-    return Starlette(routes=routes, lifespan=lifespan)
+    headers = Middleware(SecurityHeaders, trusted_proxies=service.settings.trusted_proxies)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[headers])

@@ -261,7 +261,9 @@ def test_settings_accept_hosting_platform_postgres_urls(tmp_path: Path) -> None:
 
 
 def test_settings_hide_secrets(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, TELEGRAM_BOT_TOKEN="123:SECRET", LOG_SALT="salty")
+    settings = make_settings(
+        tmp_path, TELEGRAM_BOT_TOKEN="123:SECRET", LOG_SALT="salty-salt-0123456789abcdef0123456789"
+    )
     assert "SECRET" not in repr(settings) and "salty" not in repr(settings)
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import re
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlencode
 
@@ -22,7 +23,9 @@ from bot.reports import LOCAL_TZ
 from bot.service import PlanService
 from bot.staff_auth import LoginThrottle, hash_password, verify_password
 from bot.staff_cli import dashboard, staff
-from bot.store import Exchange, Export, HandledItem, StaffUser, utcnow
+from bot.store import Exchange, Export, HandledItem, StaffSession, StaffUser, utcnow
+from bot.web import create_app
+from tests.helpers import make_settings
 
 STAFF = "tanaka"
 PASSWORD = "correct horse battery"
@@ -79,10 +82,22 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
-def login(client: TestClient, name: str = STAFF, password: str = PASSWORD, **extra: str) -> httpx.Response:
+def login(
+    client: TestClient,
+    name: str = STAFF,
+    password: str = PASSWORD,
+    headers: Mapping[str, str] | None = None,
+    **extra: str,
+) -> httpx.Response:
     token = csrf_token(client.get("/staff/login").text)
     form = {"name": name, "password": password, "csrf_token": token, **extra}
-    return client.post("/staff/login", data=form, follow_redirects=False)
+    return client.post("/staff/login", data=form, headers=headers, follow_redirects=False)
+
+
+def press_export(client: TestClient, token: str | None = None, **values: str) -> httpx.Response:
+    """Press a page's CSV button: a POST of the filter with the session's CSRF token."""
+    token = token or csrf_token(client.get("/staff/inbox").text)
+    return client.post("/staff/export.csv", data={**values, "csrf_token": token})
 
 
 def questions_in(html: str) -> set[str]:
@@ -101,7 +116,9 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
     """One filled database for the tests that only read (starting a service takes about a second)."""
     data_dir = tmp_path_factory.mktemp("dashboard")
     service = PlanService.start(
-        Settings.from_env({"PLANBOT_DATA_DIR": str(data_dir), "LOG_SALT": "test-salt"})
+        Settings.from_env(
+            {"PLANBOT_DATA_DIR": str(data_dir), "LOG_SALT": "test-salt-0123456789abcdef0123456789"}
+        )
     )
     add_account(service)
     yield Filled(service, fill(service))
@@ -169,8 +186,11 @@ def test_export_and_actions_refused_without_session(visitor: TestClient, shared:
             return tuple(session.scalar(select(func.count()).select_from(m)) for m in (Export, HandledItem))
 
     before = recorded()
-    response = visitor.get("/staff/export.csv")
-    assert response.headers["location"].startswith("/staff/login")
+    for response in (
+        visitor.get("/staff/export.csv"),
+        visitor.post("/staff/export.csv", data={"inbox": "1", "csrf_token": "x"}),
+    ):
+        assert response.status_code in (303, 405) and "宇宙" not in response.text
     target = exchange_id(shared.service, shared.uids["宇宙旅行の費用"])
     response = visitor.post(f"/staff/inbox/{target}/handled", data={"note": "x", "csrf_token": "x"})
     assert response.headers["location"] == "/staff/login"
@@ -198,11 +218,23 @@ def test_login_goes_only_to_dashboard_pages(visitor: TestClient) -> None:
     assert response.headers["location"] == "/staff/"
 
 
-def test_session_cookie_is_secure_behind_https(visitor: TestClient) -> None:
-    token = csrf_token(visitor.get("/staff/login").text)
-    form = {"name": STAFF, "password": PASSWORD, "csrf_token": token}
-    response = visitor.post("/staff/login", data=form, headers={"X-Forwarded-Proto": "https"})
-    assert response.headers["set-cookie"].endswith("; secure")
+PROXY = "10.0.0.5"  # the reverse proxy in front of `serve`, named in TRUSTED_PROXIES
+
+
+@pytest.fixture
+def behind_proxy(tmp_path: Path) -> Iterator[PlanService]:
+    service = PlanService.start(make_settings(tmp_path, TRUSTED_PROXIES=f"{PROXY}/32, 192.168.0.0/16"))
+    add_account(service)
+    yield service
+    service.close()
+
+
+def test_session_cookie_is_secure_behind_https(behind_proxy: PlanService) -> None:
+    for peer, secure in ((PROXY, True), ("203.0.113.9", False)):
+        client = TestClient(create_standalone_app(behind_proxy), follow_redirects=False, client=(peer, 1))
+        response = login(client, headers={"X-Forwarded-Proto": "https"})
+        assert response.headers["set-cookie"].endswith("; secure") is secure, peer
+        assert ("strict-transport-security" in response.headers) is secure, peer
 
 
 def test_security_headers(stranger: TestClient) -> None:
@@ -210,6 +242,91 @@ def test_security_headers(stranger: TestClient) -> None:
     assert "script-src" not in headers["content-security-policy"]  # no scripts at all: default-src 'none'
     assert "default-src 'none'" in headers["content-security-policy"]
     assert (headers["x-frame-options"], headers["cache-control"]) == ("DENY", "no-store")
+    assert "camera=()" in headers["permissions-policy"]
+    assert "strict-transport-security" not in headers  # plain http: HSTS would lock out 127.0.0.1
+
+
+def test_security_headers_on_every_response_of_the_web_process(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, TELEGRAM_BOT_TOKEN="123:ABC", TRUSTED_PROXIES=PROXY)
+    service = PlanService.start(settings)
+    try:
+        client = TestClient(create_app(service), follow_redirects=False, client=(PROXY, 1))
+        for path in ("/healthz", "/nowhere", "/staff/static/staff.css", "/staff/login"):
+            headers = client.get(path, headers={"X-Forwarded-Proto": "https"}).headers
+            assert headers["x-content-type-options"] == "nosniff", path
+            assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+            assert "camera=()" in headers["permissions-policy"], path
+            assert headers["strict-transport-security"].startswith("max-age="), path
+    finally:
+        service.close()
+
+
+def test_logout_ends_the_session_on_the_server(visitor: TestClient, shared: Filled) -> None:
+    """Replaying the cookie after logout reads nothing, exports nothing, closes nothing."""
+    login(visitor)
+    page = visitor.get("/staff/inbox").text
+    replayed = dict(visitor.cookies)
+    assert visitor.post("/staff/logout", data={"csrf_token": csrf_token(page)}).status_code == 303
+
+    attacker = TestClient(create_standalone_app(shared.service), follow_redirects=False, cookies=replayed)
+    assert attacker.get("/staff/exchanges").status_code == 303
+    response = attacker.post("/staff/export.csv", data={"inbox": "1", "csrf_token": csrf_token(page)})
+    assert response.status_code == 303 and "宇宙" not in response.text
+    target = exchange_id(shared.service, shared.uids["宇宙旅行の費用"])
+    response = attacker.post(
+        f"/staff/inbox/{target}/handled", data={"note": "", "csrf_token": csrf_token(page)}
+    )
+    assert response.status_code == 303
+    with shared.service.sessions() as session:
+        assert session.scalar(select(HandledItem).where(HandledItem.exchange_id == target)) is None
+
+
+def test_log_out_everywhere(shared: Filled) -> None:
+    office, phone = (TestClient(create_standalone_app(shared.service), follow_redirects=False) for _ in "ab")
+    login(office), login(phone)
+    token = csrf_token(phone.get("/staff/").text)
+    assert phone.post("/staff/logout", data={"csrf_token": token, "everywhere": "1"}).status_code == 303
+    assert office.get("/staff/").status_code == 303 and phone.get("/staff/").status_code == 303
+
+
+def test_idle_and_old_sessions_end(client: TestClient, service: PlanService) -> None:
+    assert client.get("/staff/").status_code == 200
+    with service.sessions() as session, session.begin():
+        session.execute(update(StaffSession).values(seen_at=utcnow() - dt.timedelta(minutes=61)))
+    assert client.get("/staff/").status_code == 303
+    login(client)
+    with service.sessions() as session, session.begin():
+        session.execute(update(StaffSession).values(created_at=utcnow() - dt.timedelta(hours=8, minutes=1)))
+    assert client.get("/staff/").status_code == 303
+
+
+def test_cookie_key_is_its_own_secret(service: PlanService, anonymous: TestClient) -> None:
+    """The cookie is signed with SESSION_SECRET (or the data folder's key), never with LOG_SALT."""
+    from itsdangerous import BadSignature, TimestampSigner
+
+    add_account(service)
+    cookie = login(anonymous).cookies["planbot_staff"]
+    settings = service.settings
+    assert settings.session_secret != settings.log_salt and len(settings.session_secret) >= 32
+    TimestampSigner(settings.session_secret).unsign(cookie)
+    with pytest.raises(BadSignature):
+        TimestampSigner(settings.log_salt).unsign(cookie)
+    assert (settings.data_dir / "session_secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_short_secrets_are_refused(tmp_path: Path) -> None:
+    from bot.cli import cli
+
+    for name in ("LOG_SALT", "SESSION_SECRET"):
+        env = {"PLANBOT_DATA_DIR": str(tmp_path), "LOG_SALT": "x" * 40, name: "x"}
+        result = CliRunner().invoke(cli, ["logs"], env=env)
+        assert result.exit_code == 1, result.output
+        assert (
+            result.output.strip().count("\n") == 0
+            and f"{name} must be at least 32 characters" in result.output
+        )
+    settings = make_settings(tmp_path, SESSION_SECRET="s" * 32)
+    assert settings.session_secret == "s" * 32 and "s" * 32 not in repr(settings)
 
 
 @pytest.mark.parametrize(("name", "password"), [(STAFF, "wrong password"), ("nobody", PASSWORD), (STAFF, "")])
@@ -232,17 +349,49 @@ def test_failed_logins_are_rate_limited(visitor: TestClient) -> None:
 
 def test_throttle_window_and_keys() -> None:
     now = [0.0]
-    throttle = LoginThrottle(limit=2, window_seconds=60, clock=lambda: now[0])
+    throttle = LoginThrottle(limit=2, per_address=100, per_name=100, window_seconds=60, clock=lambda: now[0])
     key = ("tanaka", "10.0.0.1")
-    assert throttle.attempt(key) == 0
+    assert throttle.attempt(*key) == 0
     now[0] = 30
-    assert throttle.attempt(key) == 0
-    assert throttle.attempt(key) == 30  # counted before checking: parallel tries cannot slip through
-    assert throttle.attempt(("tanaka", "10.0.0.2")) == 0
+    assert throttle.attempt(*key) == 0
+    assert throttle.attempt(*key) == 30  # counted before checking: parallel tries cannot slip through
+    assert throttle.attempt("tanaka", "10.0.0.2") == 0
     now[0] = 61
-    assert throttle.attempt(key) == 0  # the first attempt left the window
-    throttle.succeeded(key)
-    assert throttle.attempt(key) == 0
+    assert throttle.attempt(*key) == 0  # the first attempt left the window
+    throttle.succeeded(*key)
+    assert throttle.attempt(*key) == 0
+
+
+def test_throttle_counts_an_address_across_names_and_a_name_across_addresses() -> None:
+    throttle = LoginThrottle(limit=5, per_address=3, per_name=4, clock=lambda: 0.0)
+    assert [throttle.attempt(name, "10.0.0.1") for name in ("a", "b", "c", "d")][-1] > 0
+    assert [throttle.attempt("e", f"10.0.1.{n}") for n in range(5)][-1] > 0
+    assert throttle.attempt("f", "10.0.2.1") == 0
+
+
+def test_forwarded_for_is_believed_only_from_trusted_proxies(behind_proxy: PlanService) -> None:
+    """Names guessed from one address hit its limit; a client cannot pick a new address per request."""
+    direct = TestClient(
+        create_standalone_app(behind_proxy), follow_redirects=False, client=("203.0.113.9", 1)
+    )
+    codes = [
+        login(
+            direct, name=f"user{n}", password="wrong", headers={"X-Forwarded-For": f"198.51.100.{n}"}
+        ).status_code
+        for n in range(21)
+    ]
+    assert codes[:20] == [401] * 20 and codes[20] == 429
+    proxied = TestClient(create_standalone_app(behind_proxy), follow_redirects=False, client=(PROXY, 1))
+    codes = [
+        login(
+            proxied,
+            name=f"user{n}",
+            password="wrong",
+            headers={"X-Forwarded-For": f"198.51.100.{n}, {PROXY}"},
+        ).status_code
+        for n in range(21)
+    ]
+    assert codes == [401] * 21  # 21 residents' addresses behind the proxy, one try each
 
 
 def test_removed_account_loses_its_session(client: TestClient, service: PlanService) -> None:
@@ -402,7 +551,7 @@ def test_unknown_measure_and_page_are_not_found(reader: TestClient) -> None:
 
 
 def test_export_csv_of_the_filter_is_recorded(reader: TestClient, shared: Filled) -> None:
-    response = reader.get("/staff/export.csv?measure=2-2-4&period=all")
+    response = press_export(reader, measure="2-2-4", period="all")
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert response.headers["content-disposition"].startswith('attachment; filename="planbot-exchanges-')
     assert response.content.startswith("\ufeff".encode())
@@ -467,7 +616,7 @@ def test_the_pages_on_postgres(pg_settings: Settings) -> None:
         target = exchange_id(service, uids["宇宙旅行の費用"])
         client.post(f"/staff/inbox/{target}/handled", data={"note": "済", "csrf_token": csrf_token(page)})
         assert "宇宙旅行の費用" not in questions_in(client.get("/staff/exchanges?inbox=1").text)
-        assert client.get("/staff/export.csv?inbox=1").text.count("\n") == 1 + 5
+        assert press_export(client, inbox="1").text.count("\n") == 1 + 5
     finally:
         service.close()
 
@@ -487,7 +636,11 @@ def test_password_hashes() -> None:
 
 @pytest.fixture
 def cli_env(settings: Settings) -> Mapping[str, str | None]:
-    return {"PLANBOT_DATA_DIR": str(settings.data_dir), "LOG_SALT": "test-salt", "DATABASE_URL": None}
+    return {
+        "PLANBOT_DATA_DIR": str(settings.data_dir),
+        "LOG_SALT": "test-salt-0123456789abcdef0123456789",
+        "DATABASE_URL": None,
+    }
 
 
 def test_staff_commands(cli_env: Mapping[str, str | None]) -> None:
@@ -506,8 +659,24 @@ def test_staff_commands(cli_env: Mapping[str, str | None]) -> None:
     assert missing.exit_code == 1 and "there is no staff account 'suzuki'" in missing.output
 
 
+def test_new_password_ends_every_session(
+    cli_env: Mapping[str, str | None], client: TestClient, service: PlanService
+) -> None:
+    assert client.get("/staff/").status_code == 200
+    weak = CliRunner().invoke(staff, ["passwd", STAFF], input="password1234\n", env=cli_env)
+    assert weak.exit_code == 1 and "too easy to guess" in weak.output
+    assert client.get("/staff/").status_code == 200  # a refused password changes nothing
+    changed = CliRunner().invoke(staff, ["passwd", STAFF], input="kodomo-no-mori-2026\n", env=cli_env)
+    assert changed.exit_code == 0, changed.output
+    assert client.get("/staff/").status_code == 303
+    assert login(client, password="kodomo-no-mori-2026").status_code == 303
+
+
 ADD_ERRORS = [
-    (["add", "sato"], "short\n", "at least 10 characters"),
+    (["add", "sato"], "short\n", "at least 12 characters"),
+    (["add", "sato"], "aaaaaaaaaaaa\n", "too easy to guess"),
+    (["add", "sato"], "1234567890123\n", "too easy to guess"),
+    (["add", "sato"], "sato12345678\n", "too easy to guess"),
     (["add", "sato"], "", "no password on stdin"),
     (["add", "sa to"], PASSWORD + "\n", "not a usable name"),
 ]

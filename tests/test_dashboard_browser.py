@@ -148,7 +148,7 @@ def test_a_working_session(page: Page, base_url: str, service: PlanService) -> N
 
     # CSV export of the inbox: a file with a BOM, recorded.
     with page.expect_download() as download:
-        page.get_by_role("link", name="CSVを書き出す").click()
+        page.get_by_role("button", name="CSVを書き出す").click()
     content = Path(download.value.path()).read_bytes()
     assert content.startswith("\ufeff時刻".encode())
     assert "宇宙旅行の費用" in content.decode("utf-8-sig")
@@ -156,7 +156,7 @@ def test_a_working_session(page: Page, base_url: str, service: PlanService) -> N
         export = session.scalar(select(Export))
     assert (export.staff_name, export.filter) == (STAFF, {"inbox": "True"})
 
-    page.get_by_role("button", name="ログアウト").click()
+    page.get_by_role("button", name="ログアウト", exact=True).click()
     expect(page.get_by_role("heading", name="職員ログイン")).to_be_visible()
     page.goto(f"{base_url}/staff/exchanges")
     expect(page.get_by_role("heading", name="職員ログイン")).to_be_visible()
@@ -167,4 +167,4 @@ def test_pages_refuse_a_browser_without_session(page: Page, base_url: str) -> No
         page.goto(base_url + path)
         expect(page.get_by_role("heading", name="職員ログイン")).to_be_visible()
         assert "保育園" not in page.content()
-    assert page.request.get(f"{base_url}/staff/export.csv", max_redirects=0).status == 303
+    assert page.request.post(f"{base_url}/staff/export.csv", max_redirects=0).status == 303

@@ -48,7 +48,7 @@ def env(tmp_path: Path) -> dict[str, str]:
             )
     finally:
         service.close()
-    return {"PLANBOT_DATA_DIR": str(tmp_path), "LOG_SALT": "test-salt"}
+    return {"PLANBOT_DATA_DIR": str(tmp_path), "LOG_SALT": "test-salt-0123456789abcdef0123456789"}
 
 
 def _json(env: dict[str, str], *args: str) -> list[dict[str, object]]:
