@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .reports import LOCAL_TZ
 
-__all__ = ["Bar", "Chart", "column_chart", "daily_points", "row_chart"]
+__all__ = ["MAX_BARS", "Bar", "Chart", "chart_span", "column_chart", "row_chart", "span_points"]
 
 
 @dataclass(frozen=True)
@@ -91,17 +91,40 @@ def row_chart(title: str, items: Sequence[tuple[str, int, str]], *, width: int =
     return Chart(title, width, top * 2 + row * len(items), bars, (), left, left)
 
 
-def daily_points(
-    since: dt.datetime | None, until: dt.datetime | None, per_day: Mapping[str, int]
-) -> list[tuple[str, int]]:
-    """Every day of the period (or of the data), zeros included, so gaps show as gaps."""
-    today = dt.datetime.now(LOCAL_TZ).date()
-    known = sorted(per_day)
-    if since is None and not known:
+MAX_BARS = 100  # a period longer than this many days is drawn by week, then by month
+
+
+def span_points(first: dt.date, last: dt.date, per_day: Mapping[str, int]) -> list[tuple[str, int]]:
+    """Every day from `first` to `last` (zeros included, so gaps show as gaps), summed by week
+    (from Monday) or month when there would be more than MAX_BARS bars."""
+    if last < first:
         return []
-    first = since.astimezone(LOCAL_TZ).date() if since else dt.date.fromisoformat(known[0])
+    days = (last - first).days + 1
+    if days <= MAX_BARS:
+        dates = [first + dt.timedelta(days=i) for i in range(days)]
+        return [(f"{d.month}/{d.day}", per_day.get(d.isoformat(), 0)) for d in dates]
+    buckets: dict[str, int] = {}
+    by_week = days <= MAX_BARS * 7
+    for i in range(days):
+        day = first + dt.timedelta(days=i)
+        if by_week:
+            start = day - dt.timedelta(days=day.weekday())
+            label = f"{start.month}/{start.day}週"
+        else:
+            label = f"{day.year}/{day.month}"
+        buckets[label] = buckets.get(label, 0) + per_day.get(day.isoformat(), 0)
+    return list(buckets.items())
+
+
+def chart_span(
+    since: dt.datetime | None, until: dt.datetime | None, log_first: dt.date | None
+) -> tuple[dt.date, dt.date] | None:
+    """The days a chart covers: the period asked for, clamped to the days the log can have
+    (its first exchange to today), so `since=0001-01-02` draws months of data, not millennia."""
+    if log_first is None:
+        return None
+    today = dt.datetime.now(LOCAL_TZ).date()
+    first = since.astimezone(LOCAL_TZ).date() if since else log_first
     last = (until - dt.timedelta(microseconds=1)).astimezone(LOCAL_TZ).date() if until else today
-    if known and not until:
-        last = max(last, dt.date.fromisoformat(known[-1]))
-    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    return [(f"{d.month}/{d.day}", per_day.get(d.isoformat(), 0)) for d in days]
+    first = max(first, min(log_first, today))
+    return first, min(last, today)

@@ -35,8 +35,8 @@ from starlette.staticfiles import StaticFiles
 
 from index import Plan
 
-from .charts import column_chart, daily_points, row_chart
-from .filters import PAGE_SIZE, Pager, parse_filter
+from .charts import chart_span, column_chart, row_chart, span_points
+from .filters import MAX_NUMBER, PAGE_SIZE, Pager, parse_filter
 from .reports import (
     LOCAL_TZ,
     LogFilter,
@@ -46,6 +46,7 @@ from .reports import (
     filter_choices,
     group_by_words,
     list_exchanges,
+    log_first_day,
     mark_handled,
     measure_ranks,
     recently_handled,
@@ -76,6 +77,7 @@ logger = logging.getLogger(__name__)
 STAFF_PREFIX = "/staff"  # where both `serve` and `dashboard` mount the pages (and the cookie's path)
 SESSION_COOKIE = "planbot_staff"
 INBOX_LIMIT = 500
+EXPORT_LIMIT = 20_000  # rows in one CSV: enough for a year of questions, bounded for the process
 HERE = Path(__file__).parent
 
 
@@ -147,6 +149,13 @@ class Dashboard:
     ) -> Response:
         context.update(request=request, staff=staff, csrf_token=request.session.get("csrf", ""))
         return TEMPLATES.TemplateResponse(request, template, context, status_code=status)
+
+    def exchange_id(self, request: Request) -> int:
+        """The exchange id in the path; 400 for one no database column can hold."""
+        exchange_id: int = request.path_params["exchange_id"]
+        if not 0 < exchange_id <= MAX_NUMBER:
+            raise HTTPException(400)
+        return exchange_id
 
     def message(self, request: Request, status: int, title: str, text: str, **headers: str) -> Response:
         response = self.render(request, "message.html", None, status=status, title=title, text=text)
@@ -237,16 +246,18 @@ class Dashboard:
             stats = compute_stats(session, form.log_filter, self.plan)
             inbox = count_exchanges(session, LogFilter(inbox=True))
             version = active_version(session)
+            span = chart_span(form.log_filter.since, form.log_filter.until, log_first_day(session))
         exchanges = request.url_for("staff_exchanges").path
         chapters = [
             (c.label, stats.per_chapter.get(c.number, 0), f"{exchanges}?{form.query(chapter=c.number)}")
             for c in self.plan.chapters
         ]
-        days = daily_points(form.log_filter.since, form.log_filter.until, stats.per_day)
+        days = span_points(*span, stats.per_day) if span else []
         return self.render(
             request,
             "overview.html",
             visit.staff,
+            status=400 if form.errors else 200,
             active="staff_overview",
             form=form,
             stats=stats,
@@ -270,6 +281,7 @@ class Dashboard:
             request,
             "exchanges.html",
             visit.staff,
+            status=400 if form.errors else 200,
             active="staff_exchanges",
             form=form,
             rows=rows,
@@ -300,7 +312,7 @@ class Dashboard:
         """Mark an inbox item handled (POST, with a note)."""
         assert visit.form is not None
         note = str(visit.form.get("note", "")).strip()[:2000]
-        exchange_id: int = visit.request.path_params["exchange_id"]
+        exchange_id = self.exchange_id(visit.request)
         try:
             with self.service.sessions() as session, session.begin():
                 found = mark_handled(session, exchange_id, visit.staff, note)
@@ -326,15 +338,17 @@ class Dashboard:
             stats = compute_stats(session, shown, self.plan)
             total = count_exchanges(session, shown)
             rows = list_exchanges(session, shown, self.plan, limit=PAGE_SIZE)
+            span = chart_span(period.since, period.until, log_first_day(session))
         if located is None and not total:
             return self.message(
                 request, 404, "見つかりません", f"施策 {measure_id} は計画にも記録にもありません。"
             )
-        days = daily_points(period.since, period.until, stats.per_day)
+        days = span_points(*span, stats.per_day) if span else []
         return self.render(
             request,
             "measure.html",
             visit.staff,
+            status=400 if form.errors else 200,
             form=form,
             measure_id=measure_id,
             located=located,
@@ -353,6 +367,12 @@ class Dashboard:
             return Response("\n".join(form.errors), status_code=400, media_type="text/plain; charset=utf-8")
         with self.service.sessions() as session, session.begin():
             total = count_exchanges(session, form.log_filter)
+            if total > EXPORT_LIMIT:
+                text = (
+                    f"一度に書き出せるのは{EXPORT_LIMIT:,}件までです（この条件では{total:,}件）。"
+                    "期間を絞ってください。"
+                )
+                return self.message(visit.request, 400, "件数が多すぎます", text)
             rows = list_exchanges(session, form.log_filter, self.plan, limit=total)
             session.add(
                 Export(
@@ -377,6 +397,7 @@ class Dashboard:
     def http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         titles = {
+            400: ("入力が正しくありません", "番号や日付が範囲外です。画面のリンクから開き直してください。"),
             404: ("見つかりません", "このページはありません。"),
             405: ("操作できません", "この操作はできません。"),
         }

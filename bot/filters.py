@@ -17,6 +17,8 @@ from .reports import LOCAL_TZ, LogFilter, parse_time
 __all__ = ["PAGE_SIZE", "PERIODS", "FilterForm", "Pager", "parse_filter"]
 
 PAGE_SIZE = 50
+MAX_NUMBER = 2**31 - 1  # ids and numbers as the database stores them
+MAX_TEXT = 100  # a search word or measure id longer than this is not one
 PERIODS = (("7", "直近7日"), ("30", "直近30日"), ("90", "直近90日"), ("all", "全期間"))
 FILTER_KEYS = (
     "period",
@@ -66,18 +68,28 @@ def parse_filter(params: Mapping[str, str], *, default_period: str | None = None
         if key not in values:
             return None
         try:
-            return parse_time(values[key], end_of_day=end)
+            moment = parse_time(values[key], end_of_day=end)
+            moment.astimezone(dt.UTC)  # how the database compares it
+            return moment
         except ValueError:
             errors.append(f"{label}は 2026-11-01 のように入力してください。")
-            return None
+        except OverflowError:  # the day after 9999-12-31, or before year 1 in UTC
+            errors.append(f"{label}は 0001-01-02 から 9999-12-30 までの日付にしてください。")
+        return None
 
     def number(key: str, label: str) -> int | None:
         if key not in values:
             return None
-        if not values[key].isascii() or not values[key].isdigit():
-            errors.append(f"{label}は数字で選んでください。")
+        value = values[key]
+        if not value.isascii() or not value.isdigit() or len(value) > 10 or int(value) > MAX_NUMBER:
+            errors.append(f"{label}の指定が正しくありません。")
             return None
-        return int(values[key])
+        return int(value)
+
+    for key, label in (("search", "語句"), ("measure", "施策")):
+        if len(values.get(key, "")) > MAX_TEXT:
+            errors.append(f"{label}は{MAX_TEXT}文字以内で指定してください。")
+            values.pop(key)
 
     since, until = day("since", "開始日", end=False), day("until", "終了日", end=True)
     if "since" not in values and "until" not in values and "period" not in values and default_period:
@@ -118,8 +130,10 @@ class Pager:
     @classmethod
     def from_param(cls, value: str | None, total: int) -> Pager:
         """The requested page, kept within the pages there are (an old link past the end shows the last)."""
-        page = int(value) if value and value.isascii() and value.isdigit() else 1
-        return cls(min(max(page, 1), cls(1, total).pages), total)
+        last = cls(1, total).pages
+        if not value or not value.isascii() or not value.isdigit():
+            return cls(1, total)
+        return cls(min(max(int(value[:10]) if len(value) <= 10 else last, 1), last), total)
 
     @property
     def pages(self) -> int:

@@ -42,6 +42,7 @@ __all__ = [
     "filter_choices",
     "group_by_words",
     "list_exchanges",
+    "log_first_day",
     "mark_handled",
     "measure_ranks",
     "parse_time",
@@ -324,8 +325,10 @@ def compute_stats(session: Session, log_filter: LogFilter, plan: Plan | None, *,
     """Exchanges per day, answered rate, feedback, most shown measures and chapters, and
     the most frequent words of unanswered questions (the thesaurus to-do list)."""
     stats = Stats()
-    query = log_filter.apply(select(Exchange)).options(
-        selectinload(Exchange.hits), selectinload(Exchange.feedback)
+    query = (
+        log_filter.apply(select(Exchange))
+        .options(selectinload(Exchange.hits), selectinload(Exchange.feedback))
+        .execution_options(yield_per=1000)  # a long period streams instead of loading at once
     )
     measures: Counter[str] = Counter()
     chapters: Counter[int] = Counter()
@@ -349,6 +352,12 @@ def compute_stats(session: Session, log_filter: LogFilter, plan: Plan | None, *,
     stats.per_chapter = dict(sorted(chapters.items()))
     stats.unanswered_words = words.most_common(top)
     return stats
+
+
+def log_first_day(session: Session) -> dt.date | None:
+    """The Japan-time day of the log's first exchange (charts never reach before it)."""
+    first = session.scalar(select(func.min(Exchange.created_at)))
+    return first.astimezone(LOCAL_TZ).date() if first is not None else None
 
 
 def purge(session: Session, older_than_days: int, *, execute: bool) -> int:

@@ -708,3 +708,61 @@ def test_staff_add_asks_twice_at_a_terminal(
 def test_every_command_has_help_with_an_example(command: object) -> None:
     result = CliRunner().invoke(command, ["--help"])  # type: ignore[arg-type]
     assert result.exit_code == 0 and "Example: python -m bot " in result.output
+
+
+# --- bounded work --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["since=0001-01-02", "until=9999-12-30", "since=0001-01-02&until=9999-12-30", "period=all"],
+)
+def test_long_periods_draw_a_bounded_chart(reader: TestClient, query: str) -> None:
+    response = reader.get(f"/staff/?{query}")
+    assert response.status_code == 200
+    bars = response.text.count('<rect class="bar"') - 6  # minus the chapter rows
+    assert 1 <= bars <= 100
+    assert len(response.content) < 300_000
+
+
+def test_a_long_log_is_drawn_by_week_then_by_month(client: TestClient, service: PlanService) -> None:
+    for days in (200, 800):
+        service.record(service.answer("web", f"old-{days}", "保育園の質問"))
+        assert service.log.flush()
+        with service.sessions() as session, session.begin():
+            newest = session.scalar(select(func.max(Exchange.id)))
+            when = utcnow() - dt.timedelta(days=days)
+            session.execute(update(Exchange).where(Exchange.id == newest).values(created_at=when))
+        page = client.get("/staff/?period=all").text
+        bars = re.findall(r'<rect class="bar"[^>]*><title>([^<]*)</title>', page)[:-6]
+        assert len(bars) <= 100, days
+        assert all(("週" in title) == (days == 200) for title in bars), bars[:3]
+        assert sum(int(t.rsplit(": ", 1)[1].rstrip("件")) for t in bars) == len(QUESTIONS) + (days == 800) + 1
+
+
+OUT_OF_RANGE = [
+    "/staff/?until=9999-12-31",
+    "/staff/?since=0001-01-01",
+    "/staff/?since=0001-01-01T00:00%2B14:00",
+    "/staff/exchanges?chapter=99999999999999999999999",
+    "/staff/exchanges?version=4294967296",
+    "/staff/exchanges?search=" + "あ" * 101,
+    "/staff/measures/2-2-4?until=9999-12-31",
+]
+
+
+@pytest.mark.parametrize("path", OUT_OF_RANGE)
+def test_out_of_range_values_are_a_japanese_400(reader: TestClient, path: str) -> None:
+    response = reader.get(path)
+    assert response.status_code == 400
+    assert re.search(
+        r'<ul class="errors" role="alert"><li>[^<]*(までの日付|正しくありません|文字以内)', response.text
+    )
+
+
+def test_out_of_range_ids_and_pages(reader: TestClient) -> None:
+    token = csrf_token(reader.get("/staff/inbox").text)
+    for target in ("99999999999999999999999", "2147483648", "0"):
+        response = reader.post(f"/staff/inbox/{target}/handled", data={"note": "", "csrf_token": token})
+        assert response.status_code == 400 and "範囲外" in response.text, target
+    assert "10件中 1–10件" in reader.get("/staff/exchanges?page=" + "9" * 5000).text
