@@ -37,19 +37,23 @@ from index import Plan
 
 from .charts import chart_span, column_chart, row_chart, span_points
 from .filters import MAX_NUMBER, PAGE_SIZE, Pager, parse_filter
+from .redact import personal_spans
 from .reports import (
     LOCAL_TZ,
     LogFilter,
     active_version,
     compute_stats,
     count_exchanges,
+    delete_exchange,
     filter_choices,
+    find_exchange,
     group_by_words,
     list_exchanges,
     log_first_day,
     mark_handled,
     measure_ranks,
     recently_handled,
+    record_action,
     rows_to_csv,
 )
 from .service import PlanService
@@ -275,7 +279,9 @@ class Dashboard:
             pager = Pager.from_param(
                 request.query_params.get("page"), count_exchanges(session, form.log_filter)
             )
-            rows = list_exchanges(session, form.log_filter, self.plan, limit=pager.size, offset=pager.offset)
+            rows = list_exchanges(
+                session, form.log_filter, self.plan, limit=pager.size, offset=pager.offset, sort=form.sort
+            )
             choices = filter_choices(session, self.plan)
         return self.render(
             request,
@@ -288,6 +294,49 @@ class Dashboard:
             pager=pager,
             choices=choices,
         )
+
+    @staff_only
+    def exchange(self, visit: Visit) -> Response:
+        """One exchange in full: citations, rating, and the reveal and delete buttons."""
+        return self._exchange_page(visit, revealed=False)
+
+    @staff_only
+    def reveal(self, visit: Visit) -> Response:
+        """The exchange with its personal details shown, once, for this response only; audited."""
+        exchange_id = self.exchange_id(visit.request)
+        with self.service.sessions() as session, session.begin():
+            if find_exchange(session, exchange_id, None) is not None:
+                record_action(session, visit.staff, "reveal", exchange_id)
+        logger.info("staff %s revealed exchange %d", visit.staff, exchange_id)
+        return self._exchange_page(visit, revealed=True)
+
+    def _exchange_page(self, visit: Visit, *, revealed: bool) -> Response:
+        exchange_id = self.exchange_id(visit.request)
+        with self.service.sessions() as session:
+            row = find_exchange(session, exchange_id, self.plan)
+        if row is None:
+            return self.message(visit.request, 404, "見つかりません", "この質問は見つかりませんでした。")
+        has_personal = bool(personal_spans(row.question))
+        return self.render(
+            visit.request, "exchange.html", visit.staff, row=row, revealed=revealed, has_personal=has_personal
+        )
+
+    @staff_only
+    def delete(self, visit: Visit) -> Response:
+        """Delete one exchange (a resident asked, or it holds what must not be kept); audited."""
+        assert visit.form is not None
+        exchange_id = self.exchange_id(visit.request)
+        if not visit.form.get("confirm"):
+            text = "「削除してよいことを確認しました」にチェックを入れてから、もう一度押してください。"
+            return self.message(visit.request, 400, "削除していません", text)
+        with self.service.sessions() as session, session.begin():
+            found = delete_exchange(session, exchange_id)
+            if found:
+                record_action(session, visit.staff, "delete", exchange_id)
+        if not found:
+            return self.message(visit.request, 404, "見つかりません", "この質問は見つかりませんでした。")
+        logger.info("staff %s deleted exchange %d", visit.staff, exchange_id)
+        return self.redirect(visit.request, "staff_exchanges")
 
     @staff_only
     def inbox(self, visit: Visit) -> Response:
@@ -419,6 +468,9 @@ def create_dashboard(service: PlanService) -> Starlette:
         Route("/login", pages.login, methods=["POST"]),
         Route("/logout", pages.logout, methods=["POST"], name="staff_logout"),
         Route("/exchanges", pages.exchanges, name="staff_exchanges"),
+        Route("/exchanges/{exchange_id:int}", pages.exchange, name="staff_exchange"),
+        Route("/exchanges/{exchange_id:int}/reveal", pages.reveal, methods=["POST"], name="staff_reveal"),
+        Route("/exchanges/{exchange_id:int}/delete", pages.delete, methods=["POST"], name="staff_delete"),
         Route("/inbox", pages.inbox, name="staff_inbox"),
         Route("/inbox/{exchange_id:int}/handled", pages.handle_item, methods=["POST"], name="staff_handle"),
         Route("/measures/{measure_id}", pages.measure, name="staff_measure"),

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from .reports import LOCAL_TZ, LogFilter, parse_time
+from .reports import LOCAL_TZ, SORTS, LogFilter, parse_time
 
 __all__ = ["PAGE_SIZE", "PERIODS", "FilterForm", "Pager", "parse_filter"]
 
@@ -31,7 +31,9 @@ FILTER_KEYS = (
     "search",
     "version",
     "inbox",
+    "sort",
 )
+DATE_KEYS = ("period", "since", "until")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,15 @@ class FilterForm:
     values: Mapping[str, str]
     log_filter: LogFilter
     errors: tuple[str, ...] = ()
+
+    @property
+    def sort(self) -> str:
+        """The list's order, a key of reports.SORTS (newest first unless chosen)."""
+        return self.values.get("sort", "-time")
+
+    def kept(self, *dropped: str) -> dict[str, str]:
+        """The values to carry as hidden fields in a form that sets `dropped` itself."""
+        return {key: value for key, value in self.values.items() if key not in dropped}
 
     @property
     def period(self) -> str | None:
@@ -103,6 +114,9 @@ def parse_filter(params: Mapping[str, str], *, default_period: str | None = None
         since = parse_time((today - dt.timedelta(days=days - 1)).isoformat())
     elif since is not None or until is not None:
         values.pop("period", None)
+    if values.get("sort", "-time") not in SORTS:
+        errors.append("並べ替えの指定が正しくありません。")
+        values.pop("sort")
     feedback = values.get("feedback")
     if feedback not in (None, "up", "down"):
         errors.append("評価の指定が正しくありません。")

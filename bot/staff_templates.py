@@ -1,7 +1,8 @@
 """The staff pages' Jinja environment: where templates live, escaping, and the helpers they share.
 
 Set up once at import; every template gets `path_for` (links that stay under /staff
-whichever app mounts the pages), the reason labels and the period presets.
+whichever app mounts the pages), the reason labels, the period presets and the `masked`
+filter that hides personal details residents typed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from .filters import PERIODS
+from .redact import mask
 from .reports import REASONS
 
 __all__ = ["TEMPLATES"]
@@ -39,6 +41,7 @@ def _templates() -> Jinja2Templates:
     )
     env.globals.update(path_for=_path_for, reasons=REASONS, periods=PERIODS)
     env.filters["percent"] = lambda value: f"{value * 100:.1f}%"
+    env.filters["masked"] = mask  # residents' personal details, hidden on every page by default
     return Jinja2Templates(env=env)
 
 

@@ -23,7 +23,7 @@ from bot.reports import LOCAL_TZ
 from bot.service import PlanService
 from bot.staff_auth import LoginThrottle, hash_password, verify_password
 from bot.staff_cli import dashboard, staff
-from bot.store import Exchange, Export, HandledItem, StaffSession, StaffUser, utcnow
+from bot.store import Exchange, Export, Feedback, HandledItem, StaffAction, StaffSession, StaffUser, utcnow
 from bot.web import create_app
 from tests.helpers import make_settings
 
@@ -766,3 +766,96 @@ def test_out_of_range_ids_and_pages(reader: TestClient) -> None:
         response = reader.post(f"/staff/inbox/{target}/handled", data={"note": "", "csrf_token": token})
         assert response.status_code == 400 and "範囲外" in response.text, target
     assert "10件中 1–10件" in reader.get("/staff/exchanges?page=" + "9" * 5000).text
+
+
+# --- personal details, one exchange ------------------------------------------------------------------
+
+PERSONAL = "山田太郎です。保育園のことで電話090-1234-5678か taro@example.jp に連絡ください。本町1-2-3"
+
+
+def _ask(service: PlanService, question: str) -> int:
+    answered = service.answer("web", "personal", question)
+    service.record(answered)
+    assert service.log.flush()
+    return exchange_id(service, answered.uid)
+
+
+def test_personal_details_are_masked_on_pages_and_in_exports(
+    client: TestClient, service: PlanService
+) -> None:
+    target = _ask(service, PERSONAL)
+    pages = [client.get(p).text for p in ("/staff/exchanges", "/staff/inbox", f"/staff/exchanges/{target}")]
+    csv_text = press_export(client, search="保育園").content.decode("utf-8-sig")
+    for text in [*pages, csv_text]:
+        for secret in ("山田", "太郎", "090-1234-5678", "taro@example.jp", "本町1-2-3"):
+            assert secret not in text
+    assert "〔氏名〕です。保育園のことで電話〔電話番号〕か 〔メール〕 に連絡ください。〔住所〕" in csv_text
+    assert "〔電話番号〕" in pages[0] and "伏せ字を外して表示" in pages[2]
+
+
+def test_revealing_one_exchange_is_audited(client: TestClient, service: PlanService) -> None:
+    target = _ask(service, PERSONAL)
+    page = client.get(f"/staff/exchanges/{target}").text
+    assert client.post(f"/staff/exchanges/{target}/reveal", data={"csrf_token": "forged"}).status_code == 403
+    revealed = client.post(f"/staff/exchanges/{target}/reveal", data={"csrf_token": csrf_token(page)})
+    assert revealed.status_code == 200 and "090-1234-5678" in revealed.text and "山田太郎" in revealed.text
+    assert "090-1234-5678" not in client.get(f"/staff/exchanges/{target}").text  # masked again
+    with service.sessions() as session:
+        actions = session.execute(select(StaffAction.staff_name, StaffAction.action, StaffAction.exchange_id))
+        assert list(actions) == [(STAFF, "reveal", target)]
+
+
+def test_deleting_one_exchange_from_its_page(
+    client: TestClient, service: PlanService, uids: dict[str, str]
+) -> None:
+    target = exchange_id(service, uids["ごみの出し方"])
+    page = client.get(f"/staff/exchanges/{target}").text
+    unconfirmed = client.post(f"/staff/exchanges/{target}/delete", data={"csrf_token": csrf_token(page)})
+    assert unconfirmed.status_code == 400 and "ごみの出し方" in client.get("/staff/exchanges").text
+    done = client.post(
+        f"/staff/exchanges/{target}/delete", data={"csrf_token": csrf_token(page), "confirm": "1"}
+    )
+    assert (done.status_code, done.headers["location"]) == (303, "/staff/exchanges")
+    assert "ごみの出し方" not in questions_in(client.get("/staff/exchanges").text)
+    assert client.get(f"/staff/exchanges/{target}").status_code == 404
+    with service.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Feedback)) == 1  # its rating went too
+        assert session.scalar(select(StaffAction.action).where(StaffAction.exchange_id == target)) == "delete"
+    again = client.post(
+        f"/staff/exchanges/{target}/delete", data={"csrf_token": csrf_token(page), "confirm": "1"}
+    )
+    assert again.status_code == 404
+
+
+# --- lists ----------------------------------------------------------------------------------------------
+
+
+def test_list_rows_are_compact(client: TestClient, service: PlanService) -> None:
+    long_question = "保育園について" + "とても長い質問です。" * 100
+    _ask(service, long_question)
+    page = client.get("/staff/exchanges").text
+    assert long_question not in page.replace("<summary>", "").split("</summary>")[0]
+    assert re.search(r'<details class="long"><summary>保育園について[^<]{50,}…', page)
+    assert page.count("第2章 福祉・こども・健康 › 2 ") <= page.count(
+        'title="第2章'
+    )  # citations only as tooltips
+    assert re.search(r"<summary>ほか\d件</summary>", page)  # more measures behind an expander
+
+
+def test_one_date_control_and_sortable_columns(reader: TestClient) -> None:
+    page = reader.get("/staff/exchanges?unanswered=1").text
+    assert page.count('name="since"') == 1 and page.count('name="until"') == 1
+    newest = questions_in(reader.get("/staff/exchanges?sort=-time").text)
+    times = re.findall(r'title="詳細">([\d-]+ [\d:]+)</a>', reader.get("/staff/exchanges?sort=time").text)
+    assert times == sorted(times) and len(times) == len(newest)
+    by_feedback = reader.get("/staff/exchanges?sort=-feedback").text
+    assert questions_in(by_feedback.split("</tr>")[1]) == {"ごみの出し方"}  # the unhelpful one first
+    assert 'aria-sort="descending"' in by_feedback
+    assert reader.get("/staff/exchanges?sort=evil").status_code == 400
+
+
+def test_reasons_are_japanese_everywhere(reader: TestClient) -> None:
+    page = reader.get("/staff/exchanges").text
+    assert "回答なし（該当なし）" in page or "回答なし（根拠不足）" in page
+    for code in ("no_match", "weak_evidence", "off_topic", "matched"):
+        assert f">{code}<" not in page
