@@ -36,7 +36,7 @@ from starlette.staticfiles import StaticFiles
 from index import Plan
 
 from .charts import chart_span, column_chart, row_chart, span_points
-from .filters import MAX_NUMBER, PAGE_SIZE, Pager, parse_filter
+from .filters import MAX_NUMBER, PAGE_SIZE, Pager, parse_filter, parse_report
 from .redact import personal_spans
 from .reports import (
     LOCAL_TZ,
@@ -357,6 +357,28 @@ class Dashboard:
         )
 
     @staff_only
+    def report(self, visit: Visit) -> Response:
+        """A week's or month's summary beside the one before, to print or send on."""
+        try:
+            period = parse_report(visit.request.query_params)
+        except ValueError:
+            raise HTTPException(400) from None
+        with self.service.sessions() as session:
+            current = compute_stats(session, period.log_filter, self.plan)
+            previous = compute_stats(session, period.previous().log_filter, self.plan)
+        return self.render(
+            visit.request,
+            "report.html",
+            visit.staff,
+            active="staff_report",
+            period=period,
+            current=current,
+            previous=previous,
+            previous_counts={measure_id: n for measure_id, _c, n in previous.top_measures},
+            per_day=column_chart("日別の質問数", span_points(period.first, period.last, current.per_day)),
+        )
+
+    @staff_only
     def handle_item(self, visit: Visit) -> Response:
         """Mark an inbox item handled (POST, with a note)."""
         assert visit.form is not None
@@ -472,6 +494,7 @@ def create_dashboard(service: PlanService) -> Starlette:
         Route("/exchanges/{exchange_id:int}/reveal", pages.reveal, methods=["POST"], name="staff_reveal"),
         Route("/exchanges/{exchange_id:int}/delete", pages.delete, methods=["POST"], name="staff_delete"),
         Route("/inbox", pages.inbox, name="staff_inbox"),
+        Route("/report", pages.report, name="staff_report"),
         Route("/inbox/{exchange_id:int}/handled", pages.handle_item, methods=["POST"], name="staff_handle"),
         Route("/measures/{measure_id}", pages.measure, name="staff_measure"),
         Route("/export.csv", pages.export, methods=["POST"], name="staff_export"),

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from .reports import LOCAL_TZ, SORTS, LogFilter, parse_time
+from .reports import LOCAL_TZ, SORTS, LogFilter, ReportPeriod, parse_time
 
-__all__ = ["PAGE_SIZE", "PERIODS", "FilterForm", "Pager", "parse_filter"]
+__all__ = ["PAGE_SIZE", "PERIODS", "FilterForm", "Pager", "parse_filter", "parse_report"]
 
 PAGE_SIZE = 50
 MAX_NUMBER = 2**31 - 1  # ids and numbers as the database stores them
@@ -164,3 +164,18 @@ class Pager:
     @property
     def last(self) -> int:
         return min(self.offset + self.size, self.total)
+
+
+def parse_report(params: Mapping[str, str]) -> ReportPeriod:
+    """The summary's week or month: `unit` (week, month) and a `start` day inside it, by default
+    the last one that has ended. ValueError (shown as a 400) for anything else."""
+    unit = params.get("unit", "week")
+    if unit not in ("week", "month"):
+        raise ValueError(unit)
+    start = params.get("start")
+    if not start:
+        return ReportPeriod.last_complete(unit, dt.datetime.now(LOCAL_TZ).date())
+    day = dt.date.fromisoformat(start)
+    if not 2000 <= day.year <= 2100:
+        raise ValueError(start)
+    return ReportPeriod.containing(unit, day)

@@ -38,6 +38,7 @@ __all__ = [
     "HandledRow",
     "LogFilter",
     "RankRow",
+    "ReportPeriod",
     "Stats",
     "WordGroup",
     "WordTally",
@@ -476,6 +477,52 @@ def compute_stats(session: Session, log_filter: LogFilter, plan: Plan | None, *,
     stats.per_chapter = dict(sorted(chapters.items()))
     stats.unanswered_words = words.most_common(top)
     return stats
+
+
+WEEKDAYS = "月火水木金土日"
+
+
+@dataclass(frozen=True)
+class ReportPeriod:
+    """A calendar week (Monday to Sunday) or month in Japan time, for the printable summary."""
+
+    unit: str  # "week" or "month"
+    first: dt.date
+    last: dt.date  # inclusive
+
+    @classmethod
+    def containing(cls, unit: str, day: dt.date) -> ReportPeriod:
+        if unit == "week":
+            first = day - dt.timedelta(days=day.weekday())
+            return cls(unit, first, first + dt.timedelta(days=6))
+        first = day.replace(day=1)
+        following = (first + dt.timedelta(days=32)).replace(day=1)
+        return cls(unit, first, following - dt.timedelta(days=1))
+
+    @classmethod
+    def last_complete(cls, unit: str, today: dt.date) -> ReportPeriod:
+        """The latest week or month that has ended (the one a Monday-morning report is about)."""
+        return cls.containing(unit, cls.containing(unit, today).first - dt.timedelta(days=1))
+
+    def previous(self) -> ReportPeriod:
+        return ReportPeriod.containing(self.unit, self.first - dt.timedelta(days=1))
+
+    def next(self) -> ReportPeriod:
+        return ReportPeriod.containing(self.unit, self.last + dt.timedelta(days=1))
+
+    @property
+    def log_filter(self) -> LogFilter:
+        since = dt.datetime.combine(self.first, dt.time(), LOCAL_TZ)
+        return LogFilter(since=since, until=since + dt.timedelta(days=(self.last - self.first).days + 1))
+
+    @property
+    def label(self) -> str:
+        """2026年11月23日（月）〜11月29日（日）: the actual dates, weekday included."""
+
+        def day(d: dt.date, year: bool) -> str:
+            return f"{f'{d.year}年' if year else ''}{d.month}月{d.day}日（{WEEKDAYS[d.weekday()]}）"
+
+        return f"{day(self.first, True)}〜{day(self.last, self.last.year != self.first.year)}"
 
 
 def log_first_day(session: Session) -> dt.date | None:

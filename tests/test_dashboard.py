@@ -859,3 +859,35 @@ def test_reasons_are_japanese_everywhere(reader: TestClient) -> None:
     assert "回答なし（該当なし）" in page or "回答なし（根拠不足）" in page
     for code in ("no_match", "weak_evidence", "off_topic", "matched"):
         assert f">{code}<" not in page
+
+
+# --- reports --------------------------------------------------------------------------------------------
+
+
+def test_weekly_and_monthly_report_compares_with_the_period_before(
+    client: TestClient, service: PlanService, uids: dict[str, str]
+) -> None:
+    questions = [q for q, _ in QUESTIONS]
+    with service.sessions() as session, session.begin():
+        for n, question in enumerate(questions):
+            day = dt.datetime(
+                2026, 11, 18 if n < 6 else 10, 12, tzinfo=LOCAL_TZ
+            )  # a Wednesday, the week before
+            session.execute(update(Exchange).where(Exchange.uid == uids[question]).values(created_at=day))
+    week = client.get("/staff/report?unit=week&start=2026-11-18").text
+    assert (
+        "2026年11月16日（月）〜11月22日（日）" in week and "比較: 2026年11月9日（月）〜11月15日（日）" in week
+    )
+    assert re.search(
+        r"質問数</div><div class=\"value\">6<small>件</small></div>"
+        r"\s*<div class=\"sub\">\s*<span[^>]*>前週 4件（\+2件）",
+        week,
+    )
+    assert week.count('<rect class="bar"') == 7
+    month = client.get("/staff/report?unit=month&start=2026-11-30").text
+    assert "2026年11月1日（日）〜11月30日（月）" in month and "前月 0件（+10件）" in month
+    assert 'href="?unit=month&amp;start=2026-10-01" rel="prev"' in month
+    default = client.get("/staff/report").text
+    assert "週の報告" in default and "（月）〜" in default  # the last week that has ended
+    for query in ("unit=year", "start=9999-12-31", "start=tomorrow", "unit=month&start=0001-01-01"):
+        assert client.get(f"/staff/report?{query}").status_code == 400, query
