@@ -1,11 +1,14 @@
-"""Chart geometry for the staff pages: bars as numbers, drawn as inline SVG by templates/_macros.html.
+"""Chart geometry for the staff pages: bars as numbers, drawn by templates/_macros.html.
 
-No JavaScript and nothing from the internet (the city's network may be closed), so a
-chart is computed here as positions and sizes and the template only writes them out.
+No JavaScript and nothing from the internet (the city's network may be closed), and the
+pages' Content-Security-Policy forbids inline styles, so a column chart is computed here
+as SVG positions and sizes (the template only writes them out) and a row chart as values
+for HTML <meter> bars.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
@@ -37,6 +40,10 @@ class Chart:
     gridlines: tuple[tuple[float, str], ...]  # (position along the value axis, label)
     left: float  # where the plot area starts
     baseline: float  # y of the value axis' zero for columns; x of it for rows
+    # The same columns drawn for a phone: an SVG scales its text with its width, so a phone gets
+    # a narrower drawing (and fewer labels) whose text stays readable; CSS shows one or the other.
+    narrow: Chart | None = None
+    ceiling: int = 0  # the value a full-length bar stands for
 
 
 def _step(top: int, lines: int = 4) -> int:
@@ -46,14 +53,21 @@ def _step(top: int, lines: int = 4) -> int:
     return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= rough)
 
 
-def column_chart(title: str, points: Sequence[tuple[str, int]], *, width: int = 760) -> Chart:
-    """Vertical bars, one per point (used for days); at most about 14 axis labels."""
+def column_chart(title: str, points: Sequence[tuple[str, int]]) -> Chart:
+    """Vertical bars, one per point (days, weeks or months), for desktop and for a phone."""
+    return dataclasses.replace(
+        _columns(title, points, width=760, labels=14), narrow=_columns(title, points, width=360, labels=5)
+    )
+
+
+def _columns(title: str, points: Sequence[tuple[str, int]], *, width: int, labels: int) -> Chart:
+    """Vertical bars at most `labels` axis labels apart."""
     height, left, top, bottom = 220, 40, 12, 28
     step = _step(max((v for _, v in points), default=0))
     ceiling = step * max(1, math.ceil(max((v for _, v in points), default=0) / step))
     plot_h, plot_w = height - top - bottom, width - left - 8
     slot = plot_w / max(len(points), 1)
-    every = max(1, math.ceil(len(points) / 14))
+    every = max(1, math.ceil(len(points) / labels))
     bars = tuple(
         Bar(
             label=label if i % every == 0 else "",
@@ -70,25 +84,18 @@ def column_chart(title: str, points: Sequence[tuple[str, int]], *, width: int = 
     return Chart(title, width, height, bars, gridlines, left, top + plot_h)
 
 
-def row_chart(title: str, items: Sequence[tuple[str, int, str]], *, width: int = 760) -> Chart:
-    """Horizontal bars with their labels on the left (used for chapters); each bar links somewhere."""
-    row, left, right, top = 30, 300, 60, 8
+def row_chart(title: str, items: Sequence[tuple[str, int, str]]) -> Chart:
+    """Horizontal bars, each with its label and a link (used for chapters).
+
+    Drawn as HTML (a <meter> per row), not SVG, so labels keep their size on a phone
+    and wrap above their bar; only values and the ceiling are needed.
+    """
     ceiling = max((v for _, v, _ in items), default=0) or 1
-    plot_w = width - left - right
     bars = tuple(
-        Bar(
-            label=label,
-            title=f"{label}: {value}件",
-            value=value,
-            x=left,
-            y=top + i * row + 5,
-            width=plot_w * value / ceiling,
-            height=row - 10,
-            href=href,
-        )
-        for i, (label, value, href) in enumerate(items)
+        Bar(label=label, title=f"{label}: {value}件", value=value, x=0, y=0, width=0, height=0, href=href)
+        for label, value, href in items
     )
-    return Chart(title, width, top * 2 + row * len(items), bars, (), left, left)
+    return Chart(title, 0, 0, bars, (), 0, 0, ceiling=ceiling)
 
 
 MAX_BARS = 100  # a period longer than this many days is drawn by week, then by month
