@@ -3,8 +3,8 @@
 City staff are not command-line users, so this is the answer log in the browser, in
 Japanese, behind a login. Everything else lives in its own module: what a query
 string asks for (`filters`), what is read from the log (`reports`, so figures mean
-what they mean in `python -m bot logs`/`stats`), chart geometry (`charts`) and the
-template set-up (`staff_templates`). Page work runs in Starlette's thread pool, so
+what they mean in `python -m bot logs`/`stats`), chart geometry (`charts`), the
+template set-up (`staff_templates`) and the sign-in check every page shares (`staff_http`). Page work runs in Starlette's thread pool, so
 database work never blocks the event loop the Telegram webhook shares.
 """
 
@@ -13,18 +13,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import functools
 import logging
 import math
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlencode
 
 from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -33,10 +29,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from index import Plan
-
 from .charts import chart_span, column_chart, row_chart, span_points
-from .filters import MAX_NUMBER, PAGE_SIZE, Pager, parse_filter, parse_report
+from .filters import PAGE_SIZE, Pager, parse_filter, parse_report
 from .redact import personal_spans
 from .reports import (
     LOCAL_TZ,
@@ -60,7 +54,6 @@ from .service import PlanService
 from .staff_auth import (
     SESSION_LIFETIME,
     LoginThrottle,
-    SignedIn,
     authenticate,
     csrf_ok,
     end_all_sessions,
@@ -68,9 +61,8 @@ from .staff_auth import (
     new_csrf_token,
     normalize_name,
     open_session,
-    session_staff,
 )
-from .staff_templates import TEMPLATES
+from .staff_http import StaffPages, Visit, staff_only
 from .store import Export, utcnow
 from .web_edge import SecurityHeaders, client_address
 
@@ -85,101 +77,12 @@ EXPORT_LIMIT = 20_000  # rows in one CSV: enough for a year of questions, bounde
 HERE = Path(__file__).parent
 
 
-@dataclass(frozen=True)
-class Visit:
-    """A signed-in request: who made it and, for a POST, its form (whose CSRF token was checked)."""
-
-    request: Request
-    signed_in: SignedIn
-    form: FormData | None
-
-    @property
-    def staff(self) -> str:
-        return self.signed_in.name
-
-
-Handler = Callable[["Dashboard", Visit], Response]
-
-
-def staff_only(handler: Handler) -> Callable[[Dashboard, Request], object]:
-    """The one sign-in check, for pages and POSTs alike.
-
-    Anyone not signed in is sent to the login form: back to the page afterwards for a
-    GET, to the overview for a POST (whose form cannot be replayed). A POST must carry
-    the session's CSRF token. The handler then runs in the thread pool.
-    """
-
-    @functools.wraps(handler)
-    async def endpoint(self: Dashboard, request: Request) -> Response:
-        signed_in = await run_in_threadpool(self.signed_in, request)
-        posted = request.method == "POST"
-        if signed_in is None:
-            return self.redirect(request, "staff_login") if posted else self.to_login(request)
-        form = await request.form() if posted else None
-        if form is not None and not csrf_ok(request.session, form.get("csrf_token")):
-            return self.message(
-                request, 403, "操作を受け付けられません", "ページを開き直してから、もう一度お試しください。"
-            )
-        if not posted:
-            self.service.active.refresh()  # show citations from the version the bot answers with
-        return await run_in_threadpool(handler, self, Visit(request, signed_in, form))
-
-    return endpoint
-
-
-class Dashboard:
-    """The pages' handlers, sharing the service (database, plan) and the login throttle."""
+class Dashboard(StaffPages):
+    """The pages' handlers; the login throttle is this process's."""
 
     def __init__(self, service: PlanService) -> None:
-        self.service = service
+        super().__init__(service)
         self.throttle = LoginThrottle()
-
-    @property
-    def plan(self) -> Plan:
-        return self.service.active.bundle.plan
-
-    # --- helpers
-
-    def signed_in(self, request: Request) -> SignedIn | None:
-        """Who the browser's session belongs to, if the server still has that session."""
-        token = request.session.get("sid")
-        if not isinstance(token, str):
-            return None
-        with self.service.sessions() as session, session.begin():
-            return session_staff(session, token)
-
-    def render(
-        self, request: Request, template: str, staff: str | None, *, status: int = 200, **context: object
-    ) -> Response:
-        context.update(request=request, staff=staff, csrf_token=request.session.get("csrf", ""))
-        return TEMPLATES.TemplateResponse(request, template, context, status_code=status)
-
-    def exchange_id(self, request: Request) -> int:
-        """The exchange id in the path; 400 for one no database column can hold."""
-        exchange_id: int = request.path_params["exchange_id"]
-        if not 0 < exchange_id <= MAX_NUMBER:
-            raise HTTPException(400)
-        return exchange_id
-
-    def message(self, request: Request, status: int, title: str, text: str, **headers: str) -> Response:
-        response = self.render(request, "message.html", None, status=status, title=title, text=text)
-        response.headers.update(headers)
-        return response
-
-    def redirect(self, request: Request, name: str, query: str = "", **params: object) -> Response:
-        path = request.url_for(name, **params).path
-        return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
-
-    def to_login(self, request: Request) -> Response:
-        wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return self.redirect(request, "staff_login", urlencode({"next": wanted}))
-
-    def safe_next(self, request: Request, wanted: object) -> str:
-        """Where to go after login: only a page of this dashboard, never another site."""
-        home = request.url_for("staff_overview").path
-        if isinstance(wanted, str) and wanted.startswith(home) and "\\" not in wanted:
-            return wanted
-        return home
 
     # --- login and logout
 
@@ -462,23 +365,6 @@ class Dashboard:
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
-
-    # --- errors
-
-    def http_error(self, request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        titles = {
-            400: ("入力が正しくありません", "番号や日付が範囲外です。画面のリンクから開き直してください。"),
-            404: ("見つかりません", "このページはありません。"),
-            405: ("操作できません", "この操作はできません。"),
-        }
-        title, text = titles.get(exc.status_code, ("エラー", "リクエストを処理できませんでした。"))
-        return self.message(request, exc.status_code, title, text, **(exc.headers or {}))
-
-    def server_error(self, request: Request, _exc: Exception) -> Response:
-        """A Japanese page instead of a traceback (Starlette re-raises, so the server logs the error)."""
-        text = "しばらくしてからもう一度お試しください。続く場合は担当者に連絡してください。"
-        return self.message(request, 500, "エラーが発生しました", text)
 
 
 def create_dashboard(service: PlanService) -> Starlette:
