@@ -4,8 +4,9 @@ City staff are not command-line users, so this is the answer log in the browser,
 Japanese, behind a login. Everything else lives in its own module: what a query
 string asks for (`filters`), what is read from the log (`reports`, so figures mean
 what they mean in `python -m bot logs`/`stats`), chart geometry (`charts`), the
-template set-up (`staff_templates`) and the sign-in check every page shares (`staff_http`). Page work runs in Starlette's thread pool, so
-database work never blocks the event loop the Telegram webhook shares.
+template set-up (`staff_templates`) and the sign-in check every page shares
+(`staff_http`). Page work runs in Starlette's thread pool, so database work never
+blocks the event loop the Telegram webhook shares.
 """
 
 from __future__ import annotations

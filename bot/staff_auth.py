@@ -26,12 +26,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
+from .errors import StaffAccountError
 from .store import StaffSession, StaffUser, utcnow
 
 __all__ = [
     "MIN_PASSWORD_CHARS",
     "LoginThrottle",
-    "StaffAccountError",
     "add_staff",
     "authenticate",
     "csrf_ok",
@@ -61,10 +61,6 @@ MAX_NAME_CHARS = 64
 SESSION_IDLE = dt.timedelta(minutes=60)  # a browser left open ends after an hour without a request
 SESSION_LIFETIME = dt.timedelta(hours=8)  # a working day, however active
 SEEN_RESOLUTION = dt.timedelta(minutes=1)  # `seen_at` is written at most once a minute per session
-
-
-class StaffAccountError(ValueError):
-    """A staff account cannot be added or removed; the message says why, for the command line."""
 
 
 def _b64(data: bytes) -> str:

@@ -6,23 +6,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PlanDataError, Problem
-from .models import Chapter, Located, Measure, Middle, Plan
+from .errors import PlanBotError, PlanDataError, Problem
+from .models import Chapter, Contact, Located, Measure, Middle, Plan, Route
 from .plan import bundled_plan_dir, digest, parse_plan, read_sources
 from .search import Field, Hit, SearchIndex, SearchResult, Tuning
 from .thesaurus import Thesaurus, parse_thesaurus
 
 __all__ = [
     "Chapter",
+    "Contact",
     "Field",
     "Hit",
     "Located",
     "Measure",
     "Middle",
     "Plan",
+    "PlanBotError",
     "PlanBundle",
     "PlanDataError",
     "Problem",
+    "Route",
     "SearchIndex",
     "SearchResult",
     "Thesaurus",

@@ -77,8 +77,10 @@ def test_no_raw_user_id_or_name_is_stored(service: PlanService, settings: Settin
     assert service.log.flush()
     dump = "\n".join(sqlite3.connect(settings.database_url.removeprefix("sqlite:///")).iterdump())
     assert "987654321" not in dump
-    assert pseudonym("test-salt", "telegram", 987654321) in dump
-    assert pseudonym("other-salt", "telegram", 987654321) != pseudonym("test-salt", "telegram", 987654321)
+    assert pseudonym(settings.log_salt, "telegram", 987654321) in dump
+    assert pseudonym("other-salt", "telegram", 987654321) != pseudonym(
+        settings.log_salt, "telegram", 987654321
+    )
 
 
 def test_second_feedback_press_replaces_the_first(service: PlanService) -> None:
