@@ -378,6 +378,8 @@ def test_throttle_counts_an_address_across_names_and_a_name_across_addresses() -
 
 def test_forwarded_for_is_believed_only_from_trusted_proxies(behind_proxy: PlanService) -> None:
     """Names guessed from one address hit its limit; a client cannot pick a new address per request."""
+    for n in range(21):  # real accounts with cheap hashes: a wrong password costs little to check here
+        add_account(behind_proxy, f"user{n}")
     direct = TestClient(
         create_standalone_app(behind_proxy), follow_redirects=False, client=("203.0.113.9", 1)
     )
