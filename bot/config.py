@@ -1,6 +1,6 @@
 """Every environment variable the product reads, in one place, read once at the edge.
 
-Secrets (the bot token, LOG_SALT, database passwords) live only here and in the
+Secrets (the bot token, LOG_SALT, SESSION_SECRET, database passwords) live only here and in the
 process environment; `Settings.__repr__` hides them so they never reach a log.
 """
 
@@ -81,7 +81,7 @@ class Settings:
     data_dir: Path
     database_url: str
     log_salt: str = field(repr=False)
-    session_secret: str = field(default="", repr=False)  # signs the staff pages' cookie
+    session_secret: str = field(repr=False)  # signs the staff pages' cookie
     telegram_token: str | None = field(default=None, repr=False)
     telegram_base_url: str = TELEGRAM_API
     telegram_base_file_url: str = TELEGRAM_FILE_API
