@@ -50,6 +50,7 @@ from .answer import (
 from .callback_data import FeedbackPress, encode, parse
 from .chat_guard import ChatLimiter, ChatLimits, cross_site
 from .service import MAX_QUESTION_CHARS, Answered, PlanService
+from .web_edge import SecurityHeaders, client_address
 
 __all__ = [
     "ChatButton",
@@ -366,16 +367,14 @@ def content_security_policy(embed_origins: Iterable[str]) -> str:
 
 
 class ChatHeaders:
-    """Security and privacy headers on every chat response (kept where a response set its own)."""
+    """The chat's own policy on every chat response: only its own script, styles and API, framed by
+    this site and CHAT_EMBED_ORIGINS. The app's SecurityHeaders add the rest (nosniff, referrer …)."""
 
     def __init__(self, app: ASGIApp, *, embed_origins: tuple[str, ...]) -> None:
         self.app = app
-        self.headers = {
-            b"content-security-policy": content_security_policy(embed_origins).encode(),
-            b"x-content-type-options": b"nosniff",
-            b"referrer-policy": b"same-origin",
-            b"permissions-policy": b"interest-cohort=(), browsing-topics=()",
-        }
+        self.headers = {b"content-security-policy": content_security_policy(embed_origins).encode()}
+        if not embed_origins:  # browsers too old for frame-ancestors know this one
+            self.headers[b"x-frame-options"] = b"SAMEORIGIN"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -463,8 +462,7 @@ class ChatPages:
         """Refuse cross-site posts and clients over their limit (ChatError says which, politely)."""
         if cross_site(request.headers):
             raise ChatError(403, "cross_site")
-        client = request.client.host if request.client else ""
-        wait = self.limiter.attempt(client)
+        wait = self.limiter.attempt(client_address(request.scope, self.service.settings.trusted_proxies))
         if wait:
             raise ChatError(429, "limited", seconds=wait)
 
@@ -637,4 +635,5 @@ def create_web_app(service: PlanService, *, limits: ChatLimits | None = None) ->
         service.close()
 
     routes = [Mount(STAFF_PREFIX, app=create_dashboard(service)), *chat_routes(service, limits=limits)]
-    return Starlette(routes=routes, lifespan=lifespan)
+    headers = Middleware(SecurityHeaders, trusted_proxies=service.settings.trusted_proxies)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[headers])

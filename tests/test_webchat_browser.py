@@ -341,6 +341,7 @@ def test_the_embed_snippet_works_from_an_allowed_origin_only(browser: Browser, t
                 expect(opener).to_have_attribute("aria-expanded", "false")
                 opener.click()
                 frame = page.frame_locator("#asaka-plan-chat-frame")
+                expect(frame.locator("#chat-hint .enter")).to_be_visible()  # the chat's script is running
                 frame.get_by_label("質問", exact=True).fill("公園を増やしてほしい")
                 frame.get_by_label("質問", exact=True).press("Enter")
                 expect(frame.locator("#chat-log article.msg.bot")).to_have_count(2)
