@@ -1,0 +1,116 @@
+"""What a message is, before any search: small talk, a follow-up, or a question.
+
+Residents greet, thank and complain, and they follow an answer with 「他には？」 or
+"tell me more". Treating those as plan questions gave "not found" and the chapter
+list, so they are recognised here, in Japanese and English, as whole messages: a
+message counts only when nothing is left once its small-talk phrases and fillers
+are taken away (「こんにちは、保育園は？」 is a question, 「ありがとう！助かりました」 is
+thanks). Pure functions over tables, so tests read as input/expected lists.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from enum import StrEnum
+
+__all__ = ["Intent", "classify"]
+
+
+class Intent(StrEnum):
+    GREETING = "greeting"
+    THANKS = "thanks"
+    GOODBYE = "goodbye"
+    IDENTITY = "identity"  # who are you
+    ABILITIES = "abilities"  # what can you do
+    PRAISE = "praise"
+    COMPLAINT = "complaint"
+    MORE = "more"  # 他には / what else: the next candidates
+    DETAIL = "detail"  # 詳しく / more detail: the full card
+
+    @property
+    def small_talk(self) -> bool:
+        return self not in (Intent.MORE, Intent.DETAIL)
+
+
+# Phrases per intent, Japanese first (matched in NFKC, lowercased, without spaces or
+# punctuation). Order matters only between intents: DETAIL before MORE (もっと詳しく).
+_JA: dict[Intent, str] = {
+    Intent.DETAIL: r"もっと詳しく|詳しい|くわしい|もうすこし詳しく|もう少し詳しく|詳しく|くわしく|詳細|具体的に(は)?|ぐたいてきに(は)?|具体的|"
+    r"どういうこと|どういう意味|中身",
+    Intent.MORE: r"他には|ほかには|他は|ほかは|他に(も)?|ほかに(も)?|他の(は|も)?|ほかの(は|も)?|それ以外(は|に)?|"
+    r"別の(は|も)?|べつの(は|も)?|もっと|次(は)?|つぎ(は)?",
+    Intent.GREETING: r"こんにち[はわ]|こんばん[はわ]|おはよう|はじめまして|初めまして|やあ|もしもし|ハロー|はろー|"
+    r"よろしく|宜しく|どうも",
+    Intent.THANKS: r"ありがと(う)?|有難う|ありがたい|サンキュー|さんきゅー|助かり(ました|ます)|たすかり(ました|ます)|助かる|"
+    r"たすかる|感謝|お世話になりました|了解|りょうかい|わかりました|分かりました|なるほど|おっけー|オッケー|承知",
+    Intent.GOODBYE: r"さようなら|さよなら|バイバイ|ばいばい|またね|また来ます|またきます|おやすみ|失礼します|じゃあね|"
+    r"じゃね|それでは|ではまた",
+    Intent.IDENTITY: r"(あなた|きみ|君|おまえ|お前)(は|って)?(誰|だれ|何|なに|何者|なにもの)|誰ですか|だれですか|"
+    r"誰なの|だれなの|何者|なにもの|名前|なまえ|ボットなの|人間なの|aiなの",
+    Intent.ABILITIES: r"何ができる|なにができる|何が出来る|何を聞ける|なにを聞ける|何が聞ける|何を聞けば|"
+    r"何を聞いたら|使い方|つかいかた|どう使う|どうやって使う",
+    Intent.PRAISE: r"すごい|すご|凄い|便利|べんり|えらい|偉い|いいね|最高|さいこう|さすが|かしこい|賢い|やるね|"
+    r"ナイス|ないす|素晴らしい|すばらしい|役に立つ|役立つ|やくにたつ",
+    Intent.COMPLAINT: r"使えない|つかえない|役に立たない|役立たない|やくにたたない|意味(が)?(わから|分から)(ない|ん)|"
+    r"わからない|分からない|わかんない|わからん|分からん|ダメ|だめ|つまらない|つまんない|ひどい|酷い|最悪|さいあく|違う|ちがう|"
+    r"バカ|ばか|馬鹿|使いにくい|うざい|ポンコツ|ぽんこつ",
+}
+_JA_FILLERS = (
+    r"じゃあ|じゃ|では|それって|それは|それ|これは|これ|その|あの|えっと|ねえ|ねぇ|ところで|本当に|ほんとに|"
+    r"ほんと|とても|とっても|すごく|めっちゃ|マジ|まじ|超|ちょう|どうも|ございます|ございました|ござい|"
+    r"ください|下さい|お願い(します|いたします)?|おねがい(します)?|教えて|おしえて|聞きたい|知りたい|"
+    r"見せて|みせて|ある|あります|ありますか|ありません|ないの|ない|ですか|ですね|ですよ|でした|です|"
+    r"ますか|ました|ます|だね|だよ|だな|かな|かも|なの|のね|よね|ね|よ|な|わ|か|の|は|も|が|を|に|"
+    r"施策|政策|取り組み|取組|こと|もの|やつ|情報|内容|さん|くん|ちゃん|ボット|ぼっと|チャットボット|朝霞市|市役所|みなさん|皆さん|w+|笑|草|ー|〜|~|っ"
+)
+_EN: dict[Intent, str] = {
+    Intent.DETAIL: r"more details?|in detail|details?|tell me more|more about (it|this|that)|explain( it| this| that)?|"
+    r"what does (it|this|that) mean|specifically",
+    Intent.MORE: r"what else|anything else|something else|any others?|others?|other measures|more|next",
+    Intent.GREETING: r"hello|hi|hey|hiya|howdy|yo|greetings|good (morning|afternoon|evening|day)|nice to meet you",
+    Intent.THANKS: r"thank you|thanks|thx|ty|cheers|appreciate it|got it|i see|understood|ok|okay",
+    Intent.GOODBYE: r"bye|goodbye|good bye|see you|see ya|good night|take care|later",
+    Intent.IDENTITY: r"who are you|what are you|are you (a |an )?(bot|robot|human|person|ai)|what is your name|"
+    r"what's your name|whats your name|your name",
+    Intent.ABILITIES: r"what can you do|what can i ask|what do you do|how does this work|how do i use (this|you)|"
+    r"how to use (this|you)|help me",
+    Intent.PRAISE: r"great|awesome|amazing|helpful|cool|nice|good bot|smart|good job|well done|love it|perfect|useful",
+    Intent.COMPLAINT: r"useless|stupid|dumb|terrible|bad bot|not helpful|unhelpful|wrong|that's wrong|"
+    r"doesn't help|does not help|you don't understand|makes no sense",
+}
+_EN_FILLERS = (
+    r"so|very|much|really|a lot|you|you're|you are|it|this|that|is|was|again|there|all|everyone|and|but|"
+    r"please|the|a|an|bot|oh|ah|well|okay then|then|for (the|your) help|for that|mate|me|about|tell me|"
+    r"anything|something|can you|could you|do you|are|be|sir|madam"
+)
+
+_SKIP = re.compile(r"[\s\W_]+")  # spaces, punctuation, emoji
+
+
+def _whole(phrases: str, fillers: str) -> re.Pattern[str]:
+    return re.compile(rf"(?:{phrases}|{fillers})+")
+
+
+_JA_ANY = "|".join(f"(?:{p})" for p in _JA.values())
+_JA_WHOLE = _whole(_JA_ANY, _JA_FILLERS)
+_JA_FIND = {intent: re.compile(pattern) for intent, pattern in _JA.items()}
+_EN_ANY = "|".join(f"(?:{p})" for p in _EN.values())
+_EN_WHOLE = re.compile(rf"(?:(?:{_EN_ANY}|{_EN_FILLERS})\b ?)+")
+_EN_FIND = {intent: re.compile(rf"\b(?:{pattern})\b") for intent, pattern in _EN.items()}
+
+
+def classify(text: str) -> Intent | None:
+    """The intent of a whole message, or None for a question to search."""
+    flat = unicodedata.normalize("NFKC", text).lower().strip()
+    if not flat or len(flat) > 60:  # small talk is short; a long message is a question
+        return None
+    latin = " ".join(re.findall(r"[a-z']+", flat))
+    if latin and _SKIP.sub("", flat).isascii():
+        if _EN_WHOLE.fullmatch(latin + " ") is None:
+            return None
+        return next((intent for intent, find in _EN_FIND.items() if find.search(latin)), None)
+    compact = _SKIP.sub("", flat)
+    if not compact or _JA_WHOLE.fullmatch(compact) is None:
+        return None
+    return next((intent for intent, find in _JA_FIND.items() if find.search(compact)), None)
