@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from index import Plan
+from index import Chapter, Measure, Middle, Plan
 
 from .answer import BLANK, Line, Style
 
-__all__ = ["outline_lines", "plan_json"]
+__all__ = ["TITLE_EN_NOTE", "outline_lines", "plan_json"]
+
+TITLE_EN_NOTE = "unofficial English translation of title; the plan itself is in Japanese"
 
 
 def outline_lines(plan: Plan) -> list[Line]:
@@ -34,8 +36,20 @@ def _optional(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value not in (None, (), [])}
 
 
+def _route(part: Chapter | Measure | Middle) -> dict[str, Any]:
+    """The optional route and translation fields every level of the plan shares."""
+    return _optional(
+        title_en=part.title_en,
+        contact=None if part.contact is None else _optional(**asdict(part.contact)),
+        url=part.url,
+    )
+
+
 def plan_json(plan: Plan) -> dict[str, Any]:
-    """{"plan": {...}, "chapters": [{"number", "title", "measures": [...]}]}: a contract for other tools."""
+    """{"plan": {...}, "chapters": [{"number", "title", "measures": [...]}]}: a contract for other tools.
+
+    `title_en` is an unofficial English translation, said so in "notes" for tools that show it.
+    """
     info = plan.info
     return {
         "plan": {
@@ -45,15 +59,17 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "source": info.source,
             "version": info.version,
             "date": info.date,
+            "contact": _optional(**asdict(info.contact)),
+            "url": info.url,
             "introduction": asdict(info.introduction),
         },
+        "notes": {"title_en": TITLE_EN_NOTE},
         "chapters": [
             {
                 "number": chapter.number,
                 "title": chapter.title,
-                **_optional(
-                    description=chapter.description, keywords=list(chapter.keywords), url=chapter.url
-                ),
+                **_optional(description=chapter.description, keywords=list(chapter.keywords)),
+                **_route(chapter),
                 "measures": [
                     {
                         "number": measure.number,
@@ -63,8 +79,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                             description=measure.description,
                             keywords=list(measure.keywords),
                             indicators=[asdict(i) for i in measure.indicators],
-                            url=measure.url,
                         ),
+                        **_route(measure),
                         "middles": [
                             {
                                 "id": middle.id,
@@ -76,8 +92,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
                                     description=middle.description,
                                     keywords=list(middle.keywords),
                                     indicators=[asdict(i) for i in middle.indicators],
-                                    url=middle.url,
                                 ),
+                                **_route(middle),
                             }
                             for middle in measure.middles
                         ],

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PlanDataError, Problem
-from .models import Chapter, Located, Measure, Middle, Plan
+from .models import Chapter, Contact, Located, Measure, Middle, Plan, Route
 from .plan import bundled_plan_dir, digest, parse_plan, read_sources
 from .search import Field, Hit, SearchIndex, SearchResult, Tuning
 from .thesaurus import Thesaurus, parse_thesaurus
 
 __all__ = [
     "Chapter",
+    "Contact",
     "Field",
     "Hit",
     "Located",
@@ -23,6 +24,7 @@ __all__ = [
     "PlanBundle",
     "PlanDataError",
     "Problem",
+    "Route",
     "SearchIndex",
     "SearchResult",
     "Thesaurus",

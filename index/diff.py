@@ -20,15 +20,26 @@ class Change:
         return f"{self.kind:<9} {self.subject}: {self.detail}"
 
 
-def _details(part: Chapter | Measure | Middle) -> tuple[object, ...]:
-    """The search-only and optional fields of a plan part (not shown as plan text)."""
-    return (part.keywords, part.description, part.url)
+_DETAILS = ("keywords", "description", "url", "contact", "title_en")
+
+
+def _details(old: Chapter | Measure | Middle, new: Chapter | Measure | Middle) -> str | None:
+    """Which search-only and optional fields of a plan part changed, e.g. "contact, title_en changed"."""
+    changed = [name for name in _DETAILS if getattr(old, name) != getattr(new, name)]
+    return f"{', '.join(changed)} changed" if changed else None
+
+
+def _city_route(plan: Plan) -> tuple[object, ...]:
+    return (plan.info.contact, plan.info.url)
 
 
 def diff_plans(old: Plan, old_thesaurus: Thesaurus, new: Plan, new_thesaurus: Thesaurus) -> list[Change]:
     changes: list[Change] = []
     if old.info != new.info:
-        changes.append(Change("plan", "plan.yaml", f"plan details changed (version {new.info.version})"))
+        route = " (the city-wide contact or url)" if _city_route(old) != _city_route(new) else ""
+        changes.append(
+            Change("plan", "plan.yaml", f"plan details changed{route} (version {new.info.version})")
+        )
     before = {located.middle.id: located for located in old.located()}
     after = {located.middle.id: located for located in new.located()}
     for middle_id, located in after.items():
@@ -42,8 +53,8 @@ def diff_plans(old: Plan, old_thesaurus: Thesaurus, new: Plan, new_thesaurus: Th
             changes.append(
                 Change("items", middle_id, f"{located.citation}: {'、'.join(located.middle.items)}")
             )
-        if _details(previous.middle) != _details(located.middle):
-            changes.append(Change("details", middle_id, f"{located.citation}: keywords, description or url"))
+        if details := _details(previous.middle, located.middle):
+            changes.append(Change("details", middle_id, f"{located.citation}: {details}"))
     changes += [Change("removed", mid, loc.citation) for mid, loc in before.items() if mid not in after]
     old_measures = {(c.number, m.number): m for c in old.chapters for m in c.measures}
     for chapter in new.chapters:
@@ -54,15 +65,13 @@ def diff_plans(old: Plan, old_thesaurus: Thesaurus, new: Plan, new_thesaurus: Th
             subject, where = f"{chapter.number}-{measure.number}", f"{chapter.label} › {measure.title}"
             if previous_measure.goals != measure.goals:
                 changes.append(Change("goals", subject, where))
-            if _details(previous_measure) != _details(measure):
-                changes.append(Change("details", subject, f"{where}: keywords, description or url"))
+            if details := _details(previous_measure, measure):
+                changes.append(Change("details", subject, f"{where}: {details}"))
     old_chapters = {chapter.number: chapter for chapter in old.chapters}
     for chapter in new.chapters:
         previous_chapter = old_chapters.get(chapter.number)
-        if previous_chapter is not None and _details(previous_chapter) != _details(chapter):
-            changes.append(
-                Change("details", str(chapter.number), f"{chapter.label}: keywords, description or url")
-            )
+        if previous_chapter is not None and (details := _details(previous_chapter, chapter)):
+            changes.append(Change("details", str(chapter.number), f"{chapter.label}: {details}"))
     old_words, new_words = old_thesaurus.as_dict(), new_thesaurus.as_dict()
     for word in sorted(old_words.keys() | new_words.keys()):
         if old_words.get(word) != new_words.get(word):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 __all__ = [
     "Chapter",
+    "Contact",
     "Indicator",
     "Introduction",
     "Layer",
@@ -20,10 +22,13 @@ __all__ = [
     "Middle",
     "Plan",
     "PlanInfo",
+    "Route",
     "TimelineStep",
 ]
 
 SEPARATOR = " › "
+
+RouteLevel = Literal["measure", "chapter", "city"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +39,27 @@ class Indicator:
     baseline: str | None = None
     target: str | None = None
     unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """Whom a resident can ask: a department (担当課) and, when known, its phone number."""
+
+    name: str
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a resident can go next about a measure: the nearest part of the plan that says so.
+
+    `level` tells renderers how specific the route is: "measure" (the middle or major
+    measure's own), "chapter", or "city" (the switchboard and website in plan.yaml).
+    """
+
+    contact: Contact | None
+    url: str | None
+    level: RouteLevel
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +75,8 @@ class Middle:
     keywords: tuple[str, ...] = ()
     indicators: tuple[Indicator, ...] = ()
     url: str | None = None
+    contact: Contact | None = None
+    title_en: str | None = None  # unofficial English translation of `title`
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +91,8 @@ class Measure:
     keywords: tuple[str, ...] = ()
     indicators: tuple[Indicator, ...] = ()
     url: str | None = None
+    contact: Contact | None = None
+    title_en: str | None = None  # unofficial English translation of `title`
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +105,17 @@ class Chapter:
     description: str | None = None
     keywords: tuple[str, ...] = ()
     url: str | None = None
+    contact: Contact | None = None
+    title_en: str | None = None  # unofficial English translation of `title`
 
     @property
     def label(self) -> str:
         return f"第{self.number}章 {self.title}"
+
+    @property
+    def label_en(self) -> str:
+        """e.g. "Chapter 2: Welfare, Children and Health"; the Japanese title when untranslated."""
+        return f"Chapter {self.number}: {self.title_en or self.title}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +152,8 @@ class PlanInfo:
     version: str
     date: str
     introduction: Introduction
+    contact: Contact  # the city-wide route: the switchboard …
+    url: str  # … and the city's website
     period_note: str | None = None
 
 
@@ -134,6 +173,17 @@ class Located:
                 self.chapter.label,
                 f"{self.measure.number} {self.measure.title}",
                 f"({self.middle.number}) {self.middle.title}",
+            )
+        )
+
+    @property
+    def citation_en(self) -> str:
+        """The citation with English titles where translated, e.g. Chapter 2: … › 2 … › (4) …"""
+        return SEPARATOR.join(
+            (
+                self.chapter.label_en,
+                f"{self.measure.number} {self.measure.title_en or self.measure.title}",
+                f"({self.middle.number}) {self.middle.title_en or self.middle.title}",
             )
         )
 
@@ -160,6 +210,24 @@ class Plan:
     def locate(self, middle_id: str) -> Located:
         """The middle measure with this id; KeyError if the plan has none."""
         return self._by_id[middle_id]
+
+    def route(self, middle_id: str) -> Route:
+        """Where to go about this middle measure: its own contact/url, else its major measure's,
+        else its chapter's, else the city's. KeyError if the plan has no such measure.
+
+        A part's contact and url travel together: a measure with only a page does not borrow
+        its chapter's phone, so a route never mixes two departments.
+        """
+        located = self._by_id[middle_id]
+        parts: tuple[tuple[Middle | Measure | Chapter, RouteLevel], ...] = (
+            (located.middle, "measure"),
+            (located.measure, "measure"),
+            (located.chapter, "chapter"),
+        )
+        for part, level in parts:
+            if part.contact is not None or part.url is not None:
+                return Route(part.contact, part.url, level)
+        return Route(self.info.contact, self.info.url, "city")
 
     def chapter(self, number: int) -> Chapter:
         for chapter in self.chapters:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from .errors import PlanDataError, Problem
 from .models import (
     Chapter,
+    Contact,
     Indicator,
     Introduction,
     Layer,
@@ -110,6 +113,19 @@ class _Reader:
             return None
         return value.strip()
 
+    def url(self, data: dict[str, Any], key: str, entry: str, *, required: bool = False) -> str | None:
+        """A web address residents can open: http(s) with a host, nothing else."""
+        value = self.text(data, key, entry, required=required)
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
+            self.error(
+                entry, f"'{key}' '{value}' is not a web address: it must start with http:// or https://"
+            )
+            return None
+        return value
+
     def number(self, data: dict[str, Any], key: str, entry: str) -> int | None:
         value = data.get(key)
         if isinstance(value, bool) or not isinstance(value, int):
@@ -181,7 +197,50 @@ def _kind(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-_OPTIONAL_FIELDS = {"description", "keywords", "indicators", "url"}
+_OPTIONAL_FIELDS = {"description", "keywords", "indicators", "url", "contact", "title_en"}
+_CHAPTER_OPTIONAL_FIELDS = _OPTIONAL_FIELDS - {"indicators"}
+
+# A Japanese number as the city prints it: 0 first, 10 or 11 half-width digits, hyphens optional
+# (048-463-1111, 0120-123-456, 090-1234-5678).
+_PHONE = re.compile(r"0[0-9]{1,4}-?[0-9]{1,4}-?[0-9]{3,4}")
+# Kana, kanji and full-width forms: a title_en containing them was pasted from the Japanese.
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff00-\uffef]")
+
+
+def _contact(reader: _Reader, data: dict[str, Any], entry: str) -> Contact | None:
+    """`contact: {name: 担当課, phone: 048-…}`: whom residents can ask about this part of the plan."""
+    if data.get("contact") is None:
+        if "contact" in data:
+            reader.error(entry, "'contact' is empty")
+        return None
+    where = f"{entry} › contact" if entry else "contact"
+    fields = reader.mapping(data["contact"], where, {"name"}, {"phone"})
+    if fields is None:
+        return None
+    name = reader.text(fields, "name", where)
+    return Contact(name, _phone(reader, fields, where)) if name else None
+
+
+def _phone(reader: _Reader, data: dict[str, Any], entry: str) -> str | None:
+    value = data.get("phone")
+    if value is not None and not isinstance(value, str):  # YAML reads 0120123456 as a number
+        reader.error(entry, f"'phone' must be text like 048-463-1111 (in quotes), found {_kind(value)}")
+        return None
+    phone = reader.text(data, "phone", entry)
+    if phone is None:
+        return None
+    if not _PHONE.fullmatch(phone) or sum(c.isdigit() for c in phone) not in (10, 11):
+        reader.error(entry, f"'phone' '{phone}' is not a Japanese phone number (write it like 048-463-1111)")
+        return None
+    return phone
+
+
+def _title_en(reader: _Reader, data: dict[str, Any], entry: str) -> str | None:
+    title = reader.text(data, "title_en", entry, required=True)
+    if title is not None and _JAPANESE.search(title):
+        reader.error(entry, f"'title_en' '{title}' contains Japanese: write the English of 'title'")
+        return None
+    return title
 
 
 def _indicator(reader: _Reader, entry: str) -> Callable[[Any, int], Indicator | None]:
@@ -200,11 +259,14 @@ def _indicator(reader: _Reader, entry: str) -> Callable[[Any, int], Indicator | 
 def _optional(
     reader: _Reader, data: dict[str, Any], entry: str, *, indicators: bool = True
 ) -> dict[str, Any]:
-    """The optional fields a revised plan may add (description, keywords, indicators, url)."""
+    """The optional fields a revised plan may add (description, keywords, indicators, url, contact,
+    title_en)."""
     fields: dict[str, Any] = {
         "description": reader.text(data, "description", entry, required=False),
         "keywords": reader.texts(data, "keywords", entry, required=False),
-        "url": reader.text(data, "url", entry, required=False),
+        "url": reader.url(data, "url", entry),
+        "contact": _contact(reader, data, entry),
+        "title_en": _title_en(reader, data, entry),
     }
     if indicators:
         fields["indicators"] = reader.records(data, "indicators", entry, _indicator(reader, entry))
@@ -281,7 +343,7 @@ def _numbers(entries: Any) -> list[int | None]:
 
 def _chapter(file: str, document: Any, position: int) -> tuple[Chapter | None, list[Problem]]:
     reader = _Reader(file)
-    data = reader.mapping(document, "", {"number", "title", "measures"}, {"description", "keywords", "url"})
+    data = reader.mapping(document, "", {"number", "title", "measures"}, _CHAPTER_OPTIONAL_FIELDS)
     if data is None:
         return None, reader.problems
     number = reader.number(data, "number", "")
@@ -357,13 +419,14 @@ def parse_plan(sources: Mapping[str, str]) -> Plan:
     data = reader.mapping(
         document,
         "",
-        {"title", "period", "source", "version", "date", "introduction", "chapters"},
+        {"title", "period", "source", "version", "date", "introduction", "chapters", "contact", "url"},
         {"period_note"},
     )
     if data is None:
         raise PlanDataError(reader.problems)
     fields = {key: reader.text(data, key, "") for key in ("title", "period", "source", "version", "date")}
     introduction = _introduction(reader, data.get("introduction"))
+    contact, url = _contact(reader, data, ""), reader.url(data, "url", "", required=True)
     chapter_files = reader.texts(data, "chapters", "chapters")
     problems = reader.problems
     chapters: list[Chapter] = []
@@ -379,7 +442,7 @@ def parse_plan(sources: Mapping[str, str]) -> Plan:
         problems.extend(chapter_problems)
         if chapter is not None:
             chapters.append(chapter)
-    if problems or introduction is None or None in fields.values():
+    if problems or introduction is None or contact is None or url is None or None in fields.values():
         raise PlanDataError(problems)
     info = PlanInfo(
         title=fields["title"] or "",
@@ -388,6 +451,8 @@ def parse_plan(sources: Mapping[str, str]) -> Plan:
         version=fields["version"] or "",
         date=fields["date"] or "",
         introduction=introduction,
+        contact=contact,
+        url=url,
         period_note=reader.text(data, "period_note", "", required=False),
     )
     return Plan(info=info, chapters=tuple(chapters))

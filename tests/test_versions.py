@@ -99,7 +99,7 @@ def test_reindex_reports_search_only_changes(env: dict[str, str], plan_dir: Path
     )
     code, output = _cli(env, "reindex", "--plan-dir", str(plan_dir), "--dry-run")
     assert code == 0, output
-    assert "details   4-1: 第4章 環境・市民生活・コミュニティ › 環境: keywords, description or url" in output
+    assert "details   4-1: 第4章 環境・市民生活・コミュニティ › 環境: keywords changed" in output
 
 
 def test_dry_run_stores_nothing(env: dict[str, str], plan_dir: Path) -> None:
