@@ -9,21 +9,24 @@ from pathlib import Path
 from .errors import PlanDataError, Problem
 from .models import Chapter, Contact, Located, Measure, Middle, Plan, Route
 from .plan import bundled_plan_dir, digest, parse_plan, read_sources
-from .search import Field, Hit, SearchIndex, SearchResult, Tuning
+from .search import Field, Grade, Hit, Match, Reason, SearchIndex, SearchResult, Tuning
 from .thesaurus import Thesaurus, parse_thesaurus
 
 __all__ = [
     "Chapter",
     "Contact",
     "Field",
+    "Grade",
     "Hit",
     "Located",
+    "Match",
     "Measure",
     "Middle",
     "Plan",
     "PlanBundle",
     "PlanDataError",
     "Problem",
+    "Reason",
     "Route",
     "SearchIndex",
     "SearchResult",

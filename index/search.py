@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import NamedTuple
 
 import numpy as np
@@ -21,9 +22,20 @@ from .errors import PlanDataError, Problem
 from .models import Chapter, Located, Measure, Plan
 from .plan import THESAURUS_FILE
 from .thesaurus import Thesaurus
-from .tokenizer import Reading, analyse, normalize, read, terms
+from .tokenizer import Reading, Token, analyse, normalize, read, terms, tokenize
 
-__all__ = ["Field", "FieldedBM25", "Hit", "LuceneBM25", "SearchIndex", "SearchResult", "Tuning"]
+__all__ = [
+    "Field",
+    "FieldedBM25",
+    "Grade",
+    "Hit",
+    "LuceneBM25",
+    "Match",
+    "Reason",
+    "SearchIndex",
+    "SearchResult",
+    "Tuning",
+]
 
 
 class LuceneBM25(BM25Okapi):
@@ -106,11 +118,24 @@ class Tuning:
     min_evidence: float = 1.5
 
 
+class Match(NamedTuple):
+    """Why a measure matched: a word of the question and the plan word it found.
+
+    Both are written as their authors wrote them (the question's word, the plan's
+    word), so a card can say why it was chosen without inventing anything; the
+    search's internal keys (lemmas) are never shown.
+    """
+
+    question_word: str
+    plan_word: str
+
+
 class Hit(NamedTuple):
-    """A middle measure that answers a question, with its score."""
+    """A middle measure found for a question, its score, and the words that matched."""
 
     located: Located
     score: float
+    matched: tuple[Match, ...] = ()
 
     @property
     def id(self) -> str:
@@ -129,6 +154,48 @@ class Hit(NamedTuple):
         return self.located.chapter.number
 
 
+class Grade(StrEnum):
+    """How far the plan answers a question (stored and printed as its value)."""
+
+    ANSWER = "answer"
+    """The evidence is specific to the best measure: its card is the answer."""
+    RELATED = "related"
+    """The best measures touch the topic, but the question asks for something the plan
+    does not hold (a procedure, date, place or fee; another organisation's service) or
+    the evidence is weak: they are shown as related measures, labelled so."""
+    NONE = "none"
+    """Nothing from the plan is shown; `SearchResult.reason` says why."""
+
+
+class Reason(StrEnum):
+    """Why a question got its grade. Stored in the answer log as its value, so the
+    values of existing members never change."""
+
+    MATCHED = "matched"
+    """answer: the best measure holds specific words of the question."""
+    FIELD = "field"
+    """answer: the question names a whole chapter or major measure."""
+    WEAK_EVIDENCE = "weak_evidence"
+    """related: the best measures share only words that say little about a topic."""
+    PROCEDURE = "procedure"
+    """related: the question asks for a procedure, date, place, fee, phone number or
+    application the plan does not list (the plan says what the city aims at, not how
+    to apply)."""
+    OTHER_BODY = "other_body"
+    """related: the question is about another organisation's service (the national or
+    prefectural government, a railway or another company), which the plan does not run."""
+    NO_MATCH = "no_match"
+    """none: no measure shares a word with the question."""
+    NO_TERMS = "no_terms"
+    """none: nothing readable (greetings alone, emoji, particles)."""
+    OFF_TOPIC = "off_topic"
+    """none: a request the plan can never answer (shopping advice, writing a text, trivia)."""
+    OTHER_CITY = "other_city"
+    """none: the question is about another municipality."""
+    SMALL_TALK = "small_talk"
+    """none: greetings and chat, detected by the conversation layer before searching."""
+
+
 @dataclass(frozen=True, slots=True)
 class Field:
     """A whole field a question asks about: a chapter, or one major measure in it."""
@@ -143,21 +210,39 @@ class Field:
         return f"{self.chapter.label} › {self.measure.number} {self.measure.title}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SearchResult:
+    """What the search decided for one question.
+
+    `hits` are what the resident is shown (empty for `Grade.NONE`); `candidates` are
+    the measures the search ranked whatever the grade, so the answer log can keep
+    what a declined or related question nearly matched.
+    """
+
     question: str
-    answered: bool
-    hits: tuple[Hit, ...]
-    reason: str
+    grade: Grade
+    reason: Reason
+    hits: tuple[Hit, ...] = ()
+    candidates: tuple[Hit, ...] = ()
     field: Field | None = None
     # How much of the question the best measure holds (see SearchIndex._evidence).
     evidence: float = 0.0
+    # The question asks for a procedure, date, place, fee, phone number or application
+    # that the best measure does not mention.
+    asks_procedure: bool = False
+
+    @property
+    def answered(self) -> bool:
+        return self.grade is Grade.ANSWER
 
     def as_json(self) -> dict[str, object]:
-        """The `ask --json` contract: question, answered, hits (id, score, title, citation, chapter)."""
+        """The `ask --json` contract: question, answered, grade, reason, hits (id, score,
+        title, citation, chapter); `answered` is true only for `answer`."""
         return {
             "question": self.question,
             "answered": self.answered,
+            "grade": self.grade.value,
+            "reason": self.reason.value,
             "hits": [
                 {
                     "id": hit.id,
@@ -201,33 +286,77 @@ class _Synonym:
     A word whose tokenization loses content (居場所 → 場所) matches only as written.
     """
 
+    word: str
     terms: frozenset[str]
     literal: str | None
     lossless: bool
     plan_terms: frozenset[str]
-
-    def matches(self, question_terms: frozenset[str], question_text: str) -> bool:
-        if self.literal is not None and _written_in(self.literal, question_text):
-            return True
-        return self.lossless and bool(self.terms) and self.terms <= question_terms
 
 
 def _katakana(char: str) -> bool:
     return "\u30a0" <= char <= "\u30ff"
 
 
-def _written_in(word: str, text: str) -> bool:
-    """`word` occurs in `text` and is not the start or end of a longer katakana word
+def _written_at(word: str, text: str, start: int) -> bool:
+    """`word` is written at `start` and is not the start or end of a longer katakana word
     (パート is not in パートナー, バス is not in バスケ; 作品展 is in 作品展示)."""
-    start = text.find(word)
-    while start != -1:
-        end = start + len(word)
-        glued_before = start > 0 and _katakana(word[0]) and _katakana(text[start - 1])
-        glued_after = end < len(text) and _katakana(word[-1]) and _katakana(text[end])
-        if not (glued_before or glued_after):
-            return True
-        start = text.find(word, start + 1)
-    return False
+    if not text.startswith(word, start):
+        return False
+    end = start + len(word)
+    glued_before = start > 0 and _katakana(word[0]) and _katakana(text[start - 1])
+    glued_after = end < len(text) and _katakana(word[-1]) and _katakana(text[end])
+    return not (glued_before or glued_after)
+
+
+class _SynonymIndex:
+    """The thesaurus looked up by term and by written form, so matching a question costs
+    the same however many resident words staff add.
+
+    A word with terms is filed under one of them and checked only when the question
+    has that term; a written form is filed under its first two characters and checked
+    only where the question has them.
+    """
+
+    def __init__(self, synonyms: Iterable[_Synonym]) -> None:
+        self.by_term: dict[str, list[_Synonym]] = {}
+        self.by_prefix: dict[str, list[_Synonym]] = {}
+        for synonym in synonyms:
+            if synonym.lossless and synonym.terms:
+                self.by_term.setdefault(min(synonym.terms), []).append(synonym)
+            if synonym.literal is not None:
+                self.by_prefix.setdefault(synonym.literal[:2], []).append(synonym)
+
+    def matches(self, present: frozenset[str], text: str) -> dict[_Synonym, str]:
+        """The resident words in a question, each with the words that matched it as written."""
+        found: dict[_Synonym, str] = {}
+        for start in range(len(text)):
+            for prefix in {text[start : start + 2], text[start]}:
+                for synonym in self.by_prefix.get(prefix, ()):
+                    literal = synonym.literal
+                    if literal is not None and synonym not in found and _written_at(literal, text, start):
+                        found[synonym] = literal
+        for term in present:
+            for synonym in self.by_term.get(term, ()):
+                if synonym not in found and synonym.terms <= present:
+                    found[synonym] = ""
+        return found
+
+
+class _Query(NamedTuple):
+    """A question's weighted terms, and for each term the words that brought it in:
+    (the question's word as written, the plan word it stands for, or "" for the term itself)."""
+
+    weights: dict[str, float]
+    origins: dict[str, list[tuple[str, str]]]
+
+
+# Lemmas by which a question asks how, when, where, how much or whom to call: things
+# a plan of aims and measures does not list.
+_PROCEDURE_CUES = frozenset(
+    "何時 何処 幾ら 手続き 手続く 申し込み 申し込む 申込 申請 申請書 届け出 届け出る 届 予約 受付 受け付ける "
+    "締め切り 締切 期限 料金 費用 手数料 値段 電話番号 連絡先 住所 営業時間 開館時間 時間 日程 曜日 "
+    "必要書類 書類 持ち物 方法 やり方 取れる 取る 貰える".split()
+)
 
 
 class SearchIndex:
@@ -237,19 +366,27 @@ class SearchIndex:
         self.plan = plan
         self.tuning = tuning or Tuning()
         self.chunks: tuple[Located, ...] = tuple(plan.located())
-        fields = {
-            "title": [terms(c.middle.title) for c in self.chunks],
-            "items": [terms(" ".join((*c.middle.items, c.middle.description or ""))) for c in self.chunks],
-            "keywords": [terms(" ".join(c.middle.keywords + c.measure.keywords)) for c in self.chunks],
-            "measure": [terms(f"{c.measure.title} {c.measure.description or ''}") for c in self.chunks],
-            "goals": [terms(" ".join(c.measure.goals)) for c in self.chunks],
-            "chapter": [terms(f"{c.chapter.title} {' '.join(c.chapter.keywords)}") for c in self.chunks],
+        texts = {
+            "title": [c.middle.title for c in self.chunks],
+            "items": [" ".join((*c.middle.items, c.middle.description or "")) for c in self.chunks],
+            "keywords": [" ".join(c.middle.keywords + c.measure.keywords) for c in self.chunks],
+            "measure": [f"{c.measure.title} {c.measure.description or ''}" for c in self.chunks],
+            "goals": [" ".join(c.measure.goals) for c in self.chunks],
+            "chapter": [f"{c.chapter.title} {' '.join(c.chapter.keywords)}" for c in self.chunks],
         }
+        tokens = {name: [tokenize(text) for text in column] for name, column in texts.items()}
+        fields = {name: [[t.key for t in doc] for doc in column] for name, column in tokens.items()}
         weights = {name: getattr(self.tuning, name) for name in fields}
         self.bm25 = FieldedBM25(fields, weights, k1=self.tuning.k1, b=self.tuning.b)
         self._chunk_terms = [frozenset(doc) for doc in self.bm25.chunk_bm25.doc_freqs]
+        # How each chunk writes each of its terms, so a match names the plan's own word.
+        self._written: list[dict[str, str]] = [{} for _ in self.chunks]
+        for column in tokens.values():
+            for written, doc in zip(self._written, column, strict=True):
+                for token in doc:
+                    written.setdefault(token.key, token.surface)
         self.vocabulary = frozenset(self.bm25.chunk_bm25.idf)
-        self._expansions = self._compile_thesaurus(thesaurus or Thesaurus())
+        self._synonyms = _SynonymIndex(self._compile_thesaurus(thesaurus or Thesaurus()))
         self._field_titles = self._compile_fields()
 
     def _compile_thesaurus(self, thesaurus: Thesaurus) -> list[_Synonym]:
@@ -278,7 +415,7 @@ class SearchIndex:
                         )
                     )
                     continue
-                compiled.append(_Synonym(word_terms, literal, lossless, plan_terms))
+                compiled.append(_Synonym(word, word_terms, literal, lossless, plan_terms))
         if problems:
             raise PlanDataError(problems)
         return compiled
@@ -292,19 +429,39 @@ class SearchIndex:
         return fields
 
     def expand(self, question_terms: Iterable[str], text: str) -> dict[str, float]:
-        """Question terms with weight 1, plus the plan words the thesaurus maps them to.
+        """Question terms with weight 1, plus the plan words the thesaurus maps them to."""
+        return self._query([Token(term, term, "") for term in question_terms], text).weights
+
+    def _query(self, tokens: Iterable[Token], text: str) -> _Query:
+        """The question's terms with weight 1, plus the plan words the thesaurus maps them to.
 
         A plan phrase of n terms shares its weight among them, so one resident word
         counts about as much as one question word, however long its plan phrase.
         """
-        weights = dict.fromkeys(question_terms, 1.0)
-        present = frozenset(weights)
-        for synonym in self._expansions:
-            if synonym.matches(present, text):
-                share = self.tuning.expansion / len(synonym.plan_terms) ** self.tuning.spread
-                for term in synonym.plan_terms:
-                    weights[term] = max(weights.get(term, 0.0), share)
-        return weights
+        weights: dict[str, float] = {}
+        origins: dict[str, list[tuple[str, str]]] = {}
+        written: dict[str, str] = {}
+        for token in tokens:
+            weights[token.key] = 1.0
+            written.setdefault(token.key, token.surface)
+            origins.setdefault(token.key, [(token.surface, "")])
+        for synonym, literal in self._synonyms.matches(frozenset(weights), text).items():
+            question_word = literal or " ".join(written[t] for t in sorted(synonym.terms))
+            share = self.tuning.expansion / len(synonym.plan_terms) ** self.tuning.spread
+            for term in synonym.plan_terms:
+                weights[term] = max(weights.get(term, 0.0), share)
+                origins.setdefault(term, []).append((question_word, term))
+        return _Query(weights, origins)
+
+    def _matched(self, query: _Query, chunk: int) -> tuple[Match, ...]:
+        """The question's words that found this chunk, each with the plan's word as the chunk writes it."""
+        written = self._written[chunk]
+        found: dict[Match, None] = {}
+        for term in query.weights:
+            if term in written:
+                for question_word, _ in query.origins.get(term, ()):
+                    found[Match(question_word, written[term])] = None
+        return tuple(found)
 
     def _evidence(self, query: Mapping[str, float], chunk: int) -> float:
         """The weighted idf of query terms the chunk contains: how much of the question it answers."""
@@ -331,29 +488,40 @@ class SearchIndex:
         return best[1] if best else None
 
     def search(self, question: str, limit: int = 5) -> SearchResult:
-        """The measures that answer `question`, best first, and whether to answer at all."""
+        """The measures found for `question`, best first, and how far they answer it."""
         reading = read(question)
         field = self._field(reading)
         if field is not None:
             return self._field_result(question, reading, field, limit)
         if not reading.terms:
-            return SearchResult(question, False, (), "no_terms")
+            return SearchResult(question=question, grade=Grade.NONE, reason=Reason.NO_TERMS)
         present = set(reading.terms)
         asks_advice = _ADVICE.search(reading.text) is not None
         if asks_advice or present & _COMMERCIAL or (present & _TEXT_OBJECTS and present & _COMPOSE):
-            return SearchResult(question, False, (), "off_topic")
+            return SearchResult(question=question, grade=Grade.NONE, reason=Reason.OFF_TOPIC)
         if reading.places and _HOME_CITY not in reading.places and _HOME_CITY not in reading.text:
-            return SearchResult(question, False, (), "other_city")
-        query = self.expand(reading.terms, reading.text)
-        scores = self.bm25.scores(query)
+            return SearchResult(question=question, grade=Grade.NONE, reason=Reason.OTHER_CITY)
+        query = self._query(reading.tokens, reading.text)
+        scores = self.bm25.scores(query.weights)
         order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] > 0][:limit]
-        hits = tuple(Hit(self.chunks[i], float(scores[i])) for i in order)
-        if not hits:
-            return SearchResult(question, False, (), "no_match")
-        evidence = self._evidence(query, order[0])
-        if evidence < self.tuning.min_evidence:
-            return SearchResult(question, False, hits, "weak_evidence", None, evidence)
-        return SearchResult(question, True, hits, "matched", None, evidence)
+        if not order:
+            return SearchResult(question=question, grade=Grade.NONE, reason=Reason.NO_MATCH)
+        found = tuple(Hit(self.chunks[i], float(scores[i]), self._matched(query, i)) for i in order)
+        evidence = self._evidence(query.weights, order[0])
+        asks_procedure = bool((reading.lemmas & _PROCEDURE_CUES) - self._chunk_terms[order[0]])
+        if evidence >= self.tuning.min_evidence:
+            grade, reason = Grade.ANSWER, Reason.MATCHED
+        else:
+            grade, reason = Grade.RELATED, Reason.PROCEDURE if asks_procedure else Reason.WEAK_EVIDENCE
+        return SearchResult(
+            question=question,
+            grade=grade,
+            reason=reason,
+            hits=found,
+            candidates=found,
+            evidence=evidence,
+            asks_procedure=asks_procedure,
+        )
 
     def _field_result(self, question: str, reading: Reading, field: Field, limit: int) -> SearchResult:
         members = [
@@ -361,7 +529,15 @@ class SearchIndex:
             for i, c in enumerate(self.chunks)
             if c.chapter is field.chapter and (field.measure is None or c.measure is field.measure)
         ]
-        scores = self.bm25.scores(self.expand(reading.terms, reading.text))
+        query = self._query(reading.tokens, reading.text)
+        scores = self.bm25.scores(query.weights)
         members.sort(key=lambda i: -scores[i])
-        hits = tuple(Hit(self.chunks[i], float(scores[i])) for i in members[:limit])
-        return SearchResult(question, True, hits, "field", field)
+        hits = tuple(Hit(self.chunks[i], float(scores[i]), self._matched(query, i)) for i in members[:limit])
+        return SearchResult(
+            question=question,
+            grade=Grade.ANSWER,
+            reason=Reason.FIELD,
+            hits=hits,
+            candidates=hits,
+            field=field,
+        )

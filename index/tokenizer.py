@@ -165,11 +165,17 @@ _MUNICIPALITY_SUFFIXES = frozenset({"市", "町", "村", "区", "県", "都", "�
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """A question read once: its normalized text, its index terms and the municipalities it names."""
+    """A question read once: its normalized text, its content words, the lemmas of all
+    its words (request phrasing included) and the municipalities it names."""
 
     text: str
-    terms: tuple[str, ...]
+    tokens: tuple[Token, ...]
+    lemmas: frozenset[str]
     places: frozenset[str]
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        return tuple(token.key for token in self.tokens)
 
 
 def read(question: str) -> Reading:
@@ -181,7 +187,8 @@ def read(question: str) -> Reading:
         for word, following in itertools.pairwise(words)
         if word.feature.pos3 == "地名" and following.surface in _MUNICIPALITY_SUFFIXES
     )
-    return Reading(text, tuple(token.key for token in _tokens(words)), places)
+    lemmas = frozenset(_key(word) for word in words)
+    return Reading(text, tuple(_tokens(words)), lemmas, places)
 
 
 # Parts of speech that carry grammar, not meaning: dropping them loses nothing.
