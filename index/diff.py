@@ -24,7 +24,7 @@ _DETAILS = ("keywords", "description", "url", "contact", "title_en")
 
 
 def _details(old: Chapter | Measure | Middle, new: Chapter | Measure | Middle) -> str | None:
-    """Which search-only and optional fields of a plan part changed, e.g. "contact, title_en changed"."""
+    """Which optional fields of a plan part changed, e.g. "contact, title_en changed"."""
     changed = [name for name in _DETAILS if getattr(old, name) != getattr(new, name)]
     return f"{', '.join(changed)} changed" if changed else None
 

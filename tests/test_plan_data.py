@@ -10,7 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from index import PlanBundle, PlanDataError, bundled_plan_dir, load_bundle
+from bot.outline import TITLE_EN_NOTE
+from index import Contact, PlanBundle, PlanDataError, Route, bundled_plan_dir, load_bundle
+from index.diff import Change, diff_plans
 
 # (id, title, items, more) for a sample of middle measures in every chapter, as the source prints them.
 MIDDLES = [
@@ -142,6 +144,8 @@ def _edit(path: Path, old: str, new: str, count: int = 1) -> None:
     path.write_text(text.replace(old, new, count), encoding="utf-8")
 
 
+_MIDDLE_2_2_4 = "        title_en: Better early childhood education and childcare\n"
+
 # (file, old text, new text, expected message fragment, expected entry)
 BREAKAGES = [
     (
@@ -224,6 +228,72 @@ BREAKAGES = [
         "line ",
     ),
     ("synonyms.yaml", None, "存在しない言葉: [なにか]\n", "does not occur in the plan", "'存在しない言葉'"),
+    (
+        "chapter2.yaml",
+        _MIDDLE_2_2_4,
+        _MIDDLE_2_2_4 + "        contact: {name: 保育課, phone: 463-1111}\n",
+        "'phone' '463-1111' is not a Japanese phone number",
+        "第2章 › 2 › (4) › contact",
+    ),
+    (
+        "chapter2.yaml",
+        _MIDDLE_2_2_4,
+        _MIDDLE_2_2_4 + "        contact: {name: 保育課, phone: 0120123456}\n",
+        "'phone' must be text like 048-463-1111 (in quotes), found a number",
+        "第2章 › 2 › (4) › contact",
+    ),
+    (
+        "chapter2.yaml",
+        _MIDDLE_2_2_4,
+        _MIDDLE_2_2_4 + "        contact: {name: 保育課, tel: 048-463-1111}\n",
+        "unknown key 'tel' (allowed: name, phone)",
+        "第2章 › 2 › (4) › contact",
+    ),
+    (
+        "chapter2.yaml",
+        _MIDDLE_2_2_4,
+        _MIDDLE_2_2_4 + "        contact: {phone: 048-463-1111}\n",
+        "'name' is missing",
+        "第2章 › 2 › (4) › contact",
+    ),
+    (
+        "chapter2.yaml",
+        _MIDDLE_2_2_4,
+        _MIDDLE_2_2_4 + "        contact: 保育課\n",
+        "expected a mapping of keys, found text",
+        "第2章 › 2 › (4) › contact",
+    ),
+    (
+        "chapter2.yaml",
+        _MIDDLE_2_2_4,
+        _MIDDLE_2_2_4 + "        url: www.city.asaka.lg.jp/hoiku\n",
+        "'url' 'www.city.asaka.lg.jp/hoiku' is not a web address",
+        "第2章 › 2 › (4)",
+    ),
+    (
+        "chapter2.yaml",
+        "        title_en: Better early childhood education and childcare\n",
+        "        title_en: ''\n",
+        "'title_en' is empty",
+        "第2章 › 2 › (4)",
+    ),
+    (
+        "chapter2.yaml",
+        "    title_en: Support for Children, Young People and Parents\n",
+        "    title_en: Support for 子育て\n",
+        "'title_en' 'Support for 子育て' contains Japanese",
+        "第2章 › 2",
+    ),
+    (
+        "chapter3.yaml",
+        "title_en: Education and Culture\n",
+        "title_en:\n",
+        "'title_en' is empty",
+        "第3章",
+    ),
+    ("plan.yaml", "contact:\n  name: 朝霞市役所\n  phone: 048-463-1111\n", "", "'contact' is missing", ""),
+    ("plan.yaml", "  phone: 048-463-1111\n", "  phone: 048-463-11111-1\n", "not a Japanese phone", "contact"),
+    ("plan.yaml", "url: https://www.city.asaka.lg.jp/\n", "url: ftp://city.asaka\n", "not a web address", ""),
 ]
 
 
@@ -297,10 +367,164 @@ def test_plan_json_contract() -> None:
         "title": "幼児期等の教育と保育の充実",
         "items": ["質の高い教育・保育の充実", "ライフスタイルに応じた子育て支援の充実"],
         "more": True,
+        "title_en": "Better early childhood education and childcare",
     }
     measure = data["chapters"][1]["measures"][1]
-    assert set(measure) == {"number", "title", "goals", "middles"}
+    assert set(measure) == {"number", "title", "title_en", "goals", "middles"}
+    assert data["chapters"][1]["title_en"] == "Welfare, Children and Health"
     assert data["plan"]["period"] == "令和8年度（2026年度）〜令和12年度（2030年度）"
+    assert data["plan"]["contact"] == {"name": "朝霞市役所", "phone": "048-463-1111"}
+    assert data["plan"]["url"] == "https://www.city.asaka.lg.jp/"
+    assert data["notes"] == {"title_en": TITLE_EN_NOTE}
+
+
+def test_plan_json_shows_a_measure_route(plan_copy: Path) -> None:
+    _edit(plan_copy / "chapter2.yaml", _MIDDLE_2_2_4, _MIDDLE_2_2_4 + ROUTE_2_2_4)
+    _edit(
+        plan_copy / "chapter2.yaml", "title_en: Welfare, Children and Health\n", "contact: {name: 福祉課}\n"
+    )
+    result = CliRunner().invoke(cli, ["plan", "--json", "--plan-dir", str(plan_copy)])
+    chapter = json.loads(result.output)["chapters"][1]
+    middle = chapter["measures"][1]["middles"][3]
+    assert middle["contact"] == {"name": "保育課", "phone": "048-463-1234"}
+    assert middle["url"] == "https://www.city.asaka.lg.jp/hoiku/"
+    assert chapter["contact"] == {"name": "福祉課"}  # no phone: no null either
+    assert "title_en" not in chapter
+
+
+# A route set in a copy of the plan (the bundled plan names no departments: every route is the city's).
+ROUTE_2_2_4 = (
+    "        contact: {name: 保育課, phone: 048-463-1234}\n        url: https://www.city.asaka.lg.jp/hoiku/\n"
+)
+CITY = Route(Contact("朝霞市役所", "048-463-1111"), "https://www.city.asaka.lg.jp/", "city")
+
+
+def test_new_fields_parse(plan_copy: Path) -> None:
+    _edit(plan_copy / "chapter2.yaml", _MIDDLE_2_2_4, _MIDDLE_2_2_4 + ROUTE_2_2_4)
+    _edit(plan_copy / "chapter3.yaml", "title_en: Education and Culture\n", "title_en: Education\n")
+    _edit(
+        plan_copy / "chapter3.yaml",
+        "    title_en: School Education\n",
+        "    title_en: School Education\n    contact:\n      name: 学校教育課\n",
+    )
+    plan = load_bundle(plan_copy).plan
+    middle = plan.locate("2-2-4").middle
+    assert middle.contact == Contact("保育課", "048-463-1234")
+    assert middle.url == "https://www.city.asaka.lg.jp/hoiku/"
+    assert middle.title_en == "Better early childhood education and childcare"
+    assert plan.chapter(3).title_en == "Education"
+    assert plan.chapter(3).measures[0].contact == Contact("学校教育課")
+    assert plan.info.contact == Contact("朝霞市役所", "048-463-1111")
+    assert plan.info.url == "https://www.city.asaka.lg.jp/"
+
+
+# (middle id, expected route) in a copy where 2-2-4 has its own route, measure 2-2 only a page,
+# chapter 3 a contact and everything else nothing.
+ROUTES = [
+    ("2-2-4", Route(Contact("保育課", "048-463-1234"), "https://www.city.asaka.lg.jp/hoiku/", "measure")),
+    ("2-2-3", Route(None, "https://www.city.asaka.lg.jp/kodomo/", "measure")),
+    ("3-1-1", Route(Contact("教育総務課"), None, "chapter")),
+    ("3-4-3", Route(Contact("教育総務課"), None, "chapter")),
+    ("2-1-1", CITY),
+    ("6-3-6", CITY),
+]
+
+
+@pytest.mark.parametrize(("middle_id", "route"), ROUTES)
+def test_route_falls_back_from_measure_to_chapter_to_city(
+    plan_copy: Path, middle_id: str, route: Route
+) -> None:
+    _edit(plan_copy / "chapter2.yaml", _MIDDLE_2_2_4, _MIDDLE_2_2_4 + ROUTE_2_2_4)
+    _edit(
+        plan_copy / "chapter2.yaml",
+        "    title_en: Support for Children, Young People and Parents\n",
+        "    title_en: Support for Children, Young People and Parents\n"
+        "    url: https://www.city.asaka.lg.jp/kodomo/\n",
+    )
+    _edit(
+        plan_copy / "chapter3.yaml",
+        "title_en: Education and Culture\n",
+        "title_en: Education and Culture\ncontact: {name: 教育総務課}\n",
+    )
+    assert load_bundle(plan_copy).plan.route(middle_id) == route
+
+
+def test_every_route_in_the_bundled_plan_is_the_citys(bundle: PlanBundle) -> None:
+    """The plan source names no department, phone or page: none may be invented."""
+    assert {bundle.plan.route(located.middle.id) for located in bundle.plan.located()} == {CITY}
+
+
+# (file, old text, new text, expected change)
+DIFFS = [
+    (
+        "chapter2.yaml",
+        _MIDDLE_2_2_4,
+        _MIDDLE_2_2_4 + "        contact: {name: 保育課}\n",
+        Change("details", "2-2-4", f"{CITATIONS[0][1]}: contact changed"),
+    ),
+    (
+        "chapter2.yaml",
+        _MIDDLE_2_2_4,
+        "        title_en: Early childhood education and childcare\n        url: https://example.jp/\n",
+        Change("details", "2-2-4", f"{CITATIONS[0][1]}: url, title_en changed"),
+    ),
+    (
+        "chapter2.yaml",
+        "    title_en: Support for Children, Young People and Parents\n",
+        "    title_en: Support for Children, Young People and Parents\n    contact: {name: こども未来課}\n",
+        Change("details", "2-2", "第2章 福祉・こども・健康 › こども・若者応援、子育て支援: contact changed"),
+    ),
+    (
+        "chapter3.yaml",
+        "title_en: Education and Culture\n",
+        "title_en: Education and Culture\ncontact: {name: 教育総務課, phone: 048-463-1111}\n",
+        Change("details", "3", "第3章 教育・文化: contact changed"),
+    ),
+    (
+        "plan.yaml",
+        "  phone: 048-463-1111\n",
+        "  phone: 048-463-2111\n",
+        Change(
+            "plan",
+            "plan.yaml",
+            "plan details changed (the city-wide contact or url) (version 骨子（令和6年12月）)",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("file", "old", "new", "change"), DIFFS)
+def test_diff_reports_route_and_translation_changes(
+    bundle: PlanBundle, plan_copy: Path, file: str, old: str, new: str, change: Change
+) -> None:
+    _edit(plan_copy / file, old, new)
+    revised = load_bundle(plan_copy)
+    assert diff_plans(bundle.plan, bundle.thesaurus, revised.plan, revised.thesaurus) == [change]
+
+
+def test_every_title_has_an_english_translation(bundle: PlanBundle) -> None:
+    parts = [
+        part
+        for chapter in bundle.plan.chapters
+        for part in (
+            chapter,
+            *chapter.measures,
+            *(m for measure in chapter.measures for m in measure.middles),
+        )
+    ]
+    assert len(parts) == 6 + 24 + 70
+    missing = [part.title for part in parts if not (part.title_en and part.title_en.strip())]
+    assert missing == []
+    assert bundle.plan.chapter(2).label_en == "Chapter 2: Welfare, Children and Health"
+    assert bundle.plan.locate("2-2-4").citation_en == (
+        "Chapter 2: Welfare, Children and Health › 2 Support for Children, Young People and Parents"
+        " › (4) Better early childhood education and childcare"
+    )
+
+
+def test_each_chapter_file_marks_title_en_as_a_translation() -> None:
+    for path in sorted(bundled_plan_dir().glob("chapter*.yaml")):
+        assert "# title_en is an unofficial English translation" in path.read_text(encoding="utf-8"), path
 
 
 def test_plan_outline_lists_every_middle_measure() -> None:

@@ -16,7 +16,7 @@ from bot.cli import cli
 from bot.service import PlanService
 from bot.store import Exchange, PlanVersion, make_engine, make_sessionmaker, utcnow
 from bot.versions import ActivePlan
-from index import bundled_plan_dir
+from index import Contact, Route, bundled_plan_dir
 from index.plan import digest
 from tests.botapi import BotApiServer
 from tests.helpers import BotProcess, bot_env
@@ -193,6 +193,35 @@ def test_logged_exchanges_record_the_answering_version(env: dict[str, str], plan
     assert '"question": "空き家"' not in output
     code, output = _cli(env, "stats", "--version", "1", "--json")
     assert '"exchanges": 1' in output
+
+
+def test_stored_versions_keep_routes_and_translations(env: dict[str, str], plan_dir: Path) -> None:
+    """A version read back from the database carries contact, url and title_en as reindexed."""
+    from tests.helpers import make_settings
+
+    path = plan_dir / "chapter2.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "        title_en: Better early childhood education and childcare\n",
+            "        title_en: Early childhood education and childcare\n"
+            "        contact: {name: 保育課, phone: 048-463-1234}\n"
+            "        url: https://www.city.asaka.lg.jp/hoiku/\n",
+        ),
+        encoding="utf-8",
+    )
+    service = PlanService.start(make_settings(Path(env["PLANBOT_DATA_DIR"])))
+    try:
+        code, output = _cli(env, "reindex", "--plan-dir", str(plan_dir))
+        assert code == 0 and "2-2-4" in output and "url, contact, title_en changed" in output, output
+        assert service.active.refresh()
+        plan = service.active.bundle.plan
+    finally:
+        service.close()
+    assert plan.route("2-2-4") == Route(
+        Contact("保育課", "048-463-1234"), "https://www.city.asaka.lg.jp/hoiku/", "measure"
+    )
+    assert plan.locate("2-2-4").middle.title_en == "Early childhood education and childcare"
+    assert plan.route("2-2-3").level == "city"
 
 
 class _Asker:
