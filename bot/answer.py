@@ -92,7 +92,8 @@ _TEXT: dict[str, dict[Language, str]] = {
         Language.EN: "Hello! I answer questions about Asaka City's Comprehensive Plan.",
     },
     "welcome_more": {
-        Language.JA: "{title}（計画期間：{period}）から、ご質問に関係する施策と目指す姿を、計画の章番号つきでお示しします。",
+        Language.JA: "{title}（計画期間：{period}）から、"
+        "ご質問に関係する施策と目指す姿を、計画の章番号つきでお示しします。",
         Language.EN: "I show the measures of the plan ({period}) that match your question, with their goals"
         " and where they stand in the plan. The plan itself is in Japanese.",
     },
@@ -118,7 +119,8 @@ _TEXT: dict[str, dict[Language, str]] = {
     "route": {Language.JA: "{where}", Language.EN: "Ask: {where}"},
     "route_city": {Language.JA: "（代表）", Language.EN: ""},
     "procedure": {
-        Language.JA: "総合計画は市の方針を定める計画で、手続き・日時・場所・料金などは載っていません。窓口はこちらです。",
+        Language.JA: "総合計画は市の方針を定める計画で、"
+        "手続き・日時・場所・料金などは載っていません。窓口はこちらです。",
         Language.EN: "The comprehensive plan sets the city's policy; it does not list procedures, dates,"
         " places or fees. Where to ask:",
     },
@@ -146,7 +148,8 @@ _TEXT: dict[str, dict[Language, str]] = {
     },
     "detail_lead": {Language.JA: "この施策の全文です。", Language.EN: "The whole measure."},
     "other_city": {
-        Language.JA: "朝霞市の総合計画についてお答えしています。ほかの市町村のことは、その市町村にお問い合わせください。",
+        Language.JA: "朝霞市の総合計画についてお答えしています。"
+        "ほかの市町村のことは、その市町村にお問い合わせください。",
         Language.EN: "I answer about Asaka City's plan only. Please ask the other city about its own plans.",
     },
     "off_topic": {
@@ -180,10 +183,12 @@ _TEXT: dict[str, dict[Language, str]] = {
     },
     "identity": {
         Language.JA: "朝霞市の総合計画について、計画の文章からお答えするボットです。人ではありません。",
-        Language.EN: "I am a bot that answers from the text of Asaka City's Comprehensive Plan, not a person.",
+        Language.EN: "I am a bot that answers from the text of Asaka City's Comprehensive Plan,"
+        " not a person.",
     },
     "abilities": {
-        Language.JA: "市がこれから何に取り組むか（施策）と、めざす姿を、計画からお示しします。窓口もご案内します。",
+        Language.JA: "市がこれから何に取り組むか（施策）と、めざす姿を、計画からお示しします。"
+        "窓口もご案内します。",
         Language.EN: "I show what the city plans to do (measures) and what it aims for, from the plan,"
         " and whom to ask.",
     },
@@ -192,8 +197,10 @@ _TEXT: dict[str, dict[Language, str]] = {
         Language.EN: "Thank you, glad to help!",
     },
     "complaint": {
-        Language.JA: "うまくお答えできず、すみません。ことばを変えて聞くか、回答の 👎 で教えてください。改善に使います。",
-        Language.EN: "Sorry I could not help. Try other words, or press 👎 under an answer: we use it to improve.",
+        Language.JA: "うまくお答えできず、すみません。"
+        "ことばを変えて聞くか、回答の 👎 で教えてください。改善に使います。",
+        Language.EN: "Sorry I could not help. Try other words, or press 👎 under an answer:"
+        " we use it to improve.",
     },
     "help_ask": {
         Language.JA: "知りたいことを、ふだんの言葉で送ってください（例：「保育園が足りない」）。",
@@ -319,7 +326,8 @@ def card_lines(located: Located, language: Language = Language.JA, *, full: bool
         Line(Style.HEADING, middle_title(located, language)),
         Line(
             Style.CITATION,
-            f"{chapter_title(located.chapter, language)} › {measure_title(measure, language)} › ({middle.number})",
+            f"{chapter_title(located.chapter, language)} › {measure_title(measure, language)}"
+            f" › ({middle.number})",
         ),
     ]
     if language is Language.EN and middle.title_en:

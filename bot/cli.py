@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -21,9 +22,10 @@ from index import Plan, PlanDataError, bundled_plan_dir, load_bundle, read_sourc
 from index.evaluate import evaluate as run_evaluation
 from index.evaluate import read_questions
 
-from .answer import answer_lines, render_plain
+from .answer import render_plain
 from .config import Settings, configure_logging, load_settings
-from .console import run_chat
+from .console import render_console, run_chat
+from .conversation import Turn, respond
 from .outline import outline_lines, plan_json
 from .reports import LOCAL_TZ, LogFilter, compute_stats, list_exchanges, parse_time, purge, rows_to_csv
 from .service import PlanService
@@ -97,7 +99,9 @@ def ask(question: str | None, as_json: bool, plan_dir: Path | None) -> None:
         if as_json or question is None:
             click.echo(json.dumps(result.as_json(), ensure_ascii=False))
         else:
-            click.echo(render_plain(answer_lines(bundle.plan, result)))
+            # A first message with no conversation before it, as a new resident would see it.
+            reply = respond(bundle, Turn("ask", "ask", text=text), None).reply
+            click.echo(render_console(replace(reply, rating=False)))
 
 
 @cli.command()

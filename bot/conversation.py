@@ -158,11 +158,13 @@ def _rows(buttons: list[Button], width: int = BUTTONS_PER_ROW) -> list[tuple[But
 
 
 def _language(turn: Turn, context: Context | None) -> Language:
-    if (turn.language or "").lower().startswith("en") or (turn.text and is_english(turn.text)):
+    """English for an English-speaking channel or an English question; a command or a button
+    keeps the language of the resident's last answer."""
+    if (turn.language or "").lower().startswith("en"):
         return Language.EN
-    if not turn.text and context is not None:
-        return Language(context.language)
-    return Language.JA
+    if turn.text and not turn.text.startswith("/"):
+        return Language.EN if is_english(turn.text) else Language.JA
+    return Language(context.language) if context is not None else Language.JA
 
 
 class _Turning:
@@ -356,11 +358,12 @@ def _answer(turning: _Turning, result: SearchResult, *, together: bool) -> Outco
     why = why_line(best, language)
     card = ((why,) if why is not None else ()) + tuple(card_lines(best.located, language))
     others = candidates(result)
-    buttons: list[tuple[Button, ...]] = [(turning.detail_button(best.located),)]
     notes = list(turning.notes(best.located, route=not procedure))
-    if others:
+    buttons: list[tuple[Button, ...]] = []
+    if others:  # under their heading, which ends the text
         notes.append(Line(Style.LABEL, say(language, "maybe")))
         buttons += _rows([turning.open_button(hit.located) for hit in others])
+    buttons.append((turning.detail_button(best.located),))
     # A short follow-up that leaned on the topic carries it on (「じゃあ高齢者は？」 → 「他には？」).
     context = turning.context
     topic = f"{context.topic} {result.question}" if together and context is not None else result.question
@@ -522,9 +525,7 @@ def _act(turning: _Turning, action: Action) -> Outcome:
             buttons = [
                 (
                     Button(
-                        short_label(
-                            f"({m.number}) {m.title_en if language is Language.EN and m.title_en else m.title}"
-                        ),
+                        short_label(f"({m.number}) {middle_title(Located(chapter, measure, m), language)}"),
                         Action(ActionKind.CARD, m.id),
                     ),
                 )

@@ -33,59 +33,147 @@ class Intent(StrEnum):
         return self not in (Intent.MORE, Intent.DETAIL)
 
 
-# Phrases per intent, Japanese first (matched in NFKC, lowercased, without spaces or
-# punctuation). Order matters only between intents: DETAIL before MORE (もっと詳しく).
+def _alternatives(words: str) -> str:
+    """A regex alternation of whitespace-separated phrases (each may hold a small regex; _ is a space)."""
+    return "|".join(words.split()).replace("_", " ")
+
+
+# Phrases per intent, Japanese matched in NFKC, lowercased, without spaces or punctuation;
+# English as lowercased words. Order matters only between intents: DETAIL before MORE (もっと詳しく).
 _JA: dict[Intent, str] = {
-    Intent.DETAIL: r"もっと詳しく|詳しい|くわしい|もうすこし詳しく|もう少し詳しく|詳しく|くわしく|詳細|具体的に(は)?|ぐたいてきに(は)?|具体的|"
-    r"どういうこと|どういう意味|中身",
-    Intent.MORE: r"他には|ほかには|他は|ほかは|他に(も)?|ほかに(も)?|他の(は|も)?|ほかの(は|も)?|それ以外(は|に)?|"
-    r"別の(は|も)?|べつの(は|も)?|もっと|次(は)?|つぎ(は)?",
-    Intent.GREETING: r"こんにち[はわ]|こんばん[はわ]|おはよう|はじめまして|初めまして|やあ|もしもし|ハロー|はろー|"
-    r"よろしく|宜しく|どうも",
-    Intent.THANKS: r"ありがと(う)?|有難う|ありがたい|サンキュー|さんきゅー|助かり(ました|ます)|たすかり(ました|ます)|助かる|"
-    r"たすかる|感謝|お世話になりました|了解|りょうかい|わかりました|分かりました|なるほど|おっけー|オッケー|承知",
-    Intent.GOODBYE: r"さようなら|さよなら|バイバイ|ばいばい|またね|また来ます|またきます|おやすみ|失礼します|じゃあね|"
-    r"じゃね|それでは|ではまた",
-    Intent.IDENTITY: r"(あなた|きみ|君|おまえ|お前)(は|って)?(誰|だれ|何|なに|何者|なにもの)|誰ですか|だれですか|"
-    r"誰なの|だれなの|何者|なにもの|名前|なまえ|ボットなの|人間なの|aiなの",
-    Intent.ABILITIES: r"何ができる|なにができる|何が出来る|何を聞ける|なにを聞ける|何が聞ける|何を聞けば|"
-    r"何を聞いたら|使い方|つかいかた|どう使う|どうやって使う",
-    Intent.PRAISE: r"すごい|すご|凄い|便利|べんり|えらい|偉い|いいね|最高|さいこう|さすが|かしこい|賢い|やるね|"
-    r"ナイス|ないす|素晴らしい|すばらしい|役に立つ|役立つ|やくにたつ",
-    Intent.COMPLAINT: r"使えない|つかえない|役に立たない|役立たない|やくにたたない|意味(が)?(わから|分から)(ない|ん)|"
-    r"わからない|分からない|わかんない|わからん|分からん|ダメ|だめ|つまらない|つまんない|ひどい|酷い|最悪|さいあく|違う|ちがう|"
-    r"バカ|ばか|馬鹿|使いにくい|うざい|ポンコツ|ぽんこつ",
+    Intent.DETAIL: _alternatives(
+        """
+        もっと詳しく 詳しい くわしい もうすこし詳しく もう少し詳しく 詳しく くわしく 詳細
+        具体的に(は)? ぐたいてきに(は)? 具体的 どういうこと どういう意味 中身
+        """
+    ),
+    Intent.MORE: _alternatives(
+        """
+        他には ほかには 他は ほかは 他に(も)? ほかに(も)? 他の(は|も)? ほかの(は|も)?
+        それ以外(は|に)? 別の(は|も)? べつの(は|も)? もっと 次(は)? つぎ(は)?
+        """
+    ),
+    Intent.GREETING: _alternatives(
+        """
+        こんにち[はわ] こんばん[はわ] おはよう はじめまして 初めまして やあ もしもし ハロー はろー
+        よろしく 宜しく どうも
+        """
+    ),
+    Intent.THANKS: _alternatives(
+        """
+        ありがと(う)? 有難う ありがたい サンキュー さんきゅー 助かり(ました|ます)
+        たすかり(ました|ます) 助かる たすかる 感謝 お世話になりました 了解 りょうかい わかりました
+        分かりました なるほど おっけー オッケー 承知
+        """
+    ),
+    Intent.GOODBYE: _alternatives(
+        """
+        さようなら さよなら バイバイ ばいばい またね また来ます またきます おやすみ 失礼します
+        じゃあね じゃね それでは ではまた
+        """
+    ),
+    Intent.IDENTITY: _alternatives(
+        """
+        (あなた|きみ|君|おまえ|お前)(は|って)?(誰|だれ|何|なに|何者|なにもの) 誰ですか だれですか
+        誰なの だれなの 何者 なにもの 名前 なまえ ボットなの 人間なの aiなの
+        """
+    ),
+    Intent.ABILITIES: _alternatives(
+        """
+        何ができる なにができる 何が出来る 何を聞ける なにを聞ける 何が聞ける 何を聞けば
+        何を聞いたら 使い方 つかいかた どう使う どうやって使う
+        """
+    ),
+    Intent.PRAISE: _alternatives(
+        """
+        すごい すご 凄い 便利 べんり えらい 偉い いいね 最高 さいこう さすが かしこい 賢い やるね
+        ナイス ないす 素晴らしい すばらしい 役に立つ 役立つ やくにたつ
+        """
+    ),
+    Intent.COMPLAINT: _alternatives(
+        """
+        使えない つかえない 役に立たない 役立たない やくにたたない
+        意味(が)?(わから|分から)(ない|ん) わからない 分からない わかんない わからん 分からん ダメ
+        だめ つまらない つまんない ひどい 酷い 最悪 さいあく 違う ちがう バカ ばか 馬鹿 使いにくい
+        うざい ポンコツ ぽんこつ
+        """
+    ),
 }
-_JA_FILLERS = (
-    r"じゃあ|じゃ|では|それって|それは|それ|これは|これ|その|あの|えっと|ねえ|ねぇ|ところで|本当に|ほんとに|"
-    r"ほんと|とても|とっても|すごく|めっちゃ|マジ|まじ|超|ちょう|どうも|ございます|ございました|ござい|"
-    r"ください|下さい|お願い(します|いたします)?|おねがい(します)?|教えて|おしえて|聞きたい|知りたい|"
-    r"見せて|みせて|ある|あります|ありますか|ありません|ないの|ない|ですか|ですね|ですよ|でした|です|"
-    r"ますか|ました|ます|だね|だよ|だな|かな|かも|なの|のね|よね|ね|よ|な|わ|か|の|は|も|が|を|に|"
-    r"施策|政策|取り組み|取組|こと|もの|やつ|情報|内容|さん|くん|ちゃん|ボット|ぼっと|チャットボット|朝霞市|市役所|みなさん|皆さん|w+|笑|草|ー|〜|~|っ"
+_JA_FILLERS = _alternatives(
+    """
+    じゃあ じゃ では それって それは それ これは これ その あの えっと ねえ ねぇ ところで
+    本当に ほんとに ほんと とても とっても すごく めっちゃ マジ まじ 超 ちょう どうも
+    ございます ございました ござい ください 下さい お願い(します|いたします)?
+    おねがい(します)? 教えて おしえて 聞きたい 知りたい 見せて みせて ある あります ありますか
+    ありません ないの ない ですか ですね ですよ でした です ますか ました ます だね だよ だな
+    かな かも なの のね よね ね よ な わ か の は も が を に 施策 政策 取り組み 取組 こと
+    もの やつ 情報 内容 さん くん ちゃん ボット ぼっと チャットボット 朝霞市 市役所 みなさん
+    皆さん w+ 笑 草 ー 〜 ~ っ
+    """
 )
 _EN: dict[Intent, str] = {
-    Intent.DETAIL: r"more details?|in detail|details?|tell me more|more about (it|this|that)|explain( it| this| that)?|"
-    r"what does (it|this|that) mean|specifically",
-    Intent.MORE: r"what else|anything else|something else|any others?|others?|other measures|more|next",
-    Intent.GREETING: r"hello|hi|hey|hiya|howdy|yo|greetings|good (morning|afternoon|evening|day)|nice to meet you",
-    Intent.THANKS: r"thank you|thanks|thx|ty|cheers|appreciate it|got it|i see|understood|ok|okay",
-    Intent.GOODBYE: r"bye|goodbye|good bye|see you|see ya|good night|take care|later",
-    Intent.IDENTITY: r"who are you|what are you|are you (a |an )?(bot|robot|human|person|ai)|what is your name|"
-    r"what's your name|whats your name|your name",
-    Intent.ABILITIES: r"what can you do|what can i ask|what do you do|how does this work|how do i use (this|you)|"
-    r"how to use (this|you)|help me",
-    Intent.PRAISE: r"great|awesome|amazing|helpful|cool|nice|good bot|smart|good job|well done|love it|perfect|useful",
-    Intent.COMPLAINT: r"useless|stupid|dumb|terrible|bad bot|not helpful|unhelpful|wrong|that's wrong|"
-    r"doesn't help|does not help|you don't understand|makes no sense",
+    Intent.DETAIL: _alternatives(
+        """
+        more_details? in_detail details? tell_me_more more_about_(it|this|that)
+        explain(_it|_this|_that)? what_does_(it|this|that)_mean specifically
+        """
+    ),
+    Intent.MORE: _alternatives(
+        """
+        what_else anything_else something_else any_others? others? other_measures more next
+        """
+    ),
+    Intent.GREETING: _alternatives(
+        """
+        hello hi hey hiya howdy yo greetings good_(morning|afternoon|evening|day)
+        nice_to_meet_you
+        """
+    ),
+    Intent.THANKS: _alternatives(
+        """
+        thank_you thanks thx ty cheers appreciate_it got_it i_see understood ok okay
+        """
+    ),
+    Intent.GOODBYE: _alternatives(
+        """
+        bye goodbye good_bye see_you see_ya good_night take_care later
+        """
+    ),
+    Intent.IDENTITY: _alternatives(
+        """
+        who_are_you what_are_you are_you_(a_|an_)?(bot|robot|human|person|ai)
+        what_is_your_name what's_your_name whats_your_name your_name
+        """
+    ),
+    Intent.ABILITIES: _alternatives(
+        """
+        what_can_you_do what_can_i_ask what_do_you_do how_does_this_work
+        how_do_i_use_(this|you) how_to_use_(this|you) help_me
+        """
+    ),
+    Intent.PRAISE: _alternatives(
+        """
+        great awesome amazing helpful cool nice good_bot smart good_job well_done love_it
+        perfect useful
+        """
+    ),
+    Intent.COMPLAINT: _alternatives(
+        """
+        useless stupid dumb terrible bad_bot not_helpful unhelpful wrong that's_wrong
+        doesn't_help does_not_help you_don't_understand makes_no_sense
+        """
+    ),
 }
-_EN_FILLERS = (
-    r"so|very|much|really|a lot|you|you're|you are|it|this|that|is|was|again|there|all|everyone|and|but|"
-    r"please|the|a|an|bot|oh|ah|well|okay then|then|for (the|your) help|for that|mate|me|about|tell me|"
-    r"anything|something|can you|could you|do you|are|be|sir|madam"
+_EN_FILLERS = _alternatives(
+    """
+    so very much really a_lot you you're you_are it this that is was again there all
+    everyone and but please the a an bot oh ah well okay_then then for_(the|your)_help
+    for_that mate me about tell_me anything something can_you could_you do_you are be sir
+    madam
+    """
 )
 
-_SKIP = re.compile(r"[\s\W_]+")  # spaces, punctuation, emoji
+_SKIP = re.compile(r"[_\W_]+")  # spaces, punctuation, emoji
 
 
 def _whole(phrases: str, fillers: str) -> re.Pattern[str]:
