@@ -8,6 +8,7 @@ widens a question with the plan's own words before scoring.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -19,6 +20,8 @@ import numpy as np
 from rank_bm25 import BM25Okapi
 
 from .errors import PlanDataError, Problem
+from .grading import OTHER_BODY_CUES, information, procedure_asked
+from .kana import KanaReadings
 from .models import Chapter, Located, Measure, Plan
 from .plan import THESAURUS_FILE
 from .thesaurus import Thesaurus
@@ -116,6 +119,10 @@ class Tuning:
     # of its matched terms. One specific plan word (idf ≈ 3–4) is enough; a lone word
     # that half the plan uses (idf < 1) is not.
     min_evidence: float = 1.5
+    information: float = 2.0  # ranking weighs a term by its information to this power
+    # A question asking for a procedure, date, place or fee is answered only when the
+    # measure holds this much of it: otherwise its measures are shown as related.
+    procedure_evidence: float = 10
 
 
 class Match(NamedTuple):
@@ -290,7 +297,10 @@ class _Synonym:
     terms: frozenset[str]
     literal: str | None
     lossless: bool
+    plan_word: str
     plan_terms: frozenset[str]
+    kana: str
+    spellings: tuple[tuple[str, str], ...]  # (kana, written) of its words
 
 
 def _katakana(char: str) -> bool:
@@ -342,21 +352,23 @@ class _SynonymIndex:
         return found
 
 
+def _subsumed(match: Match, matches: Iterable[Match]) -> bool:
+    """Another match of the same question word names a longer plan word holding this one
+    (介護保険 says all that 介護 and 保険 would)."""
+    return any(
+        other.question_word == match.question_word
+        and other.plan_word != match.plan_word
+        and match.plan_word in other.plan_word
+        for other in matches
+    )
+
+
 class _Query(NamedTuple):
     """A question's weighted terms, and for each term the words that brought it in:
     (the question's word as written, the plan word it stands for, or "" for the term itself)."""
 
     weights: dict[str, float]
     origins: dict[str, list[tuple[str, str]]]
-
-
-# Lemmas by which a question asks how, when, where, how much or whom to call: things
-# a plan of aims and measures does not list.
-_PROCEDURE_CUES = frozenset(
-    "何時 何処 幾ら 手続き 手続く 申し込み 申し込む 申込 申請 申請書 届け出 届け出る 届 予約 受付 受け付ける "
-    "締め切り 締切 期限 料金 費用 手数料 値段 電話番号 連絡先 住所 営業時間 開館時間 時間 日程 曜日 "
-    "必要書類 書類 持ち物 方法 やり方 取れる 取る 貰える".split()
-)
 
 
 class SearchIndex:
@@ -379,6 +391,9 @@ class SearchIndex:
         weights = {name: getattr(self.tuning, name) for name in fields}
         self.bm25 = FieldedBM25(fields, weights, k1=self.tuning.k1, b=self.tuning.b)
         self._chunk_terms = [frozenset(doc) for doc in self.bm25.chunk_bm25.doc_freqs]
+        self._texts = [
+            normalize(" ".join(column[i] for column in texts.values())) for i in range(len(self.chunks))
+        ]
         # How each chunk writes each of its terms, so a match names the plan's own word.
         self._written: list[dict[str, str]] = [{} for _ in self.chunks]
         for column in tokens.values():
@@ -386,7 +401,21 @@ class SearchIndex:
                 for token in doc:
                     written.setdefault(token.key, token.surface)
         self.vocabulary = frozenset(self.bm25.chunk_bm25.idf)
-        self._synonyms = _SynonymIndex(self._compile_thesaurus(thesaurus or Thesaurus()))
+        synonyms = self._compile_thesaurus(thesaurus or Thesaurus())
+        self._synonyms = _SynonymIndex(synonyms)
+        self._kana = KanaReadings(
+            itertools.chain(
+                ((t.kana, t.surface) for column in tokens.values() for doc in column for t in doc),
+                ((s.kana, s.literal) for s in synonyms if s.literal is not None),
+                (pair for s in synonyms for pair in s.spellings),
+            ),
+            self.vocabulary.union(*(s.terms for s in synonyms)),
+        )
+        self._information = information(
+            self._chunk_terms,
+            [f"{c.chapter.number}-{c.measure.number}" for c in self.chunks],
+            ((s.terms, s.plan_terms) for s in synonyms),
+        )
         self._field_titles = self._compile_fields()
 
     def _compile_thesaurus(self, thesaurus: Thesaurus) -> list[_Synonym]:
@@ -403,7 +432,7 @@ class SearchIndex:
                 )
                 continue
             for word in group.resident_words:
-                analysed, lossless = analyse(word)
+                analysed, lossless, kana, spellings = analyse(word)
                 word_terms = frozenset(analysed)
                 literal = None if word.isascii() else normalize(word)
                 if not word_terms and (literal is None or lossless):
@@ -415,7 +444,11 @@ class SearchIndex:
                         )
                     )
                     continue
-                compiled.append(_Synonym(word, word_terms, literal, lossless, plan_terms))
+                compiled.append(
+                    _Synonym(
+                        word, word_terms, literal, lossless, group.plan_word, plan_terms, kana, spellings
+                    )
+                )
         if problems:
             raise PlanDataError(problems)
         return compiled
@@ -432,41 +465,67 @@ class SearchIndex:
         """Question terms with weight 1, plus the plan words the thesaurus maps them to."""
         return self._query([Token(term, term, "") for term in question_terms], text).weights
 
-    def _query(self, tokens: Iterable[Token], text: str) -> _Query:
+    def _query(self, tokens: Iterable[Token], text: str, spelled: Iterable[tuple[str, str]] = ()) -> _Query:
         """The question's terms with weight 1, plus the plan words the thesaurus maps them to.
 
         A plan phrase of n terms shares its weight among them, so one resident word
         counts about as much as one question word, however long its plan phrase.
+        Each term remembers the question's words that brought it in, as the resident
+        typed them (kana that was respelled is given back as typed).
         """
+        typed = dict(spelled)
+
+        def as_typed(word: str) -> str:
+            return next((kana for written, kana in typed.items() if word in written), word)
+
         weights: dict[str, float] = {}
         origins: dict[str, list[tuple[str, str]]] = {}
         written: dict[str, str] = {}
         for token in tokens:
             weights[token.key] = 1.0
             written.setdefault(token.key, token.surface)
-            origins.setdefault(token.key, [(token.surface, "")])
+            origins.setdefault(token.key, [(as_typed(token.surface), "")])
         for synonym, literal in self._synonyms.matches(frozenset(weights), text).items():
-            question_word = literal or " ".join(written[t] for t in sorted(synonym.terms))
+            question_word = (
+                as_typed(literal)
+                if literal
+                else " ".join(as_typed(written[t]) for t in sorted(synonym.terms))
+            )
             share = self.tuning.expansion / len(synonym.plan_terms) ** self.tuning.spread
             for term in synonym.plan_terms:
                 weights[term] = max(weights.get(term, 0.0), share)
-                origins.setdefault(term, []).append((question_word, term))
+                origins.setdefault(term, []).append((question_word, synonym.plan_word))
         return _Query(weights, origins)
 
     def _matched(self, query: _Query, chunk: int) -> tuple[Match, ...]:
-        """The question's words that found this chunk, each with the plan's word as the chunk writes it."""
-        written = self._written[chunk]
+        """The question's words that found this chunk, each with the plan's word as the
+        chunk writes it (a thesaurus plan phrase when the chunk writes it whole)."""
+        written, text = self._written[chunk], self._texts[chunk]
         found: dict[Match, None] = {}
         for term in query.weights:
             if term in written:
-                for question_word, _ in query.origins.get(term, ()):
-                    found[Match(question_word, written[term])] = None
-        return tuple(found)
+                for question_word, plan_phrase in query.origins.get(term, ()):
+                    plan_word = plan_phrase if plan_phrase and plan_phrase in text else written[term]
+                    found[Match(question_word, plan_word)] = None
+        # 介護保険 says all that 介護 and 保険 would.
+        return tuple(
+            m
+            for m in found
+            if not any(
+                o.question_word == m.question_word and m.plan_word in o.plan_word != m.plan_word
+                for o in found
+            )
+        )
+
+    def information(self, term: str) -> float:
+        """How much a term says about a question's topic (see index.grading)."""
+        return self._information.get(term, 1.0)
 
     def _evidence(self, query: Mapping[str, float], chunk: int) -> float:
-        """The weighted idf of query terms the chunk contains: how much of the question it answers."""
+        """How much of the question the chunk answers: the idf of the query terms it
+        contains, weighted by their query weight and their information."""
         found = self._chunk_terms[chunk]
-        return sum(self.bm25.idf(t) * w for t, w in query.items() if t in found)
+        return sum(self.bm25.idf(t) * w * self.information(t) for t, w in query.items() if t in found)
 
     def _field(self, reading: Reading) -> Field | None:
         match = _CHAPTER_REF.search(reading.text)
@@ -489,7 +548,7 @@ class SearchIndex:
 
     def search(self, question: str, limit: int = 5) -> SearchResult:
         """The measures found for `question`, best first, and how far they answer it."""
-        reading = read(question)
+        reading = read(question, self._kana.respell)
         field = self._field(reading)
         if field is not None:
             return self._field_result(question, reading, field, limit)
@@ -501,18 +560,24 @@ class SearchIndex:
             return SearchResult(question=question, grade=Grade.NONE, reason=Reason.OFF_TOPIC)
         if reading.places and _HOME_CITY not in reading.places and _HOME_CITY not in reading.text:
             return SearchResult(question=question, grade=Grade.NONE, reason=Reason.OTHER_CITY)
-        query = self._query(reading.tokens, reading.text)
+        query = self._query(reading.tokens, reading.text, reading.spelled)
         scores = self.bm25.scores(query.weights)
         order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] > 0][:limit]
         if not order:
             return SearchResult(question=question, grade=Grade.NONE, reason=Reason.NO_MATCH)
         found = tuple(Hit(self.chunks[i], float(scores[i]), self._matched(query, i)) for i in order)
         evidence = self._evidence(query.weights, order[0])
-        asks_procedure = bool((reading.lemmas & _PROCEDURE_CUES) - self._chunk_terms[order[0]])
-        if evidence >= self.tuning.min_evidence:
-            grade, reason = Grade.ANSWER, Reason.MATCHED
-        else:
+        best_terms = self._chunk_terms[order[0]]
+        asks_procedure = bool(procedure_asked(reading.lemmas, reading.text) - best_terms)
+        other_body = bool(OTHER_BODY_CUES.intersection(reading.lemmas, reading.terms) - best_terms)
+        if evidence < self.tuning.min_evidence:
             grade, reason = Grade.RELATED, Reason.PROCEDURE if asks_procedure else Reason.WEAK_EVIDENCE
+        elif other_body:
+            grade, reason = Grade.RELATED, Reason.OTHER_BODY
+        elif asks_procedure and evidence < self.tuning.procedure_evidence:
+            grade, reason = Grade.RELATED, Reason.PROCEDURE
+        else:
+            grade, reason = Grade.ANSWER, Reason.MATCHED
         return SearchResult(
             question=question,
             grade=grade,
@@ -529,7 +594,7 @@ class SearchIndex:
             for i, c in enumerate(self.chunks)
             if c.chapter is field.chapter and (field.measure is None or c.measure is field.measure)
         ]
-        query = self._query(reading.tokens, reading.text)
+        query = self._query(reading.tokens, reading.text, reading.spelled)
         scores = self.bm25.scores(query.weights)
         members.sort(key=lambda i: -scores[i])
         hits = tuple(Hit(self.chunks[i], float(scores[i]), self._matched(query, i)) for i in members[:limit])
