@@ -304,13 +304,15 @@ def route_line(route: Route, language: Language) -> Line:
 def why_line(hit: Hit, language: Language) -> Line | None:
     """Which of the resident's words matched which plan words (from the search, never invented).
 
-    Only plan words the measure itself writes are named, a question word that is part of a
-    longer one (保育 in 保育園) is left out, and at most three pairs are shown.
+    Only plan words the measure itself writes are named (the shortest, when the search found
+    several), a question word that is part of a longer one (保育 in 保育園) is left out, and at
+    most three pairs are shown.
     """
     own = " ".join((hit.located.middle.title, *hit.located.middle.items))
     pairs: dict[str, str] = {}
     for match in hit.matched:
-        if match.plan_word in own and match.question_word not in pairs:
+        known = pairs.get(match.question_word)
+        if match.plan_word in own and (known is None or len(match.plan_word) < len(known)):
             pairs[match.question_word] = match.plan_word
     words = [w for w in pairs if not any(w != other and w in other for other in pairs)]
     if not words:

