@@ -115,6 +115,7 @@ _TEXT: dict[str, dict[Language, str]] = {
     },
     "items": {Language.JA: "主な取組", Language.EN: "Main actions"},
     "goals": {Language.JA: "目指す姿", Language.EN: "Goals"},
+    "first_goal": {Language.JA: "目指す姿：{goal}", Language.EN: "Goal: {goal}"},
     "why": {Language.JA: "見つけた理由：{pairs}", Language.EN: "Matched: {pairs}"},
     "route": {Language.JA: "{where}", Language.EN: "Ask: {where}"},
     "route_city": {Language.JA: "（代表）", Language.EN: ""},
@@ -129,6 +130,7 @@ _TEXT: dict[str, dict[Language, str]] = {
         Language.EN: "The plan does not say this directly, but these measures look related.",
     },
     "maybe": {Language.JA: "もしかして", Language.EN: "Did you mean"},
+    "related_heading": {Language.JA: "関係しそうな施策", Language.EN: "Related measures"},
     "see_more": {Language.JA: "詳しく見る", Language.EN: "See more"},
     "field": {Language.JA: "{label} の施策です。", Language.EN: "The measures of {label}."},
     "more_lead": {Language.JA: "ほかに関係する施策です。", Language.EN: "Another related measure."},
@@ -324,13 +326,11 @@ def why_line(hit: Hit, language: Language) -> Line | None:
 def card_lines(located: Located, language: Language = Language.JA, *, full: bool = False) -> list[Line]:
     """One middle measure: title once, where it stands, items, goals (the first one, or all when `full`)."""
     middle, measure = located.middle, located.measure
+    # English chapter names are long; the number is enough above the measure's own title.
+    chapter = f"Chapter {located.chapter.number}" if language is Language.EN else located.chapter.label
     lines = [
         Line(Style.HEADING, middle_title(located, language)),
-        Line(
-            Style.CITATION,
-            f"{chapter_title(located.chapter, language)} › {measure_title(measure, language)}"
-            f" › ({middle.number})",
-        ),
+        Line(Style.CITATION, f"{chapter} › {measure_title(measure, language)} › ({middle.number})"),
     ]
     if language is Language.EN and middle.title_en:
         lines.append(Line(Style.TEXT, middle.title))
@@ -351,7 +351,7 @@ def card_lines(located: Located, language: Language = Language.JA, *, full: bool
         else:
             first = measure.goals[0]
             preview = first if len(first) <= GOAL_PREVIEW else first[: GOAL_PREVIEW - 1] + "…"
-            lines.append(Line(Style.GOAL, f"{say(language, 'goals')}：{preview}"))
+            lines.append(Line(Style.GOAL, say(language, "first_goal", goal=preview)))
     if full and middle.url:
         lines.append(Line(Style.TEXT, middle.url))
     return lines

@@ -395,7 +395,7 @@ def _related(turning: _Turning, result: SearchResult) -> Outcome:
     reply = Reply(
         language,
         lead=lead,
-        notes=tuple(turning.notes(None)),
+        notes=(*turning.notes(None), Line(Style.LABEL, say(language, "related_heading"))),
         buttons=tuple((turning.open_button(hit.located),) for hit in hits),
         rating=True,
         exchange=turning.logged(result, state),
@@ -453,7 +453,7 @@ def _more(turning: _Turning, text: str, context: Context) -> Outcome:
     hit = Hit(located, 0.0)
     reply = replace(
         card,
-        buttons=(*card.buttons, *_rows(later)),
+        buttons=(*_rows(later), *card.buttons),
         rating=True,
         exchange=turning.exchange(text, Reason.MATCHED, (hit,), state, answered=True),
     )
