@@ -42,11 +42,10 @@ from .answer import (
     welcome_lines,
     why_line,
 )
-from .answer_log import ExchangeRecord, HitRecord, new_uid
+from .answer_log import ExchangeRecord, new_uid
 from .context import Context, Contexts
 from .intents import Intent, classify
-from .service import MAX_QUESTION_CHARS, PlanService
-from .store import utcnow
+from .service import MAX_QUESTION_CHARS, Answered, PlanService
 
 __all__ = ["Action", "ActionKind", "Button", "Conversation", "Outcome", "Reply", "Turn", "respond"]
 
@@ -180,22 +179,14 @@ class _Turning:
     def exchange(
         self, question: str, reason: Reason, hits: tuple[Hit, ...], state: Context | None, *, answered: bool
     ) -> ExchangeRecord:
-        return ExchangeRecord(
-            uid=new_uid(),
-            created_at=utcnow(),
-            channel=self.turn.channel,
-            user_key=self.turn.user_key,
-            question=question,
-            answered=answered,
-            reason=reason.value,
-            plan_version=self.bundle.digest,
-            latency_ms=(time.perf_counter() - self.started) * 1000,
-            hits=tuple(HitRecord(h.id, rank, round(h.score, 4), h.chapter) for rank, h in enumerate(hits, 1)),
-            state=state.as_json() if state is not None else None,
-        )
+        """A turn that ran no search of its own (small talk, 他には, 詳しく), logged with what it showed."""
+        grade = Grade.ANSWER if answered else Grade.NONE
+        return self.logged(SearchResult(question=question, grade=grade, reason=reason, hits=hits), state)
 
     def logged(self, result: SearchResult, state: Context | None) -> ExchangeRecord:
-        return self.exchange(result.question, result.reason, result.hits, state, answered=result.answered)
+        latency_ms = (time.perf_counter() - self.started) * 1000
+        answered = Answered(new_uid(), self.turn.channel, self.turn.user_key, result, self.bundle, latency_ms)
+        return answered.log_record(state.as_json() if state is not None else None)
 
     # --- pieces ----------------------------------------------------------------
 
