@@ -34,6 +34,7 @@ from .answer import (
     measure_lines,
     measure_title,
     middle_title,
+    quote,
     route_line,
     say,
     short_label,
@@ -52,6 +53,8 @@ __all__ = ["Action", "ActionKind", "Button", "Conversation", "Outcome", "Reply",
 # A message this short after an answer may lean on the previous topic (「じゃあ高齢者は？」).
 SHORT_FOLLOW_UP = 15
 BUTTONS_PER_ROW = 2
+# A follow-up searched with the previous topic is kept only when that grades it higher.
+_RANK = {Grade.NONE: 0, Grade.RELATED: 1, Grade.ANSWER: 2}
 
 
 class ActionKind(StrEnum):
@@ -204,6 +207,12 @@ class _Turning:
             notes.append(source_note(self.plan, self.language))
         return tuple(notes)
 
+    def together(self, together: bool) -> tuple[Line, ...]:
+        """Say so when a short message was searched with the previous question."""
+        if not together or self.context is None:
+            return ()
+        return (Line(Style.LEAD, say(self.language, "together", topic=quote(self.context.topic))),)
+
     def english_note(self) -> tuple[Line, ...]:
         if self.language is Language.EN:
             return (Line(Style.LEAD, say(self.language, "japanese_note")),)
@@ -307,14 +316,22 @@ def _question(turning: _Turning, text: str, *, follow_up: bool) -> Outcome:
     index, context = turning.bundle.index, turning.context
     result = index.search(text)
     together = False
-    # Only a message too weak on its own leans on the topic: one sharing no word with the plan
-    # (「将棋は？」) is a new question, and declined as one.
-    weak = result.grade is Grade.RELATED or result.reason is Reason.NO_TERMS
-    if weak and context is not None and context.topic and len(text) <= SHORT_FOLLOW_UP:
+    # A message too weak on its own leans on the previous topic when that grades it higher; one
+    # whose words the plan never uses must then still count (「申し込みは？」 asks the procedure of
+    # the topic, 「将棋は？」 is a new question and is declined as one).
+    if (
+        result.grade is not Grade.ANSWER
+        and result.reason not in (Reason.OFF_TOPIC, Reason.OTHER_CITY)
+        and context is not None
+        and context.topic
+        and len(text) <= SHORT_FOLLOW_UP
+    ):
         combined = index.search(f"{context.topic} {text}")
-        if combined.grade is Grade.ANSWER:
+        counts = result.reason is not Reason.NO_MATCH or combined.asks_procedure or _uses(combined, text)
+        if _RANK[combined.grade] > _RANK[result.grade] and counts:
             result, together = replace(combined, question=text), True
     if result.grade is Grade.NONE:
+        lead: tuple[Line, ...]
         if follow_up:  # 「他には？」 with nothing before it
             lead = (Line(Style.LEAD, say(turning.language, "no_context")),)
         else:
@@ -328,18 +345,21 @@ def _question(turning: _Turning, text: str, *, follow_up: bool) -> Outcome:
         )
         return Outcome(reply)
     if result.grade is Grade.RELATED:
-        return _related(turning, result)
+        return _related(turning, result, together=together)
     if result.field is not None:
         return _field(turning, result)
     return _answer(turning, result, together=together)
 
 
+def _uses(result: SearchResult, text: str) -> bool:
+    """Whether the best measure matched a word of `text` (not only the topic's)."""
+    return bool(result.hits) and any(match.question_word in text for match in result.hits[0].matched)
+
+
 def _answer(turning: _Turning, result: SearchResult, *, together: bool) -> Outcome:
     best = result.hits[0]
     language = turning.language
-    lead: list[Line] = list(turning.english_note())
-    if together and turning.context is not None:
-        lead.append(Line(Style.LEAD, say(language, "together", topic=turning.context.topic[:40])))
+    lead: list[Line] = [*turning.english_note(), *turning.together(together)]
     procedure = result.asks_procedure
     if procedure:
         lead += [
@@ -371,13 +391,14 @@ def _answer(turning: _Turning, result: SearchResult, *, together: bool) -> Outco
     return Outcome(reply, state)
 
 
-def _related(turning: _Turning, result: SearchResult) -> Outcome:
+def _related(turning: _Turning, result: SearchResult, *, together: bool) -> Outcome:
     """The plan does not hold what was asked, but these measures touch it: say so, then the route."""
     language = turning.language
     best = result.hits[0]
     key = "procedure" if result.reason is Reason.PROCEDURE or result.asks_procedure else "related"
     lead = (
         *turning.english_note(),
+        *turning.together(together),
         Line(Style.LEAD, say(language, key)),
         route_line(turning.plan.route(best.id), language),
     )

@@ -162,6 +162,14 @@ def test_a_short_new_topic_is_searched_on_its_own_words(bundle: PlanBundle) -> N
     assert "前の質問" not in _text(reply)
 
 
+def test_a_short_procedure_question_leans_on_the_previous_topic(bundle: PlanBundle) -> None:
+    chat = Chat(bundle)
+    chat.say("保育園が足りない")
+    lead = render_plain(chat.say("申し込みは？").lead)
+    assert lead.startswith("前の質問「保育園が足りない」と合わせて探しました。")
+    assert "手続き" in lead and "048-463-1111" in lead
+
+
 def test_a_word_the_plan_never_uses_is_not_mixed_with_the_previous_topic(bundle: PlanBundle) -> None:
     chat = Chat(bundle)
     chat.say("保育園が足りない")
