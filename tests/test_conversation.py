@@ -223,6 +223,27 @@ def test_english_resident_gets_english_words_and_titles(bundle: PlanBundle) -> N
     assert welcome.buttons[0][0].label.startswith("Chapter 1")
 
 
+@pytest.mark.parametrize(
+    ("question", "reason", "says"),
+    [
+        ("Tokorozawa daycare", "other_city", "Please ask the other city"),
+        ("recommend a ramen shop near Asakadai station", "off_topic", "not recommend shops"),
+        ("Where can we eat good sushi?", "off_topic", "not recommend shops"),
+    ],
+)
+def test_other_cities_and_advice_are_declined_in_english(
+    bundle: PlanBundle, question: str, reason: str, says: str
+) -> None:
+    reply = Chat(bundle).say(question)
+    assert reply.exchange is not None and reply.exchange.reason == reason
+    assert says in _text(reply) and "048-463-1111" in _text(reply) and not reply.cards
+
+
+def test_english_shop_support_is_still_a_plan_question(bundle: PlanBundle) -> None:
+    reply = Chat(bundle).say("Is there support for new shops in Asaka?")
+    assert reply.exchange is not None and reply.exchange.answered
+
+
 def test_a_whole_field_offers_see_more_buttons(bundle: PlanBundle) -> None:
     reply = Chat(bundle).say("第5章")
     assert "【詳しく見る】" in _text(reply) and "もしかして" not in _text(reply)
