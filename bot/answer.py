@@ -1,4 +1,4 @@
-"""What a resident reads, in Japanese or English: lines of text built as pure functions.
+"""What a resident reads, in Japanese or English: answers and the chapter browser as lines of text.
 
 Every reply is first built as styled lines and then rendered as plain text (console,
 `ask`) or Telegram HTML, so every channel says the same thing. Plan text is shown
@@ -60,6 +60,7 @@ class Language(StrEnum):
 
 
 class Style(Enum):
+    PROMPT = "prompt"
     LEAD = "lead"
     HEADING = "heading"
     CITATION = "citation"
@@ -275,8 +276,9 @@ def chapter_title(chapter: Chapter, language: Language) -> str:
 
 
 def measure_title(measure: Measure, language: Language) -> str:
-    title = measure.title_en if language is Language.EN and measure.title_en else measure.title
-    return f"{measure.number} {title}"
+    if language is Language.EN and measure.title_en:
+        return f"{measure.number} {measure.title_en}"
+    return measure.label
 
 
 def middle_title(located: Located, language: Language) -> str:
@@ -499,6 +501,7 @@ _PLAIN = {
     Style.ROUTE: "▶ {}",
 }
 _HTML = {
+    Style.PROMPT: "<b>{}</b>",
     Style.HEADING: "<b>■ {}</b>",
     Style.CITATION: "<i>{}</i>",
     Style.LABEL: "<b>【{}】</b>",

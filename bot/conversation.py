@@ -1,19 +1,18 @@
 """One turn of a conversation, for every channel: what to say, which buttons to offer, what to log.
 
 A turn is a resident's message or button press (`Turn`: channel, pseudonymous user key,
-language, text or `Action`); the reply (`Reply`) holds lead lines, cards, notes, buttons
-with their actions, whether 👍/👎 is offered and the exchange to log. Telegram, the
-console and the web chat only render a `Reply` (HTML, text, JSON) and post back a
-button's `Action`. Here live the decisions: small talk, follow-ups on the resident's
-last answer (他には, 詳しく, a short new topic), the grade of a search (answer, related,
-none), the next step, the language.
+language, text or a button's `TurnAction`); the reply (`Reply`) holds lead lines, cards,
+notes, buttons with their actions, whether 👍/👎 is offered and the exchange to log.
+Telegram, the console and the web chat only render a `Reply` (HTML, text, JSON) and post
+back a button's action, encoded by `bot.callback_data`. Here live the decisions: small
+talk, follow-ups on the resident's last answer (他には, 詳しく, a short new topic), the
+grade of a search (answer, related, none), the next step, the language.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from enum import StrEnum
 
 from index import Grade, Hit, Located, PlanBundle, Reason, SearchResult
 
@@ -44,11 +43,21 @@ from .answer import (
     why_line,
 )
 from .answer_log import ExchangeRecord, new_uid
+from .callback_data import (
+    ChapterMenu,
+    ChapterView,
+    MeasureView,
+    MiddleView,
+    OpenCard,
+    TurnAction,
+    WholeCard,
+    encode,
+)
 from .context import Context, Contexts
 from .intents import Intent, classify, declined_in_english
 from .service import MAX_QUESTION_CHARS, Answered, PlanService
 
-__all__ = ["Action", "ActionKind", "Button", "Conversation", "Outcome", "Reply", "Turn", "respond"]
+__all__ = ["Button", "Conversation", "Outcome", "Reply", "Turn", "respond"]
 
 # A message this short after an answer may lean on the previous topic (「じゃあ高齢者は？」).
 SHORT_FOLLOW_UP = 15
@@ -57,39 +66,10 @@ BUTTONS_PER_ROW = 2
 _RANK = {Grade.NONE: 0, Grade.RELATED: 1, Grade.ANSWER: 2}
 
 
-class ActionKind(StrEnum):
-    """What a button asks for; the value is its prefix in callback data."""
-
-    OPEN = "o"  # a measure's card as a new message (もしかして, related)
-    DETAIL = "d"  # a measure's whole card: all goals, description, page
-    CHAPTERS = "c"  # the chapter menu, or with a key one chapter's measures
-    MEASURE = "mm"  # a major measure's goals and middle measures (key "C-M")
-    CARD = "m"  # a middle measure's card inside the browser
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    """A button's action, encoded in a few bytes (Telegram allows 64) and posted back by channels."""
-
-    kind: ActionKind
-    key: str = ""
-
-    def encode(self) -> str:
-        return f"{self.kind.value}:{self.key}" if self.key else self.kind.value
-
-    @classmethod
-    def decode(cls, data: str) -> Action | None:
-        prefix, _, key = data.partition(":")
-        try:
-            return cls(ActionKind(prefix), key)
-        except ValueError:
-            return None
-
-
 @dataclass(frozen=True, slots=True)
 class Button:
     label: str
-    action: Action
+    action: TurnAction
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +80,7 @@ class Turn:
     user_key: str  # pseudonymous (see store.pseudonym), never a raw id
     language: str | None = None  # the channel's language code, e.g. Telegram's language_code
     text: str = ""
-    action: Action | None = None
+    action: TurnAction | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +121,7 @@ class Reply:
             "cards": [texts(card) for card in self.cards],
             "notes": texts(self.notes),
             "buttons": [
-                [{"label": b.label, "action": b.action.encode()} for b in row] for row in self.buttons
+                [{"label": b.label, "action": encode(b.action)} for b in row] for row in self.buttons
             ],
             "rating": self.exchange.uid if self.rating and self.exchange else None,
         }
@@ -219,19 +199,15 @@ class _Turning:
         return ()
 
     def open_button(self, located: Located) -> Button:
-        return Button(
-            short_label(middle_title(located, self.language)), Action(ActionKind.OPEN, located.middle.id)
-        )
+        return Button(short_label(middle_title(located, self.language)), OpenCard(located.middle.id))
 
     def detail_button(self, located: Located) -> Button:
-        return Button(say(self.language, "detail_button"), Action(ActionKind.DETAIL, located.middle.id))
+        return Button(say(self.language, "detail_button"), WholeCard(located.middle.id))
 
     def chapter_buttons(self) -> list[tuple[Button, ...]]:
         return _rows(
             [
-                Button(
-                    short_label(chapter_title(c, self.language)), Action(ActionKind.CHAPTERS, str(c.number))
-                )
+                Button(short_label(chapter_title(c, self.language)), ChapterView(c.number))
                 for c in self.plan.chapters
             ]
         )
@@ -307,7 +283,7 @@ def _command(turning: _Turning, text: str) -> Outcome:
     if name == "about":
         return Outcome(Reply(language, lead=tuple(about_lines(plan, language))))
     if name == "chapters":
-        return _act(turning, Action(ActionKind.CHAPTERS))
+        return _act(turning, ChapterMenu())
     return Outcome(Reply(language, lead=(Line(Style.LEAD, say(language, "unknown_command")),)))
 
 
@@ -428,7 +404,7 @@ def _field(turning: _Turning, result: SearchResult) -> Outcome:
         buttons = [
             Button(
                 short_label(measure_title(m, language)),
-                Action(ActionKind.MEASURE, f"{field.chapter.number}-{m.number}"),
+                MeasureView(field.chapter.number, m.number),
             )
             for m in field.chapter.measures
         ]
@@ -499,80 +475,76 @@ def _exists(turning: _Turning, measure_id: str) -> bool:
     return True
 
 
-def _act(turning: _Turning, action: Action) -> Outcome:
-    """A button: a card, a whole card, or a step of the chapter browser."""
-    plan, language = turning.plan, turning.language
+def _act(turning: _Turning, action: TurnAction) -> Outcome:
+    """A button: a card, a whole card, or a step of the chapter browser (stale ones: the chapters)."""
     try:
-        if action.kind is ActionKind.CHAPTERS and not action.key:
-            return Outcome(
-                Reply(
-                    language,
-                    lead=(Line(Style.LEAD, say(language, "choose_chapter")),),
-                    buttons=tuple(turning.chapter_buttons()),
-                    navigation=True,
-                )
-            )
-        if action.kind is ActionKind.CHAPTERS:
-            chapter = plan.chapter(int(action.key))
-            buttons = [
-                (
-                    Button(
-                        short_label(measure_title(m, language)),
-                        Action(ActionKind.MEASURE, f"{chapter.number}-{m.number}"),
-                    ),
-                )
-                for m in chapter.measures
-            ]
-            buttons.append((Button(say(language, "back_chapters"), Action(ActionKind.CHAPTERS)),))
-            return Outcome(
-                Reply(
-                    language,
-                    lead=tuple(chapter_lines(chapter, language)),
-                    buttons=tuple(buttons),
-                    navigation=True,
-                )
-            )
-        if action.kind is ActionKind.MEASURE:
-            chapter_no, measure_no = (int(part) for part in action.key.split("-"))
-            chapter = plan.chapter(chapter_no)
-            if not 1 <= measure_no <= len(chapter.measures):
-                raise KeyError(action.key)
-            measure = chapter.measures[measure_no - 1]
-            buttons = [
-                (
-                    Button(
-                        short_label(f"({m.number}) {middle_title(Located(chapter, measure, m), language)}"),
-                        Action(ActionKind.CARD, m.id),
-                    ),
-                )
-                for m in measure.middles
-            ]
-            back = Button(
-                say(language, "back_chapter", number=str(chapter.number)),
-                Action(ActionKind.CHAPTERS, str(chapter.number)),
-            )
-            buttons.append((back,))
-            return Outcome(
-                Reply(
-                    language,
-                    lead=tuple(measure_lines(chapter, measure, language)),
-                    buttons=tuple(buttons),
-                    navigation=True,
-                )
-            )
-        located = plan.locate(action.key)
-    except (KeyError, ValueError):
-        stale = _act(turning, Action(ActionKind.CHAPTERS)).reply
-        return Outcome(replace(stale, lead=(Line(Style.LEAD, say(language, "stale")), *stale.lead)))
+        match action:
+            case ChapterMenu():
+                return Outcome(_chapter_menu(turning))
+            case ChapterView(number):
+                return Outcome(_chapter_view(turning, number))
+            case MeasureView(chapter, measure):
+                return Outcome(_measure_view(turning, chapter, measure))
+            case MiddleView(id) | OpenCard(id) | WholeCard(id):
+                located = turning.plan.locate(id)
+    except (KeyError, IndexError):
+        stale = _chapter_menu(turning)
+        return Outcome(replace(stale, lead=(Line(Style.LEAD, say(turning.language, "stale")), *stale.lead)))
     state = turning.shown(located.middle.id)
-    if action.kind is ActionKind.CARD:
+    if isinstance(action, MiddleView):  # inside the browser: back to its major measure
         back = Button(
             f"← {short_label(located.measure.title)}",
-            Action(ActionKind.MEASURE, f"{located.chapter.number}-{located.measure.number}"),
+            MeasureView(located.chapter.number, located.measure.number),
         )
         card = turning.card(located)
         return Outcome(replace(card, buttons=(*card.buttons, (back,)), navigation=True), state)
-    return Outcome(turning.card(located, full=action.kind is ActionKind.DETAIL), state)
+    return Outcome(turning.card(located, full=isinstance(action, WholeCard)), state)
+
+
+def _chapter_menu(turning: _Turning) -> Reply:
+    return Reply(
+        turning.language,
+        lead=(Line(Style.PROMPT, say(turning.language, "choose_chapter")),),
+        buttons=tuple(turning.chapter_buttons()),
+        navigation=True,
+    )
+
+
+def _chapter_view(turning: _Turning, number: int) -> Reply:
+    language, chapter = turning.language, turning.plan.chapter(number)
+    buttons = [
+        (Button(short_label(measure_title(m, language)), MeasureView(chapter.number, m.number)),)
+        for m in chapter.measures
+    ]
+    buttons.append((Button(say(language, "back_chapters"), ChapterMenu()),))
+    return Reply(
+        language, lead=tuple(chapter_lines(chapter, language)), buttons=tuple(buttons), navigation=True
+    )
+
+
+def _measure_view(turning: _Turning, chapter_no: int, measure_no: int) -> Reply:
+    """A major measure's goals, its middle measures as buttons; IndexError for one the plan lacks."""
+    language, chapter = turning.language, turning.plan.chapter(chapter_no)
+    if not 1 <= measure_no <= len(chapter.measures):
+        raise IndexError(measure_no)
+    measure = chapter.measures[measure_no - 1]
+    buttons = [
+        (
+            Button(
+                short_label(f"({m.number}) {middle_title(Located(chapter, measure, m), language)}"),
+                MiddleView(m.id),
+            ),
+        )
+        for m in measure.middles
+    ]
+    back = Button(say(language, "back_chapter", number=str(chapter.number)), ChapterView(chapter.number))
+    buttons.append((back,))
+    return Reply(
+        language,
+        lead=tuple(measure_lines(chapter, measure, language)),
+        buttons=tuple(buttons),
+        navigation=True,
+    )
 
 
 class Conversation:

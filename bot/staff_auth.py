@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .errors import StaffAccountError
 from .store import StaffUser, utcnow
 
 if TYPE_CHECKING:  # the command line imports this module without the web stack
@@ -33,7 +34,6 @@ __all__ = [
     "MIN_PASSWORD_CHARS",
     "HardenResponses",
     "LoginThrottle",
-    "StaffAccountError",
     "account_stamp",
     "add_staff",
     "authenticate",
@@ -55,10 +55,6 @@ SCRYPT_R = 8
 SCRYPT_P = 3
 MIN_PASSWORD_CHARS = 10
 MAX_NAME_CHARS = 64
-
-
-class StaffAccountError(ValueError):
-    """A staff account cannot be added or removed; the message says why, for the command line."""
 
 
 def _b64(data: bytes) -> str:

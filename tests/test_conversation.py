@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.answer import LABEL_LIMIT, Language, render_plain
+from bot.callback_data import FeedbackPress, TurnAction, encode, parse
 from bot.context import Context, Contexts
-from bot.conversation import Action, ActionKind, Conversation, Reply, Turn, respond
+from bot.conversation import Conversation, Reply, Turn, respond
 from bot.intents import Intent, classify
 from bot.service import PlanService
 from bot.store import Exchange
@@ -34,10 +35,10 @@ def _text(reply: Reply) -> str:
 
 
 def _actions(reply: Reply) -> list[str]:
-    return [button.action.encode() for row in reply.buttons for button in row]
+    return [encode(button.action) for row in reply.buttons for button in row]
 
 
-def _turn(text: str = "", *, language: str | None = None, action: Action | None = None) -> Turn:
+def _turn(text: str = "", *, language: str | None = None, action: TurnAction | None = None) -> Turn:
     return Turn("console", "resident", language, text=text, action=action)
 
 
@@ -52,8 +53,8 @@ class Chat:
         return self._turn(_turn(text, language=self.language))
 
     def press(self, data: str) -> Reply:
-        action = Action.decode(data)
-        assert action is not None, data
+        action = parse(data)
+        assert action is not None and not isinstance(action, FeedbackPress), data
         return self._turn(_turn(action=action, language=self.language))
 
     def _turn(self, turn: Turn) -> Reply:
@@ -272,17 +273,6 @@ def test_browsing_walks_down_to_a_card_and_back(bundle: PlanBundle) -> None:
     assert card.navigation and not card.rating
     stale = chat.press("m:9-9-9")
     assert "改訂" in _text(stale) and _actions(stale)[0] == "c:1"
-
-
-def test_every_action_fits_telegrams_callback_data(bundle: PlanBundle) -> None:
-    longest = max(
-        [Action(ActionKind.CARD, located.middle.id) for located in bundle.plan.located()]
-        + [Action(ActionKind.MEASURE, "9-99"), Action(ActionKind.DETAIL, "9-99-99")],
-        key=lambda a: len(a.encode().encode()),
-    )
-    assert len(longest.encode().encode()) <= 64
-    assert Action.decode(longest.encode()) == longest
-    assert Action.decode("x:1") is None
 
 
 def test_unknown_commands_and_empty_messages_get_a_short_note(bundle: PlanBundle) -> None:
