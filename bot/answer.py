@@ -243,6 +243,28 @@ _TEXT: dict[str, dict[Language, str]] = {
         Language.JA: "この項目は計画の改訂で変わりました。章の一覧からお探しください。",
         Language.EN: "This item changed when the plan was revised. Please browse the chapters.",
     },
+    "not_text": {
+        Language.JA: "申し訳ありません。文字で送られた質問にだけお答えできます。"
+        "知りたいことを文字で送ってください。",
+        Language.EN: "Sorry, I can only answer questions sent as text."
+        " Please type what you would like to know.",
+    },
+    "edited": {
+        Language.JA: "メッセージの編集には対応していません。お手数ですが、質問をもう一度送ってください。",
+        Language.EN: "I cannot answer edited messages. Please send your question again.",
+    },
+    "apology": {
+        Language.JA: "申し訳ありません。回答の準備中にエラーが起きました。"
+        "少し時間をおいて、もう一度お試しください。",
+        Language.EN: "Sorry, something went wrong while preparing the answer. Please try again in a moment.",
+    },
+    "helpful": {Language.JA: "👍 役に立った", Language.EN: "👍 Helpful"},
+    "unhelpful": {Language.JA: "👎 役に立たなかった", Language.EN: "👎 Not helpful"},
+    "rated_up": {Language.JA: "ご評価ありがとうございます。", Language.EN: "Thank you for your rating."},
+    "rated_down": {
+        Language.JA: "ご意見ありがとうございます。改善に役立てます。",
+        Language.EN: "Thank you, we will use it to improve.",
+    },
     "detail_button": {Language.JA: "目指す姿・詳しく", Language.EN: "Goals and details"},
     "back_chapters": {Language.JA: "← 章の一覧", Language.EN: "← Chapters"},
     "back_chapter": {Language.JA: "← 第{number}章", Language.EN: "← Chapter {number}"},
