@@ -389,12 +389,6 @@ def candidates(result: SearchResult) -> tuple[Hit, ...]:
     return tuple(hit for hit in result.hits[1:] if hit.score >= floor)[:MAX_CANDIDATES]
 
 
-def chapter_menu_lines(plan: Plan, language: Language = Language.JA) -> list[Line]:
-    lines = [Line(Style.LABEL, say(language, "chapters"))]
-    lines += [Line(Style.ITEM, f"{i}. {chapter_title(c, language)}") for i, c in enumerate(plan.chapters, 1)]
-    return lines
-
-
 def chapter_lines(chapter: Chapter, language: Language) -> list[Line]:
     """One chapter in the browser: its major measures."""
     return [
