@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
-from index import Chapter, Field, Hit, Located, Measure, Plan, Reason, Route, SearchResult
+from index import Chapter, Field, Hit, Located, Measure, Middle, Plan, Reason, Route, SearchResult
 
 __all__ = [
     "EXAMPLE_QUESTIONS",
@@ -303,8 +303,7 @@ def measure_title(measure: Measure, language: Language) -> str:
     return measure.label
 
 
-def middle_title(located: Located, language: Language) -> str:
-    middle = located.middle
+def middle_title(middle: Middle, language: Language) -> str:
     return middle.title_en if language is Language.EN and middle.title_en else middle.title
 
 
@@ -353,7 +352,7 @@ def card_lines(located: Located, language: Language = Language.JA, *, full: bool
     # English chapter names are long; the number is enough above the measure's own title.
     chapter = f"Chapter {located.chapter.number}" if language is Language.EN else located.chapter.label
     lines = [
-        Line(Style.HEADING, middle_title(located, language)),
+        Line(Style.HEADING, middle_title(middle, language)),
         Line(Style.CITATION, f"{chapter} › {measure_title(measure, language)} › ({middle.number})"),
     ]
     if language is Language.EN and middle.title_en:
@@ -416,13 +415,7 @@ def field_lines(field: Field, language: Language) -> list[Line]:
     measures = (field.measure,) if field.measure else field.chapter.measures
     for measure in measures:
         lines.append(Line(Style.HEADING, measure_title(measure, language)))
-        lines += [
-            Line(
-                Style.ITEM,
-                f"({m.number}) {m.title_en if language is Language.EN and m.title_en else m.title}",
-            )
-            for m in measure.middles
-        ]
+        lines += [Line(Style.ITEM, f"({m.number}) {middle_title(m, language)}") for m in measure.middles]
         if field.measure is not None:
             lines.append(Line(Style.LABEL, say(language, "goals")))
             lines += [Line(Style.GOAL, goal) for goal in measure.goals]

@@ -199,7 +199,7 @@ class _Turning:
         return ()
 
     def open_button(self, located: Located) -> Button:
-        return Button(short_label(middle_title(located, self.language)), OpenCard(located.middle.id))
+        return Button(short_label(middle_title(located.middle, self.language)), OpenCard(located.middle.id))
 
     def detail_button(self, located: Located) -> Button:
         return Button(say(self.language, "detail_button"), WholeCard(located.middle.id))
@@ -531,7 +531,7 @@ def _measure_view(turning: _Turning, chapter_no: int, measure_no: int) -> Reply:
     buttons = [
         (
             Button(
-                short_label(f"({m.number}) {middle_title(Located(chapter, measure, m), language)}"),
+                short_label(f"({m.number}) {middle_title(m, language)}"),
                 MiddleView(m.id),
             ),
         )
