@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .search import Grade, SearchIndex
+from .results import Grade
+from .search import SearchIndex
 
 __all__ = ["Labelled", "Report", "evaluate", "read_questions"]
 

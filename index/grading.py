@@ -30,6 +30,9 @@ _PROCEDURES = frozenset(
     "手続き 手続く 申し込み 申し込む 申込 申請 申請書 届け出 届け出る 予約 受付 受け付ける 締め切り 締切 "
     "料金 手数料 値段 電話番号 連絡先 営業時間 開館時間 必要書類 持ち物".split()
 )
+# How many or how much of something (何メートル, 何人, 何パーセント), unless followed by も
+# (何回も, 何年も: many times, for years).
+_COUNTERS = frozenset("パーセント メートル キロ 円 人 歳 回 件 個 倍 年 時間 日 割".split())
 # A question asks (rather than states or complains) when it says so.
 _ASKING = frozenset("教える 知る 方法 仕方 やり方 分かる".split())
 # Organisations whose services the city's plan does not run: the national and
@@ -42,11 +45,17 @@ OTHER_BODY_CUES = frozenset(
 
 def procedure_asked(lemmas: Sequence[str], text: str) -> frozenset[str]:
     """The procedure, date, place or fee words a question asks for (lemmas, in order)."""
+    after = (*lemmas[1:], "", "")
     asked = {
         lemma
-        for lemma, following in zip(lemmas, (*lemmas[1:], ""), strict=True)
+        for lemma, following in zip(lemmas, after, strict=False)
         if lemma in _INTERROGATIVES and following not in _INTERROGATIVES[lemma]
     }
+    asked.update(
+        "何" + counter
+        for lemma, counter, then in zip(lemmas, after, after[1:], strict=False)
+        if lemma == "何" and counter in _COUNTERS and then != "も"
+    )
     asking = "?" in text or text.rstrip("。 ").endswith("か") or not _ASKING.isdisjoint(lemmas)
     if asking:
         asked.update(lemma for lemma in lemmas if lemma in _PROCEDURES)
@@ -72,8 +81,11 @@ def information(
     for found, measure in zip(chunk_terms, chunk_measures, strict=True):
         for term in found:
             measures_of.setdefault(term, set()).add(measure)
+    targets_of: dict[frozenset[str], set[str]] = {}
     for resident_terms, plan_terms in asked_for:
-        targets = _targets(plan_terms, chunk_terms, chunk_measures)
+        targets = targets_of.get(plan_terms)
+        if targets is None:
+            targets = targets_of[plan_terms] = _targets(plan_terms, chunk_terms, chunk_measures)
         for term in resident_terms:
             measures_of.setdefault(term, set()).update(targets)
     total = len(set(chunk_measures))

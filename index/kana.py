@@ -6,10 +6,11 @@ written word is filed under its kana; a question's runs of kana are then looked 
 and respelled as the words they read as, and searched like any question.
 
 Short readings are ambiguous (し, き, かい, こう), so a reading must span whole words
-of the question as the tagger split them, be at least three kana long (two kana only
-for a lone noun the plan does not know with one possible spelling), and a kana word
-the tagger already reads as a word the index knows keeps that reading: a resident's
-own spelling is preferred to a guess.
+of the question as the tagger split them, not start at an ending attached to an
+inflected word, and be at least three kana long (two kana only for a lone noun with
+one possible spelling). A lone kana word the tagger already reads as a word the index
+knows, or as a time or amount (きのう, いま), keeps that reading: the resident's own
+word is preferred to a guess.
 """
 
 from __future__ import annotations
@@ -50,55 +51,66 @@ class KanaReadings:
 
     def respell(self, words: list[fugashi.UnidicNode]) -> Respelling | None:
         """The question with its kana runs respelled; None when nothing was read differently."""
+        surfaces = [word.surface for word in words]
+        kana = [_KANA.match(surface) is not None for surface in surfaces]
+        if not any(kana):
+            return None
         pieces: list[str] = []
         spelled: list[tuple[str, str]] = []
         i = 0
         while i < len(words):
-            found = self._longest_match(words, i)
+            found = self._longest_match(words, surfaces, kana, i) if kana[i] else None
             if found is None:
-                pieces.append(words[i].white_space + words[i].surface)
+                pieces.append(words[i].white_space + surfaces[i])
                 i += 1
                 continue
-            end, kana, written = found
+            end, reading, written = found
             pieces.append(words[i].white_space + "・".join(written))
-            spelled += [(form, kana) for form in written]
+            spelled += [(form, reading) for form in written]
             i = end
         if not spelled:
             return None
         return Respelling("".join(pieces), tuple(spelled))
 
     def _longest_match(
-        self, words: list[fugashi.UnidicNode], start: int
+        self, words: list[fugashi.UnidicNode], surfaces: list[str], kana: list[bool], start: int
     ) -> tuple[int, str, tuple[str, ...]] | None:
-        """The longest run of whole kana words from `start` that reads as a known written word."""
+        """The longest run of whole kana words from `start` that reads as a known written word.
+
+        Kanji, punctuation, Latin and spaces end a run (unidic-lite tags kana it cannot
+        read as symbols: they still belong to the run).
+        """
+        runs: list[tuple[int, str]] = []
+        reading = ""
+        for end in range(start, len(words)):
+            if not kana[end] or (end > start and words[end].white_space):
+                break
+            reading += surfaces[end]
+            if len(reading) > self._longest:
+                break
+            runs.append((end + 1, reading))
+        for end, reading in reversed(runs):
+            written = self._spellings.get(reading)
+            if written is None or not self._acceptable(words, start, end, reading, written):
+                continue
+            return end, reading, written
+        return None
+
+    def _acceptable(
+        self, words: list[fugashi.UnidicNode], start: int, end: int, reading: str, written: tuple[str, ...]
+    ) -> bool:
+        """Whether words[start:end] may be read as `written` (see the module's docstring)."""
         if (
             start > 0
             and words[start].feature.pos1 in _ENDINGS
             and words[start - 1].feature.pos1 in _INFLECTING
         ):
-            return None
-        kana = ""
-        runs: list[tuple[int, str]] = []
-        for end in range(start, len(words)):
-            word = words[end]
-            # Kanji, punctuation, Latin and spaces end a run of kana (unidic-lite tags kana it
-            # cannot read as symbols: they still belong to the run).
-            if not _KANA.match(word.surface) or (end > start and word.white_space):
-                break
-            kana += word.surface
-            if len(kana) > self._longest:
-                break
-            runs.append((end + 1, kana))
-        for end, reading in reversed(runs):
-            written = self._spellings.get(reading)
-            if written is None:
-                continue
-            if end - start == 1:
-                if content_key(words[start]) in self._known:
-                    return None  # the tagger read this word as one the index knows: keep it
-                if len(reading) < MIN_READING and (len(written) > 1 or words[start].feature.pos1 != "名詞"):
-                    return None
-            elif len(reading) < MIN_READING:
-                continue
-            return end, reading, written
-        return None
+            return False
+        if end - start > 1:
+            return len(reading) >= MIN_READING
+        word = words[start]
+        if content_key(word) in self._known or word.feature.pos3 == "副詞可能":
+            # The tagger read this word as one the index knows, or as a time or amount
+            # (きのう is 昨日, not 機能): keep its reading.
+            return False
+        return len(reading) >= MIN_READING or (len(written) == 1 and word.feature.pos1 == "名詞")

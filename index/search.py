@@ -1,9 +1,12 @@
-"""BM25 search over the plan's middle measures, and the decision to answer.
+"""BM25 search over the plan's middle measures, and the grade of what it found.
 
 One chunk per middle measure, indexed in weighted fields: what the measure itself
 says (title, items, keywords) counts more than context it shares with its
-siblings (its major measure's title and goals, its chapter's title). The thesaurus
-widens a question with the plan's own words before scoring.
+siblings (its major measure's title and goals, its chapter's title). A question's
+kana words are first read as the plan words they sound like (index.kana); the
+thesaurus widens it with the plan's own words (index.synonyms); the evidence the
+best measure holds, weighed by each word's information, decides the grade
+(index.grading, index.results).
 """
 
 from __future__ import annotations
@@ -13,32 +16,20 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import NamedTuple
 
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from .errors import PlanDataError, Problem
 from .grading import OTHER_BODY_CUES, information, procedure_asked
 from .kana import KanaReadings
-from .models import Chapter, Located, Measure, Plan
-from .plan import THESAURUS_FILE
+from .models import Located, Plan
+from .results import Field, Grade, Hit, Match, Reason, SearchResult
+from .synonyms import SynonymIndex, compile_thesaurus
 from .thesaurus import Thesaurus
-from .tokenizer import Reading, Token, analyse, normalize, read, terms, tokenize
+from .tokenizer import Reading, Respeller, Token, normalize, read, terms, tokenize
 
-__all__ = [
-    "Field",
-    "FieldedBM25",
-    "Grade",
-    "Hit",
-    "LuceneBM25",
-    "Match",
-    "Reason",
-    "SearchIndex",
-    "SearchResult",
-    "Tuning",
-]
+__all__ = ["FieldedBM25", "LuceneBM25", "SearchIndex", "Tuning"]
 
 
 class LuceneBM25(BM25Okapi):
@@ -105,11 +96,11 @@ class FieldedBM25:
 class Tuning:
     """Field weights and answer thresholds, tuned on labelled questions (`python -m tests.tune`)."""
 
-    title: float = 3.0
+    title: float = 2.0
     items: float = 1.5
     keywords: float = 1.5
     measure: float = 0.5
-    goals: float = 0.5
+    goals: float = 0.25
     chapter: float = 0.5
     expansion: float = 1.0
     spread: float = 0.5  # a plan phrase of n terms gives each expansion / n ** spread
@@ -123,144 +114,6 @@ class Tuning:
     # A question asking for a procedure, date, place or fee is answered only when the
     # measure holds this much of it: otherwise its measures are shown as related.
     procedure_evidence: float = 10
-
-
-class Match(NamedTuple):
-    """Why a measure matched: a word of the question and the plan word it found.
-
-    Both are written as their authors wrote them (the question's word, the plan's
-    word), so a card can say why it was chosen without inventing anything; the
-    search's internal keys (lemmas) are never shown.
-    """
-
-    question_word: str
-    plan_word: str
-
-
-class Hit(NamedTuple):
-    """A middle measure found for a question, its score, and the words that matched."""
-
-    located: Located
-    score: float
-    matched: tuple[Match, ...] = ()
-
-    @property
-    def id(self) -> str:
-        return self.located.middle.id
-
-    @property
-    def title(self) -> str:
-        return self.located.middle.title
-
-    @property
-    def citation(self) -> str:
-        return self.located.citation
-
-    @property
-    def chapter(self) -> int:
-        return self.located.chapter.number
-
-
-class Grade(StrEnum):
-    """How far the plan answers a question (stored and printed as its value)."""
-
-    ANSWER = "answer"
-    """The evidence is specific to the best measure: its card is the answer."""
-    RELATED = "related"
-    """The best measures touch the topic, but the question asks for something the plan
-    does not hold (a procedure, date, place or fee; another organisation's service) or
-    the evidence is weak: they are shown as related measures, labelled so."""
-    NONE = "none"
-    """Nothing from the plan is shown; `SearchResult.reason` says why."""
-
-
-class Reason(StrEnum):
-    """Why a question got its grade. Stored in the answer log as its value, so the
-    values of existing members never change."""
-
-    MATCHED = "matched"
-    """answer: the best measure holds specific words of the question."""
-    FIELD = "field"
-    """answer: the question names a whole chapter or major measure."""
-    WEAK_EVIDENCE = "weak_evidence"
-    """related: the best measures share only words that say little about a topic."""
-    PROCEDURE = "procedure"
-    """related: the question asks for a procedure, date, place, fee, phone number or
-    application the plan does not list (the plan says what the city aims at, not how
-    to apply)."""
-    OTHER_BODY = "other_body"
-    """related: the question is about another organisation's service (the national or
-    prefectural government, a railway or another company), which the plan does not run."""
-    NO_MATCH = "no_match"
-    """none: no measure shares a word with the question."""
-    NO_TERMS = "no_terms"
-    """none: nothing readable (greetings alone, emoji, particles)."""
-    OFF_TOPIC = "off_topic"
-    """none: a request the plan can never answer (shopping advice, writing a text, trivia)."""
-    OTHER_CITY = "other_city"
-    """none: the question is about another municipality."""
-    SMALL_TALK = "small_talk"
-    """none: greetings and chat, detected by the conversation layer before searching."""
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    """A whole field a question asks about: a chapter, or one major measure in it."""
-
-    chapter: Chapter
-    measure: Measure | None = None
-
-    @property
-    def label(self) -> str:
-        if self.measure is None:
-            return self.chapter.label
-        return f"{self.chapter.label} › {self.measure.number} {self.measure.title}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SearchResult:
-    """What the search decided for one question.
-
-    `hits` are what the resident is shown (empty for `Grade.NONE`); `candidates` are
-    the measures the search ranked whatever the grade, so the answer log can keep
-    what a declined or related question nearly matched.
-    """
-
-    question: str
-    grade: Grade
-    reason: Reason
-    hits: tuple[Hit, ...] = ()
-    candidates: tuple[Hit, ...] = ()
-    field: Field | None = None
-    # How much of the question the best measure holds (see SearchIndex._evidence).
-    evidence: float = 0.0
-    # The question asks for a procedure, date, place, fee, phone number or application
-    # that the best measure does not mention.
-    asks_procedure: bool = False
-
-    @property
-    def answered(self) -> bool:
-        return self.grade is Grade.ANSWER
-
-    def as_json(self) -> dict[str, object]:
-        """The `ask --json` contract: question, answered, grade, reason, hits (id, score,
-        title, citation, chapter); `answered` is true only for `answer`."""
-        return {
-            "question": self.question,
-            "answered": self.answered,
-            "grade": self.grade.value,
-            "reason": self.reason.value,
-            "hits": [
-                {
-                    "id": hit.id,
-                    "score": round(hit.score, 4),
-                    "title": hit.title,
-                    "citation": hit.citation,
-                    "chapter": hit.chapter,
-                }
-                for hit in self.hits
-            ],
-        }
 
 
 # Words that ask for a whole field rather than a topic inside it.
@@ -281,75 +134,6 @@ _COMPOSE = frozenset("作る 書く 考える 直す 訳す".split())
 _ADVICE = re.compile(r"おすすめ|お勧め|オススメ|何がいい|どれがいい|(日本|世界)(で一番|一)")
 _CHAPTER_REF = re.compile(r"第?\s*([1-9])\s*章|chapter\s*([1-9])", re.IGNORECASE)
 _HOME_CITY = "朝霞"
-
-
-@dataclass(frozen=True, slots=True)
-class _Synonym:
-    """One resident word of the thesaurus, compiled: its terms and its written form → plan terms.
-
-    A word matches when its terms all occur in the question (so 盗まれた finds 盗まれる)
-    or when it is written there as is (so 町内会 matches even where the tokenizer reads
-    町内会って as 町内 + 会う). Latin words match by terms only: "bus" is not in "business".
-    A word whose tokenization loses content (居場所 → 場所) matches only as written.
-    """
-
-    word: str
-    terms: frozenset[str]
-    literal: str | None
-    lossless: bool
-    plan_word: str
-    plan_terms: frozenset[str]
-    kana: str
-    spellings: tuple[tuple[str, str], ...]  # (kana, written) of its words
-
-
-def _katakana(char: str) -> bool:
-    return "\u30a0" <= char <= "\u30ff"
-
-
-def _written_at(word: str, text: str, start: int) -> bool:
-    """`word` is written at `start` and is not the start or end of a longer katakana word
-    (パート is not in パートナー, バス is not in バスケ; 作品展 is in 作品展示)."""
-    if not text.startswith(word, start):
-        return False
-    end = start + len(word)
-    glued_before = start > 0 and _katakana(word[0]) and _katakana(text[start - 1])
-    glued_after = end < len(text) and _katakana(word[-1]) and _katakana(text[end])
-    return not (glued_before or glued_after)
-
-
-class _SynonymIndex:
-    """The thesaurus looked up by term and by written form, so matching a question costs
-    the same however many resident words staff add.
-
-    A word with terms is filed under one of them and checked only when the question
-    has that term; a written form is filed under its first two characters and checked
-    only where the question has them.
-    """
-
-    def __init__(self, synonyms: Iterable[_Synonym]) -> None:
-        self.by_term: dict[str, list[_Synonym]] = {}
-        self.by_prefix: dict[str, list[_Synonym]] = {}
-        for synonym in synonyms:
-            if synonym.lossless and synonym.terms:
-                self.by_term.setdefault(min(synonym.terms), []).append(synonym)
-            if synonym.literal is not None:
-                self.by_prefix.setdefault(synonym.literal[:2], []).append(synonym)
-
-    def matches(self, present: frozenset[str], text: str) -> dict[_Synonym, str]:
-        """The resident words in a question, each with the words that matched it as written."""
-        found: dict[_Synonym, str] = {}
-        for start in range(len(text)):
-            for prefix in {text[start : start + 2], text[start]}:
-                for synonym in self.by_prefix.get(prefix, ()):
-                    literal = synonym.literal
-                    if literal is not None and synonym not in found and _written_at(literal, text, start):
-                        found[synonym] = literal
-        for term in present:
-            for synonym in self.by_term.get(term, ()):
-                if synonym not in found and synonym.terms <= present:
-                    found[synonym] = ""
-        return found
 
 
 def _subsumed(match: Match, matches: Iterable[Match]) -> bool:
@@ -401,8 +185,8 @@ class SearchIndex:
                 for token in doc:
                     written.setdefault(token.key, token.surface)
         self.vocabulary = frozenset(self.bm25.chunk_bm25.idf)
-        synonyms = self._compile_thesaurus(thesaurus or Thesaurus())
-        self._synonyms = _SynonymIndex(synonyms)
+        synonyms = compile_thesaurus(thesaurus or Thesaurus(), self.vocabulary)
+        self._synonyms = SynonymIndex(synonyms)
         self._kana = KanaReadings(
             itertools.chain(
                 ((t.kana, t.surface) for column in tokens.values() for doc in column for t in doc),
@@ -417,41 +201,6 @@ class SearchIndex:
             ((s.terms, s.plan_terms) for s in synonyms),
         )
         self._field_titles = self._compile_fields()
-
-    def _compile_thesaurus(self, thesaurus: Thesaurus) -> list[_Synonym]:
-        """Resident words ready to match; PlanDataError for entries that can never work."""
-        problems: list[Problem] = []
-        compiled: list[_Synonym] = []
-        for group in thesaurus.groups:
-            plan_terms = frozenset(t for t in terms(group.plan_word) if t in self.vocabulary)
-            if not plan_terms:
-                problems.append(
-                    Problem(
-                        THESAURUS_FILE, f"'{group.plan_word}'", "this plan word does not occur in the plan"
-                    )
-                )
-                continue
-            for word in group.resident_words:
-                analysed, lossless, kana, spellings = analyse(word)
-                word_terms = frozenset(analysed)
-                literal = None if word.isascii() else normalize(word)
-                if not word_terms and (literal is None or lossless):
-                    problems.append(
-                        Problem(
-                            THESAURUS_FILE,
-                            f"'{group.plan_word}'",
-                            f"'{word}' has no searchable word (only particles or request phrasing)",
-                        )
-                    )
-                    continue
-                compiled.append(
-                    _Synonym(
-                        word, word_terms, literal, lossless, group.plan_word, plan_terms, kana, spellings
-                    )
-                )
-        if problems:
-            raise PlanDataError(problems)
-        return compiled
 
     def _compile_fields(self) -> list[tuple[frozenset[str], Field]]:
         fields: list[tuple[frozenset[str], Field]] = []
@@ -517,6 +266,11 @@ class SearchIndex:
             )
         )
 
+    @property
+    def respeller(self) -> Respeller:
+        """Reads a question's kana words as the plan and thesaurus words they sound like."""
+        return self._kana.respell
+
     def information(self, term: str) -> float:
         """How much a term says about a question's topic (see index.grading)."""
         return self._information.get(term, 1.0)
@@ -548,7 +302,7 @@ class SearchIndex:
 
     def search(self, question: str, limit: int = 5) -> SearchResult:
         """The measures found for `question`, best first, and how far they answer it."""
-        reading = read(question, self._kana.respell)
+        reading = read(question, self.respeller)
         field = self._field(reading)
         if field is not None:
             return self._field_result(question, reading, field, limit)
@@ -569,7 +323,7 @@ class SearchIndex:
         evidence = self._evidence(query.weights, order[0])
         best_terms = self._chunk_terms[order[0]]
         asks_procedure = bool(procedure_asked(reading.lemmas, reading.text) - best_terms)
-        other_body = bool(OTHER_BODY_CUES.intersection(reading.lemmas, reading.terms) - best_terms)
+        other_body = bool(OTHER_BODY_CUES.intersection((*reading.lemmas, *reading.terms)) - best_terms)
         if evidence < self.tuning.min_evidence:
             grade, reason = Grade.RELATED, Reason.PROCEDURE if asks_procedure else Reason.WEAK_EVIDENCE
         elif other_body:

@@ -85,8 +85,11 @@ def has_kanji(text: str) -> bool:
     return _KANJI.search(text) is not None
 
 
+_HIRAGANA = str.maketrans({chr(code): chr(code - 0x60) for code in range(ord("ァ"), ord("ヶ") + 1)})
+
+
 def _hiragana(katakana: str) -> str:
-    return "".join(chr(ord(ch) - 0x60) if "ァ" <= ch <= "ヶ" else ch for ch in katakana)
+    return katakana.translate(_HIRAGANA)
 
 
 def kana_of(word: fugashi.UnidicNode) -> str:
@@ -166,24 +169,27 @@ def tokenize(text: str) -> list[Token]:
     return _tokens(list(_tagger()(normalize(text))))
 
 
-def _tokens(words: list[fugashi.UnidicNode]) -> list[Token]:
+def _tokens(words: list[fugashi.UnidicNode], *, kana: bool = True) -> list[Token]:
+    """Content words and joined compounds; with `kana`, their readings too (the index
+    files plan words by reading; a question's words need none)."""
+    readings = [kana_of(word) for word in words] if kana else [""] * len(words)
     tokens: list[Token] = []
     for index, word in enumerate(words):
         key = content_key(word)
         if key is not None:
-            tokens.append(Token(key, word.surface, word.feature.pos1, kana_of(word)))
+            tokens.append(Token(key, word.surface, word.feature.pos1, readings[index]))
         if index + 1 < len(words):
-            joined = _joined(word, words[index + 1])
+            joined = _joined(word, words[index + 1], readings[index] + readings[index + 1])
             if joined is not None:
                 tokens.append(joined)
     return tokens
 
 
-def _joined(left: fugashi.UnidicNode, right: fugashi.UnidicNode) -> Token | None:
+def _joined(left: fugashi.UnidicNode, right: fugashi.UnidicNode, kana: str) -> Token | None:
     """The compound two adjacent words form, if they form one."""
     if left.is_unk or right.is_unk or not _is_compound_part(right) or right.feature.pos1 == "接頭辞":
         return None
-    surface, kana = left.surface + right.surface, kana_of(left) + kana_of(right)
+    surface = left.surface + right.surface
     if left.feature.pos1 == "動詞" and str(left.feature.cForm).startswith("連用形"):
         # A verb stem glued to a noun is one word that unidic-lite split: 居場所 = 居 + 場所.
         return Token(left.surface + _key(right), surface, "複合", kana)
@@ -247,7 +253,7 @@ def read(question: str, respell: Respeller | None = None) -> Reading:
         if word.feature.pos3 == "地名" and following.surface in _MUNICIPALITY_SUFFIXES
     )
     lemmas = tuple(_key(word) for word in words)
-    return Reading(text, tuple(_tokens(words)), lemmas, places, spelled)
+    return Reading(text, tuple(_tokens(words, kana=False)), lemmas, places, spelled)
 
 
 # Parts of speech that carry grammar, not meaning: dropping them loses nothing.
