@@ -206,8 +206,8 @@ def classify(text: str) -> Intent | None:
     return next((intent for intent, find in _JA_FIND.items() if find.search(compact)), None)
 
 
-# The search declines other municipalities by the place names of its Japanese dictionary
-# and advice by Japanese words; English questions name them in romaji. Asaka's neighbours,
+# The search declines other municipalities by the place names of its Japanese dictionary,
+# and advice or writing requests by Japanese words; English questions name them in romaji. Asaka's neighbours,
 # Saitama's other cities, Tokyo's wards and cities nearby, and the largest cities.
 _OTHER_CITIES_EN = frozenset(
     """
@@ -222,9 +222,12 @@ _OTHER_CITIES_EN = frozenset(
     fukuoka kobe sendai hiroshima
     """.split()
 )
-_ADVICE_EN = re.compile(
+_OFF_TOPIC_EN = re.compile(
     r"\b(recommend\w*|suggest (a|some|me)|best (place|shop|restaurant|food|ramen|cafe)|tasty|delicious|"
     r"where (can|should) (i|we) eat|restaurants?|ramen|sushi|izakaya|caf[eé]s?|bars?)\b"
+    # asking the bot to write or correct a text
+    r"|\b(write|compose|draft|translate|correct|proofread)\b.*\b(haiku|poem|essay|letter|e-?mail|speech|"
+    r"story|song|text|message|greeting)s?\b"
 )
 
 
@@ -234,6 +237,6 @@ def declined_in_english(text: str) -> Reason | None:
     words = set(re.findall(r"[a-z]+", flat))
     if words & _OTHER_CITIES_EN and not any(word.startswith("asaka") for word in words):
         return Reason.OTHER_CITY
-    if _ADVICE_EN.search(flat):
+    if _OFF_TOPIC_EN.search(flat):
         return Reason.OFF_TOPIC
     return None

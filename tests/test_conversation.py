@@ -25,7 +25,11 @@ from bot.store import Exchange
 from index import PlanBundle
 from tests.helpers import make_settings
 
-QUESTION_SETS = ("tests/data/questions.jsonl", "tests/data/fresh_questions.jsonl")
+QUESTION_SETS = (
+    "tests/data/questions.jsonl",
+    "tests/data/fresh_questions.jsonl",
+    "tests/data/fresh2_questions.jsonl",
+)
 MEDIAN_CARD_AIM = 250
 BUTTON_ROWS_AIM = 3
 
@@ -230,6 +234,7 @@ def test_english_resident_gets_english_words_and_titles(bundle: PlanBundle) -> N
         ("Tokorozawa daycare", "other_city", "Please ask the other city"),
         ("recommend a ramen shop near Asakadai station", "off_topic", "not recommend shops"),
         ("Where can we eat good sushi?", "off_topic", "not recommend shops"),
+        ("Can you write a haiku about cherry blossoms?", "off_topic", "write texts"),
     ],
 )
 def test_other_cities_and_advice_are_declined_in_english(
