@@ -114,6 +114,10 @@ _TEXT: dict[str, dict[Language, str]] = {
         Language.JA: "※施策＝市の取り組み、目指す姿＝めざすまちの姿",
         Language.EN: "Measure (施策): what the city will do; goals (目指す姿): what it aims for.",
     },
+    "outline": {
+        Language.JA: "※骨子＝計画の骨組み。このあと素案を経て、計画が完成します。",
+        Language.EN: "The outline (骨子) is the plan's skeleton; a draft (素案) and the plan follow.",
+    },
     "items": {Language.JA: "主な取組", Language.EN: "Main actions"},
     "goals": {Language.JA: "目指す姿", Language.EN: "Goals"},
     "first_goal": {Language.JA: "目指す姿：{goal}", Language.EN: "Goal: {goal}"},
@@ -492,6 +496,7 @@ def about_lines(plan: Plan, language: Language = Language.JA) -> list[Line]:
         *(Line(Style.ITEM, f"{layer.name}：{layer.description}") for layer in intro.layers),
         BLANK,
         Line(Style.TEXT, say(language, "explain")),
+        Line(Style.TEXT, say(language, "outline")),
         BLANK,
         Line(Style.LABEL, say(language, "period")),
         Line(Style.TEXT, f"{plan.info.title}：{plan.info.period}"),

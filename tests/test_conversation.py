@@ -280,6 +280,11 @@ def test_browsing_walks_down_to_a_card_and_back(bundle: PlanBundle) -> None:
     assert "改訂" in _text(stale) and _actions(stale)[0] == "c:1"
 
 
+def test_about_explains_the_plans_words(bundle: PlanBundle) -> None:
+    text = _text(Chat(bundle).say("/about"))
+    assert "※施策＝市の取り組み、目指す姿＝めざすまちの姿" in text and "※骨子＝計画の骨組み" in text
+
+
 def test_unknown_commands_and_empty_messages_get_a_short_note(bundle: PlanBundle) -> None:
     assert "そのコマンドはありません" in _text(Chat(bundle).say("/stats"))
     assert "文字で送ってください" in _text(Chat(bundle).say("   "))
