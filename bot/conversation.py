@@ -408,12 +408,12 @@ def _field(turning: _Turning, result: SearchResult) -> Outcome:
             )
             for m in field.chapter.measures
         ]
-        width = BUTTONS_PER_ROW if len(buttons) <= 3 * BUTTONS_PER_ROW else 3
     else:
         buttons = [
             turning.open_button(Located(field.chapter, field.measure, m)) for m in field.measure.middles
         ]
-        width = BUTTONS_PER_ROW if len(buttons) <= 3 * BUTTONS_PER_ROW else 3
+    # Three rows at most: a field with more than six measures (第5章 has eight) gets three a row.
+    width = BUTTONS_PER_ROW if len(buttons) <= 3 * BUTTONS_PER_ROW else 3
     state = turning.new_context(result.question, (), tuple(h.id for h in result.hits))
     reply = Reply(
         language,
