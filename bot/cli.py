@@ -353,6 +353,11 @@ def reindex_command(plan_dir: Path | None, dry_run: bool, label: str, activate_i
         click.echo(f"  {change}")
     if outcome.version_id is None:
         click.echo("dry run: nothing stored")
+    elif outcome.reactivated:
+        click.echo(
+            f"same content as version {outcome.version_id}: nothing stored, version {outcome.version_id} "
+            "is active again; running bots switch within seconds"
+        )
     else:
         click.echo(
             f"stored as version {outcome.version_id} and activated; running bots switch within seconds"

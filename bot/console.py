@@ -42,7 +42,6 @@ def run_chat(
 
     def show(turn: Turn) -> None:
         nonlocal rated, choices
-        service.active.refresh()
         reply = conversation.reply(turn)
         write(render_console(reply))
         write("")

@@ -81,6 +81,9 @@ class Turn:
     language: str | None = None  # the channel's language code, e.g. Telegram's language_code
     text: str = ""
     action: TurnAction | None = None
+    # Names the exchange when the channel may handle one message twice (Telegram after a
+    # crash), so that the answer log keeps it once; None: a fresh id.
+    uid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +171,8 @@ class _Turning:
 
     def logged(self, result: SearchResult, state: Context | None) -> ExchangeRecord:
         latency_ms = (time.perf_counter() - self.started) * 1000
-        answered = Answered(new_uid(), self.turn.channel, self.turn.user_key, result, self.bundle, latency_ms)
+        uid = self.turn.uid or new_uid()
+        answered = Answered(uid, self.turn.channel, self.turn.user_key, result, self.bundle, latency_ms)
         return answered.log_record(state.as_json() if state is not None else None)
 
     # --- pieces ----------------------------------------------------------------
@@ -562,6 +566,6 @@ class Conversation:
         return outcome.reply
 
     def record(self, reply: Reply) -> None:
-        """Hand the reply's exchange to the answer log; call it after the reply is shown."""
+        """Hand the reply's exchange to the answer log (a local journal: it never delays the reply)."""
         if reply.exchange is not None:
             self.service.log.record(reply.exchange)

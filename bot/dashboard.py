@@ -448,7 +448,6 @@ def _staff_page(page: Page) -> Callable[[Dashboard, Request], Response]:
         staff = self.signed_in(request)
         if staff is None:
             return self.to_login(request)
-        self.service.active.refresh()  # show citations from the version the bot answers with
         return page(self, request, staff)
 
     return endpoint

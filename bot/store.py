@@ -205,6 +205,22 @@ class Export(Base):
     created_at: Mapped[dt.datetime]
 
 
+# A database that stops answering must fail within seconds, not hold a thread forever:
+# connecting, every statement and lock wait, and the socket itself (keepalives for a
+# silent peer, tcp_user_timeout for data that is never acknowledged) are bounded.
+# A server that is frozen while its kernel still acknowledges is noticed by
+# `health.DatabaseHealth` instead; nothing waits on it but background threads.
+POSTGRES_TIMEOUTS: dict[str, object] = {
+    "connect_timeout": 5,
+    "options": "-c statement_timeout=60000 -c lock_timeout=5000 -c idle_in_transaction_session_timeout=60000",
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10000,
+}
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite files get WAL and a busy timeout so bots and staff share them."""
     if url.startswith("sqlite"):
@@ -221,8 +237,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    # A database that stops answering must fail fast, so that entries go to the spool.
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    return create_engine(url, pool_pre_ping=True, connect_args=POSTGRES_TIMEOUTS)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

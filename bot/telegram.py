@@ -1,8 +1,8 @@
 """The Telegram front door: handlers and Application wiring (no conversation logic here).
 
 Handlers are thin: they hand a resident's text or button to `bot.conversation`,
-render its reply as HTML with an inline keyboard, send it, and only then hand the
-exchange to the answer log. Staff commands and 👍/👎 are Telegram's own.
+journal the exchange (so a reply a resident saw is never missing from the log), and
+send the reply as HTML with an inline keyboard. Staff commands and 👍/👎 are Telegram's own.
 """
 
 from __future__ import annotations
@@ -45,12 +45,12 @@ from .conversation import Conversation, Reply, Turn
 from .errors import ConfigError
 from .reports import LOCAL_TZ, LogFilter, compute_stats, list_exchanges
 from .service import PlanService
+from .update_journal import JournaledQueue, JournaledUpdateProcessor, UpdateJournal, exchange_uid
 
 __all__ = ["RetryingRateLimiter", "build_application", "start_services", "stop_services"]
 
 logger = logging.getLogger(__name__)
 
-PLAN_POLL_SECONDS = 5.0
 
 PUBLIC_COMMANDS = (
     BotCommand("start", "はじめに・質問の例"),
@@ -150,18 +150,18 @@ def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
 
 
 async def converse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A resident's text, commands included: one conversation turn, then the exchange is logged."""
+    """A resident's text, commands included: one conversation turn, its exchange journaled, the reply."""
     message, user = _message(update), update.effective_user
     if user is None:  # no sender (a channel post): nobody to answer
         return
     service, conversation = _service(context), _conversation(context)
-    turn = Turn(
-        "telegram", service.user_key("telegram", user.id), user.language_code, text=message.text or ""
-    )
+    key = service.user_key("telegram", user.id)
+    uid = exchange_uid(context.bot.id, update.update_id)
+    turn = Turn("telegram", key, user.language_code, text=message.text or "", uid=uid)
     # The turn reads the resident's context from the database: off the event loop.
     reply = await asyncio.to_thread(conversation.reply, turn)
+    conversation.record(reply)  # journaled before the resident can see the reply
     await message.reply_text(render_html(reply.lines()), reply_markup=_markup(reply))
-    conversation.record(reply)
 
 
 async def not_text(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -285,17 +285,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             logger.warning("could not send the apology for update %s", update_id)
 
 
-async def _follow_plan_versions(service: PlanService) -> None:
-    while True:
-        await asyncio.sleep(PLAN_POLL_SECONDS)
-        try:
-            await asyncio.to_thread(service.active.refresh)
-        except Exception:  # the database may be down; keep serving the version we have
-            logger.warning("could not check for a new plan version", exc_info=True)
-
-
 async def start_services(application: Application) -> None:
-    """Register commands and start following plan versions (polling and webhook alike)."""
+    """Register commands and queue updates a stopped process left unhandled (polling and webhook alike)."""
     service: PlanService = application.bot_data["service"]
     bot = application.bot
     try:
@@ -308,15 +299,14 @@ async def start_services(application: Application) -> None:
                 )
     except TelegramError:
         logger.warning("could not register the command list; carrying on", exc_info=True)
-    application.bot_data["plan_watcher"] = asyncio.create_task(_follow_plan_versions(service))
+    if isinstance(application.update_queue, JournaledQueue):
+        await application.update_queue.replay(application)
 
 
 async def stop_services(application: Application) -> None:
-    watcher = application.bot_data.pop("plan_watcher", None)
-    if watcher is not None:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+    """After the last update was handled: release the update journal."""
+    if isinstance(application.update_queue, JournaledQueue):
+        application.update_queue.journal.close()
 
 
 def build_application(settings: Settings, service: PlanService, *, webhook: bool = False) -> Application:
@@ -329,9 +319,11 @@ def build_application(settings: Settings, service: PlanService, *, webhook: bool
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
         .defaults(Defaults(parse_mode=ParseMode.HTML))
-        .concurrent_updates(True)
         .rate_limiter(RetryingRateLimiter())
     )
+    journal = UpdateJournal(settings.data_dir / "updates")
+    builder = builder.update_queue(JournaledQueue(journal))
+    builder = builder.concurrent_updates(JournaledUpdateProcessor(journal))
     builder = builder.updater(None) if webhook else builder.post_init(start_services).post_stop(stop_services)
     application = builder.build()
     application.bot_data["service"] = service

@@ -1,8 +1,9 @@
 """The web process (`python -m bot serve`): Telegram webhook, health check, staff pages.
 
 Follows python-telegram-bot's custom-webhook example: Starlette receives updates
-and puts them on the Application's update queue; the Application runs without
-an Updater inside the server's lifespan.
+and puts them on the Application's update queue, which journals each one to disk
+before the 200 goes back (`update_journal`); the Application runs without an
+Updater inside the server's lifespan.
 """
 
 from __future__ import annotations
@@ -61,7 +62,16 @@ def create_app(service: PlanService, *, application: Application | None = None) 
         return Response(status_code=200)
 
     async def healthz(_request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "plan_version": service.active.version_id})
+        # Still 200 when degraded: the process answers residents; restarting it would not help.
+        available = service.health.available
+        return JSONResponse(
+            {
+                "status": "ok" if available else "degraded",
+                "plan_version": service.active.version_id,
+                "database": "ok" if available else "unavailable",
+                "unwritten_exchanges": service.log.spooled,
+            }
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

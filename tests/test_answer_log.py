@@ -215,7 +215,7 @@ def test_postgres_killed_mid_run_loses_nothing(pg_settings: Settings) -> None:
 
 
 def test_log_writer_never_blocks_the_caller(settings: Settings) -> None:
-    """record() is a queue put: answering goes on while the database is locked."""
+    """record() is a journal append: answering goes on while the database is locked."""
     service = PlanService.start(settings)
     try:
         locker = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"), timeout=0)
@@ -279,11 +279,13 @@ def test_embedded_default_database_lives_in_the_data_dir(tmp_path: Path) -> None
         assert connection.execute(text("select 1")).scalar() == 1
 
 
-def test_spool_directory_is_used_only_when_needed(service: PlanService, settings: Settings) -> None:
+def test_journal_is_emptied_once_the_database_has_everything(
+    service: PlanService, settings: Settings
+) -> None:
     _ask(service, 1, "空き家")
     assert service.log.flush()
-    assert list((settings.data_dir / "spool").glob("*.jsonl")) == [service.log._spool.path]
-    assert service.log._spool.path.read_text() == ""
+    assert list((settings.data_dir / "spool").glob("*.jsonl")) == [service.log.journal_path]
+    assert service.log.journal_path.read_text() == ""
 
 
 def test_answer_log_can_be_built_directly(tmp_path: Path) -> None:

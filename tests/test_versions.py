@@ -134,6 +134,16 @@ def test_rollback_to_an_earlier_version(env: dict[str, str], plan_dir: Path) -> 
     assert code == 1 and "no plan version 99" in output
 
 
+def test_reindexing_earlier_content_reactivates_that_version(env: dict[str, str], plan_dir: Path) -> None:
+    _retitle(plan_dir)
+    _cli(env, "reindex", "--plan-dir", str(plan_dir))
+    _retitle(plan_dir, NEW_TITLE, OLD_TITLE)
+    code, output = _cli(env, "reindex", "--plan-dir", str(plan_dir))
+    assert code == 0 and "same content as version 1: nothing stored, version 1 is active again" in output
+    assert "stored as" not in output
+    assert _cli(env, "versions")[1].splitlines()[1].startswith("*   1 ")
+
+
 def test_a_reindex_racing_another_is_told_to_run_again(env: dict[str, str], plan_dir: Path) -> None:
     """Two staff reindex the same new data at once: the one that stores second gets one clear line."""
     assert _cli(env, "versions")[0] == 0  # version 1 exists
