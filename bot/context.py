@@ -12,12 +12,14 @@ import datetime as dt
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .health import DatabaseHealth
 from .store import Exchange, utcnow
 
 __all__ = ["Context", "Contexts"]
@@ -27,6 +29,8 @@ logger = logging.getLogger(__name__)
 CONTEXT_TTL = dt.timedelta(minutes=30)
 # Residents kept in memory; older contexts are still found in the database.
 MEMORY_CAPACITY = 10_000
+# How long a reply waits for the database's copy of the context.
+READ_WAIT_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +83,18 @@ class Context:
 class Contexts:
     """Recall and remember contexts: this process's memory and the answer log, newest wins."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, ttl: dt.timedelta = CONTEXT_TTL) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        health: DatabaseHealth,
+        *,
+        ttl: dt.timedelta = CONTEXT_TTL,
+        read_wait: float = READ_WAIT_SECONDS,
+    ) -> None:
         self._sessions = sessions
+        self._health = health
         self._ttl = ttl
+        self._read_wait = read_wait
         self._memory: OrderedDict[str, Context] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -97,7 +110,7 @@ class Contexts:
         oldest = utcnow() - self._ttl
         with self._lock:
             remembered = self._memory.get(user_key)
-        stored = self._stored(user_key, oldest)
+        stored = self._stored(user_key, oldest) if self._health.available else None
         newest = max(
             (c for c in (remembered, stored) if c is not None and c.at >= oldest),
             key=lambda c: c.at,
@@ -106,18 +119,32 @@ class Contexts:
         return newest
 
     def _stored(self, user_key: str, oldest: dt.datetime) -> Context | None:
+        """The context of the resident's latest exchange in the answer log, read on a daemon thread
+        so that a database that stops answering delays the reply by `read_wait` at most."""
         query = (
             select(Exchange.state, Exchange.created_at)
             .where(Exchange.user_key == user_key, Exchange.created_at >= oldest, Exchange.state.is_not(None))
             .order_by(Exchange.created_at.desc())
             .limit(1)
         )
-        try:
-            with self._sessions() as session:
-                row = session.execute(query).first()
-        except SQLAlchemyError:  # the database is down: this process's memory still serves
-            logger.warning("could not read conversation context; using this process's memory")
-            return None
-        if row is None or not isinstance(row.state, dict):
-            return None
-        return Context.from_json(row.state, row.created_at)
+        found: list[Context | None] = []
+
+        def read() -> None:
+            try:
+                with self._health.call("conversation context"), self._sessions() as session:
+                    row = session.execute(query).first()
+            except SQLAlchemyError:  # the database is down: this process's memory still serves
+                logger.warning("could not read conversation context; using this process's memory")
+                return
+            if row is not None and isinstance(row.state, dict):
+                found.append(Context.from_json(row.state, row.created_at))
+
+        _bounded(read, self._read_wait)
+        return found[0] if found else None
+
+
+def _bounded(work: Callable[[], None], seconds: float) -> None:
+    """Run `work` on a daemon thread and wait for it at most `seconds` (it may finish later)."""
+    thread = threading.Thread(target=work, name="context-read", daemon=True)
+    thread.start()
+    thread.join(seconds)

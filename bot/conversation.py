@@ -556,7 +556,7 @@ class Conversation:
 
     def __init__(self, service: PlanService) -> None:
         self.service = service
-        self.contexts = Contexts(service.sessions)
+        self.contexts = Contexts(service.sessions, service.health)
 
     def reply(self, turn: Turn) -> Reply:
         """The reply to a turn (reads the database: call it off the event loop)."""

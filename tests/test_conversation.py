@@ -374,6 +374,6 @@ def test_context_older_than_thirty_minutes_is_forgotten(service: PlanService) ->
     with service.sessions() as session, session.begin():
         for exchange in session.scalars(select(Exchange)):
             exchange.created_at -= dt.timedelta(minutes=31)
-    fresh = Contexts(service.sessions)  # another process: nothing in its memory
+    fresh = Contexts(service.sessions, service.health)  # another process: nothing in its memory
     assert fresh.recall(key) is None
     assert "30" in _text(Conversation(service).reply(Turn("telegram", key, text="他には？")))
