@@ -42,6 +42,8 @@ __all__ = [
     "Feedback",
     "HandledItem",
     "PlanVersion",
+    "StaffAction",
+    "StaffSession",
     "StaffUser",
     "make_engine",
     "make_sessionmaker",
@@ -178,6 +180,30 @@ class StaffUser(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime]
+
+
+class StaffSession(Base):
+    """A signed-in browser. The cookie carries a random token, this row only its SHA-256, so
+    logout, a new password or removing the account ends the session in every web process."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie's token
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime]
+    seen_at: Mapped[dt.datetime]
+
+
+class StaffAction(Base):
+    """Audit of what staff did to residents' exchanges beyond reading: revealing personal data, deleting."""
+
+    __tablename__ = "staff_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_name: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))  # "reveal" or "delete"
+    exchange_id: Mapped[int] = mapped_column(Integer)  # no foreign key: a deleted exchange stays audited
     created_at: Mapped[dt.datetime]
 
 

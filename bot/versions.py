@@ -28,7 +28,15 @@ from .errors import NoActivePlanError, ReindexConflictError, UnknownVersionError
 from .health import DatabaseHealth, unavailable
 from .store import PlanVersion, utcnow
 
-__all__ = ["ActivePlan", "ReindexOutcome", "activate", "ensure_initial_version", "list_versions", "reindex"]
+__all__ = [
+    "ActivePlan",
+    "ReindexOutcome",
+    "activate",
+    "active_version",
+    "ensure_initial_version",
+    "list_versions",
+    "reindex",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +53,7 @@ class ReindexOutcome:
     reactivated: bool = False  # the content of an earlier version, which is active again
 
 
-def _active(session: Session) -> PlanVersion | None:
+def active_version(session: Session) -> PlanVersion | None:
     return session.scalar(select(PlanVersion).where(PlanVersion.active.is_(True)))
 
 
@@ -103,7 +111,7 @@ def _reindex(
 ) -> ReindexOutcome:
     bundle = build_bundle(sources)
     with sessions() as session, session.begin():
-        active = _active(session)
+        active = active_version(session)
         if active is not None and active.digest == bundle.digest:
             return ReindexOutcome(bundle, [], None, True)  # the Procfile's release line, most deploys
         current = _loadable(active)
@@ -188,7 +196,7 @@ class ActivePlan:
     ) -> ActivePlan:
         """The active version; the bundled plan when this release cannot read it (until a reindex)."""
         with sessions() as session:
-            active = _active(session)
+            active = active_version(session)
             if active is None:
                 raise NoActivePlanError(
                     "the database has no active plan version: run `python -m bot reindex`"

@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -25,6 +26,7 @@ from telegram.ext import Application
 from .errors import ConfigError
 from .service import PlanService
 from .telegram import build_application, start_services, stop_services
+from .web_edge import SecurityHeaders
 
 __all__ = ["create_app", "webhook_path", "webhook_secret"]
 
@@ -94,7 +96,8 @@ def create_app(service: PlanService, *, application: Application | None = None) 
         Route(webhook_path(token), telegram_webhook, methods=["POST"]),
         *_staff_routes(service),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    headers = Middleware(SecurityHeaders, trusted_proxies=settings.trusted_proxies)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[headers])
 
 
 def _staff_routes(service: PlanService) -> list[BaseRoute]:

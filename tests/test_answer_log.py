@@ -77,8 +77,10 @@ def test_no_raw_user_id_or_name_is_stored(service: PlanService, settings: Settin
     assert service.log.flush()
     dump = "\n".join(sqlite3.connect(settings.database_url.removeprefix("sqlite:///")).iterdump())
     assert "987654321" not in dump
-    assert pseudonym("test-salt", "telegram", 987654321) in dump
-    assert pseudonym("other-salt", "telegram", 987654321) != pseudonym("test-salt", "telegram", 987654321)
+    assert pseudonym(settings.log_salt, "telegram", 987654321) in dump
+    assert pseudonym("other-salt", "telegram", 987654321) != pseudonym(
+        settings.log_salt, "telegram", 987654321
+    )
 
 
 def test_second_feedback_press_replaces_the_first(service: PlanService) -> None:
@@ -261,7 +263,9 @@ def test_settings_accept_hosting_platform_postgres_urls(tmp_path: Path) -> None:
 
 
 def test_settings_hide_secrets(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, TELEGRAM_BOT_TOKEN="123:SECRET", LOG_SALT="salty")
+    settings = make_settings(
+        tmp_path, TELEGRAM_BOT_TOKEN="123:SECRET", LOG_SALT="salty-salt-0123456789abcdef0123456789"
+    )
     assert "SECRET" not in repr(settings) and "salty" not in repr(settings)
 
 

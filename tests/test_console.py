@@ -27,7 +27,8 @@ SCRIPT = [
 
 
 def test_console_conversation_through_stdin(tmp_path: Path) -> None:
-    env = {**os.environ, "PLANBOT_DATA_DIR": str(tmp_path), "LOG_SALT": "s", "PYTHONUNBUFFERED": "1"}
+    settings = {"PLANBOT_DATA_DIR": str(tmp_path), "LOG_SALT": "test-salt-0123456789abcdef0123456789"}
+    env = {**os.environ, **settings, "PYTHONUNBUFFERED": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "bot", "chat"],
         input="\n".join(SCRIPT) + "\n",
@@ -49,7 +50,7 @@ def test_console_conversation_through_stdin(tmp_path: Path) -> None:
     assert turns[7].startswith("この施策の全文です")
     assert "ご評価ありがとうございます" in turns[8]
     assert "番号を送るとその選択肢を開きます" in turns[9] and "👍" not in turns[9]
-    logged = CliRunner().invoke(cli, ["logs", "--format", "json"], env={"PLANBOT_DATA_DIR": str(tmp_path)})
+    logged = CliRunner().invoke(cli, ["logs", "--format", "json"], env=settings)
     rows = json.loads(logged.output)
     assert [row["question"] for row in rows] == ["詳しく", "他には？", "保育園が足りない", "こんにちは"]
     assert [row["feedback"]["helpful"] for row in rows] == [1, 0, 0, 0]

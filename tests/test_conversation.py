@@ -208,6 +208,23 @@ def test_related_measures_are_labelled_so_with_the_route_and_three_buttons(bundl
     assert any(a.startswith("o:1-1-") for a in _actions(kana))
 
 
+@pytest.mark.parametrize(
+    ("question", "lead"),
+    [
+        ("保育園の申し込みはいつから？", "総合計画は市の方針を定める計画で、手続き・日時・場所・料金など"),
+        ("電話で相談したい", "計画に直接の記載は見当たりませんが"),
+    ],
+)
+def test_a_related_answer_says_so_and_offers_measures_not_a_card(
+    bundle: PlanBundle, question: str, lead: str
+) -> None:
+    result = bundle.index.search(question)
+    reply = Chat(bundle).say(question)
+    assert lead in render_plain(reply.lead) and "【関係しそうな施策】" in _text(reply)
+    assert _actions(reply)[0] == f"o:{result.hits[0].id}"
+    assert not reply.cards and "■" not in _text(reply)
+
+
 def test_nothing_found_says_why_gives_the_city_and_the_chapters_once(bundle: PlanBundle) -> None:
     reply = Chat(bundle).say("将棋の駒の動かし方教えて")
     text = _text(reply)

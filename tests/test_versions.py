@@ -51,7 +51,11 @@ def settings_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {"PLANBOT_DATA_DIR": str(tmp_path / "data"), "LOG_SALT": "s", "DATABASE_URL": ""}
+    return {
+        "PLANBOT_DATA_DIR": str(tmp_path / "data"),
+        "LOG_SALT": "test-salt-0123456789abcdef0123456789",
+        "DATABASE_URL": "",
+    }
 
 
 def test_new_database_starts_with_the_bundled_plan_as_version_1(env: dict[str, str]) -> None:
@@ -336,7 +340,11 @@ def test_two_bot_processes_on_one_postgres_database_both_switch(
     from bot.store import upgrade
 
     upgrade(pg_database)
-    env = {"PLANBOT_DATA_DIR": str(tmp_path / "staff"), "LOG_SALT": "s", "DATABASE_URL": pg_database}
+    env = {
+        "PLANBOT_DATA_DIR": str(tmp_path / "staff"),
+        "LOG_SALT": "test-salt-0123456789abcdef0123456789",
+        "DATABASE_URL": pg_database,
+    }
     with BotApiServer(token="123:ABC") as first_api, BotApiServer(token="123:ABC") as second_api:
         processes = [
             BotProcess(
