@@ -19,13 +19,12 @@ import logging
 import re
 import secrets
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 from urllib.parse import parse_qsl
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -36,38 +35,21 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from index import Chapter, SearchResult
+from index import Plan
 
-from .answer import (
-    Line,
-    Style,
-    answer_lines,
-    candidates,
-    card_lines,
-    render_plain,
-    welcome_lines,
-)
-from .callback_data import FeedbackPress, encode, parse
+from .answer import Language, Line, Style, render_plain
+from .callback_data import ChapterMenu, FeedbackPress, encode, parse
 from .chat_guard import ChatLimiter, ChatLimits, cross_site
-from .service import MAX_QUESTION_CHARS, Answered, PlanService
+from .conversation import Conversation, Reply, Turn
+from .service import MAX_QUESTION_CHARS, PlanService
 from .web_edge import SecurityHeaders, client_address
 
-__all__ = [
-    "ChatButton",
-    "ChatTurn",
-    "chat_routes",
-    "create_web_app",
-    "feedback_buttons",
-    "negotiate_language",
-    "take_turn",
-]
+__all__ = ["chat_routes", "create_web_app", "negotiate_language", "reply_json"]
 
 logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 CHANNEL = "web"
-Language = Literal["ja", "en"]
-LANGUAGES: tuple[Language, ...] = ("ja", "en")
 # A request body bigger than this is no question (the longest question answered is
 # MAX_QUESTION_CHARS characters, a few KiB as JSON), so it is refused before parsing.
 MAX_BODY_BYTES = 16 * 1024
@@ -76,7 +58,7 @@ PRIVACY_PATH = "/chat/privacy"
 
 # What the page says around the plan's answers, in the visitor's language.
 TEXTS: dict[Language, dict[str, str]] = {
-    "ja": {
+    Language.JA: {
         "title": "朝霞市 総合計画 質問チャット",
         "intro": "第6次朝霞市総合計画について、ふだんの言葉で質問できます。",
         "log": "会話",
@@ -112,7 +94,7 @@ TEXTS: dict[Language, dict[str, str]] = {
         "rate": "この回答は役に立ちましたか？",
         "choices": "選択肢",
     },
-    "en": {
+    Language.EN: {
         "title": "Asaka City Comprehensive Plan chat",
         "intro": "Ask about Asaka City's 6th Comprehensive Plan in your own words."
         " The plan itself is in Japanese.",
@@ -166,125 +148,62 @@ def negotiate_language(accept_language: str) -> Language:
                 quality = 0.0
         ranked.append((-quality, position, tag.strip().lower().split("-")[0]))
     for negative_quality, _, primary in sorted(ranked):
-        if negative_quality < 0 and primary in LANGUAGES:
-            return primary
-    return "ja"
+        if negative_quality < 0 and primary in (Language.JA, Language.EN):
+            return Language(primary)
+    return Language.JA
 
 
-# --- one turn of the conversation -------------------------------------------------------------
+# --- what the chat shows ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ChatButton:
-    """A reply's button: what it says and the action it posts back."""
-
-    label: str
-    action: str
-
-    def as_json(self) -> dict[str, str]:
-        return {"label": self.label, "action": self.action}
+def notice(language: Language, text: str) -> Reply:
+    """A reply of the web chat's own (thanks for a rating, a refusal): one line, nothing to log."""
+    return Reply(language, lead=(Line(Style.LEAD, text),))
 
 
-@dataclass(frozen=True, slots=True)
-class ChatTurn:
-    """What the chat says back to one message or button press: lines above the cards, the measure
-    cards, lines after them, the buttons, and the exchange residents may rate."""
-
-    lead: tuple[Line, ...]
-    cards: tuple[tuple[Line, ...], ...] = ()
-    notes: tuple[Line, ...] = ()
-    buttons: tuple[ChatButton, ...] = ()
-    rating: str | None = None  # the exchange uid 👍/👎 refer to
-    result: SearchResult | None = None  # the search behind a question, for the API's `ask --json` fields
-    answered: Answered | None = None  # the exchange to log once the reply has gone out
-
-    def lines(self) -> list[Line]:
-        parts = [self.lead, *self.cards, self.notes]
-        lines: list[Line] = []
-        for part in filter(None, parts):
-            lines += [*([Line(Style.BLANK)] if lines else []), *part]
-        return lines
+def rating_uid(reply: Reply) -> str | None:
+    """The exchange 👍/👎 refer to, when the reply offers them."""
+    return reply.exchange.uid if reply.rating and reply.exchange is not None else None
 
 
-def feedback_buttons(uid: str, language: Language) -> tuple[ChatButton, ChatButton]:
-    """👍/👎 for an exchange; the action carries its uid (a second press replaces the first)."""
-    ja = language == "ja"
+def feedback_buttons(uid: str, language: Language) -> tuple[tuple[str, str], tuple[str, str]]:
+    """👍/👎 as (label, action); the action carries the exchange's uid (a second press replaces the first)."""
+    ja = language is Language.JA
     up, down = ("👍 役に立った", "👎 役に立たなかった") if ja else ("👍 Helpful", "👎 Not helpful")
-    return ChatButton(up, encode(FeedbackPress(True, uid))), ChatButton(
-        down, encode(FeedbackPress(False, uid))
-    )
+    return (up, encode(FeedbackPress(True, uid))), (down, encode(FeedbackPress(False, uid)))
 
 
-def _chapter_buttons(service: PlanService) -> tuple[ChatButton, ...]:
-    return tuple(ChatButton(c.label, f"c:{c.number}") for c in service.bundle.plan.chapters)
-
-
-def _measure_buttons(chapter: Chapter) -> tuple[ChatButton, ...]:
-    number = chapter.number
-    return tuple(ChatButton(f"{m.number} {m.title}", f"mm:{number}-{m.number}") for m in chapter.measures)
-
-
-def welcome_turn(service: PlanService) -> ChatTurn:
-    """The first thing the page shows: what the chat does, examples, the chapters."""
-    return ChatTurn(tuple(welcome_lines(service.bundle.plan)), buttons=_chapter_buttons(service))
-
-
-def take_turn(
-    service: PlanService, conversation: str, *, message: str = "", action: str = "", language: Language
-) -> ChatTurn:
-    """Answer a question or a button's action through the service, as the Telegram bot does."""
-    if action:
-        return _action_turn(service, conversation, action, language)
-    answered = service.answer(CHANNEL, conversation, message)
-    result = answered.result
-    buttons: tuple[ChatButton, ...]
-    if not result.answered:
-        buttons = _chapter_buttons(service)
-    elif result.field is not None and result.field.measure is None:
-        buttons = _measure_buttons(result.field.chapter)
-    else:
-        others = result.hits if result.field is not None else candidates(result)
-        buttons = tuple(ChatButton(f"もしかして：{h.title}", f"o:{h.id}") for h in others)
-    lines = tuple(answer_lines(answered.bundle.plan, result))
-    return ChatTurn(lines, buttons=buttons, rating=answered.uid, result=result, answered=answered)
-
-
-def _action_turn(service: PlanService, conversation: str, action: str, language: Language) -> ChatTurn:
-    plan = service.bundle.plan
-    texts = TEXTS[language]
-    kind, _, key = action.partition(":")
-    try:
-        if kind in ("o", "m"):
-            located = plan.locate(key)
-            back = ChatButton(
-                f"← {located.measure.title}", f"mm:{located.chapter.number}-{located.measure.number}"
-            )
-            return ChatTurn((), cards=(tuple(card_lines(located)),), buttons=(back,))
-        if kind == "c" and not key:
-            return ChatTurn((Line(Style.LABEL, "計画の分野（章）"),), buttons=_chapter_buttons(service))
-        if kind == "c":
-            chapter = plan.chapter(int(key))
-            lines = (
-                Line(Style.HEADING, chapter.label),
-                *(Line(Style.ITEM, f"{m.number} {m.title}") for m in chapter.measures),
-            )
-            return ChatTurn(lines, buttons=(*_measure_buttons(chapter), ChatButton("← 章の一覧", "c")))
-        if kind == "mm":
-            chapter_no, measure_no = (int(part) for part in key.split("-"))
-            chapter = plan.chapter(chapter_no)
-            measure = chapter.measures[measure_no - 1]
-            lines = (
-                Line(Style.HEADING, f"{measure.number} {measure.title}"),
-                Line(Style.CITATION, chapter.label),
-                Line(Style.LABEL, "目指す姿"),
-                *(Line(Style.GOAL, goal) for goal in measure.goals),
-            )
-            buttons = tuple(ChatButton(f"({m.number}) {m.title}", f"m:{m.id}") for m in measure.middles)
-            back = ChatButton(f"← 第{chapter.number}章", f"c:{chapter.number}")
-            return ChatTurn(lines, buttons=(*buttons, back))
-    except (KeyError, ValueError, IndexError):
-        pass
-    return ChatTurn((Line(Style.TEXT, texts["stale"]),), buttons=_chapter_buttons(service))
+def search_fields(reply: Reply, plan: Plan) -> dict[str, object]:
+    """The `ask --json` fields of the exchange behind a reply; null when the reply searched nothing."""
+    exchange = reply.exchange
+    if exchange is None:
+        return {"question": None, "answered": None, "grade": None, "reason": None, "hits": []}
+    hits: list[dict[str, object]] = []
+    for hit in exchange.hits:
+        try:
+            located = plan.locate(hit.measure_id)
+        except KeyError:  # a measure the newest plan version no longer has
+            title = citation = None
+        else:
+            title, citation = located.middle.title, located.citation
+        hits.append(
+            {
+                "id": hit.measure_id,
+                "score": hit.score,
+                "title": title,
+                "citation": citation,
+                "chapter": hit.chapter,
+            }
+        )
+    # Shown measures: an answer's, or related ones (the search shows none for "none").
+    grade = "answer" if exchange.answered else ("related" if hits else "none")
+    return {
+        "question": exchange.question,
+        "answered": exchange.answered,
+        "grade": grade,
+        "reason": exchange.reason,
+        "hits": hits,
+    }
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -310,6 +229,27 @@ def blocks(lines: Iterable[Line]) -> list[Block]:
     return grouped
 
 
+# Web addresses and Japanese phone numbers in plan text (contacts, pages) become links.
+_LINKABLE = re.compile(r"https?://[^\s）)」、。]+|0\d{1,4}-\d{1,4}-\d{3,4}")
+
+
+def linkify(text: str) -> Markup:
+    """A line of plan text with its web addresses and phone numbers as links; the rest escaped."""
+    parts: list[Markup] = []
+    position = 0
+    for found in _LINKABLE.finditer(text):
+        parts.append(escape(text[position : found.start()]))
+        target = found.group()
+        if target.startswith("http"):
+            link = '<a href="{0}" target="_blank" rel="noopener noreferrer">{0}</a>'
+            parts.append(Markup(link).format(target))
+        else:
+            parts.append(Markup('<a href="tel:{0}">{0}</a>').format(target))
+        position = found.end()
+    parts.append(escape(text[position:]))
+    return Markup("").join(parts)
+
+
 def _templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -320,6 +260,9 @@ def _templates() -> Jinja2Templates:
     )
     env.globals.update(
         blocks=blocks,
+        encode=encode,
+        linkify=linkify,
+        rating_uid=rating_uid,
         feedback_buttons=feedback_buttons,
         max_chars=MAX_QUESTION_CHARS,
         privacy_path=PRIVACY_PATH,
@@ -330,27 +273,29 @@ def _templates() -> Jinja2Templates:
 TEMPLATES = _templates()
 
 
-def reply_html(turn: ChatTurn, *, conversation: str, language: Language, embed: bool) -> Markup:
+def reply_html(reply: Reply, *, conversation: str, embed: bool) -> Markup:
     """One reply as the page shows it (the API hands the same HTML to the page's script)."""
     template = TEMPLATES.get_template("chat/_reply.html")
-    reply = getattr(template.module, "reply")  # noqa: B009 (a macro: an attribute only at run time)
-    return Markup(reply(turn, conversation, language, embed, TEXTS[language]))
+    render = getattr(template.module, "reply")  # noqa: B009 (a macro: an attribute only at run time)
+    return Markup(render(reply, conversation, reply.language, embed, TEXTS[reply.language]))
 
 
-def turn_json(turn: ChatTurn, html: str, *, conversation: str, language: Language) -> dict[str, object]:
+def reply_json(reply: Reply, html: str, *, conversation: str, plan: Plan) -> dict[str, object]:
     """The API's answer: the `ask --json` fields, then the rendered reply and its buttons."""
-    ratings = feedback_buttons(turn.rating, language) if turn.rating else ()
-    fields: dict[str, object] = (
-        turn.result.as_json() if turn.result is not None else {"question": None, "answered": True, "hits": []}
-    )
+    uid = rating_uid(reply)
+    buttons = [{"label": b.label, "action": encode(b.action)} for row in reply.buttons for b in row]
+    if uid is not None:
+        buttons += [
+            {"label": label, "action": action} for label, action in feedback_buttons(uid, reply.language)
+        ]
     return {
-        **fields,
+        **search_fields(reply, plan),
         "conversation": conversation,
-        "language": language,
-        "rating": turn.rating,
-        "text": render_plain(turn.lines()),
+        "language": reply.language.value,
+        "rating": uid,
+        "text": render_plain(reply.lines()),
         "html": html,
-        "buttons": [button.as_json() for button in (*turn.buttons, *ratings)],
+        "buttons": buttons,
     }
 
 
@@ -410,12 +355,13 @@ class ChatPages:
 
     def __init__(self, service: PlanService, limits: ChatLimits) -> None:
         self.service = service
+        self.conversation = Conversation(service)
         self.limiter = ChatLimiter(limits)
 
     def language(self, request: Request, chosen: object = None) -> Language:
         for value in (chosen, request.query_params.get("lang")):
-            if value in LANGUAGES:
-                return value
+            if isinstance(value, str) and value in (Language.JA, Language.EN):
+                return Language(value)
         return negotiate_language(request.headers.get("accept-language", ""))
 
     def render(
@@ -425,7 +371,7 @@ class ChatPages:
         language: Language,
         conversation: str,
         embed: bool,
-        turns: Iterable[tuple[str, ChatTurn]],
+        turns: Iterable[tuple[str, Reply]],
         status: int = 200,
     ) -> Response:
         context = {
@@ -434,8 +380,7 @@ class ChatPages:
             "conversation": conversation,
             "embed": embed,
             "turns": [
-                (said, reply_html(turn, conversation=conversation, language=language, embed=embed))
-                for said, turn in turns
+                (said, reply_html(reply, conversation=conversation, embed=embed)) for said, reply in turns
             ],
         }
         response = TEMPLATES.TemplateResponse(request, "chat/page.html", context, status_code=status)
@@ -445,12 +390,14 @@ class ChatPages:
 
     def page(self, request: Request) -> Response:
         """GET: the chat with its welcome (the page's script keeps the tab's conversation id)."""
+        language, conversation = self.language(request), new_conversation()
+        welcome = self.turn(conversation, "/start", "", language)
         return self.render(
             request,
-            language=self.language(request),
-            conversation=new_conversation(),
+            language=language,
+            conversation=conversation,
             embed=request.query_params.get("embed") == "1",
-            turns=[("", welcome_turn(self.service))],
+            turns=[("", welcome)],
         )
 
     def privacy(self, request: Request) -> Response:
@@ -480,14 +427,14 @@ class ChatPages:
             if not isinstance(data, dict):
                 raise ChatError(400, "bad_request")
             message, action, conversation = _fields(data)
-            turn = await asyncio.to_thread(self.turn, conversation, message, action, language)
+            reply = await asyncio.to_thread(self.turn, conversation, message, action, language)
         except ChatError as error:
             headers = {"retry-after": str(error.seconds)} if error.seconds else None
             body = {"error": error.code, "message": error.text(language), "language": language}
             return JSONResponse(body, status_code=error.status, headers=headers)
-        html = reply_html(turn, conversation=conversation, language=language, embed=False)
+        html = reply_html(reply, conversation=conversation, embed=False)
         return JSONResponse(
-            turn_json(turn, html, conversation=conversation, language=language),
+            reply_json(reply, html, conversation=conversation, plan=self.service.bundle.plan),
             headers={"cache-control": "no-store"},
         )
 
@@ -510,33 +457,34 @@ class ChatPages:
                 raise failed
             self.check(request)
             message, action, conversation = _fields(form)
-            turn = await asyncio.to_thread(self.turn, conversation, message, action, language)
+            reply = await asyncio.to_thread(self.turn, conversation, message, action, language)
         except ChatError as error:
-            notice = ChatTurn((Line(Style.TEXT, error.text(language)),))
             return self.render(
                 request,
                 language=language,
                 conversation=conversation,
                 embed=embed,
-                turns=[(said, notice)],
+                turns=[(said, notice(language, error.text(language)))],
                 status=error.status,
             )
         return self.render(
-            request, language=language, conversation=conversation, embed=embed, turns=[(said, turn)]
+            request, language=language, conversation=conversation, embed=embed, turns=[(said, reply)]
         )
 
-    def turn(self, conversation: str, message: str, action: str, language: Language) -> ChatTurn:
-        """The reply to a message or a button; 👍/👎 are stored here, like Telegram's handler does."""
+    def turn(self, conversation: str, message: str, action: str, language: Language) -> Reply:
+        """The conversation's reply to a message or a button; 👍/👎 are stored here, as Telegram's are."""
         pressed = parse(action) if action else None
         if isinstance(pressed, FeedbackPress):
             self.service.record_feedback(CHANNEL, conversation, pressed.uid, pressed.helpful)
-            thanks = TEXTS[language]["thanks_up" if pressed.helpful else "thanks_down"]
-            return ChatTurn((Line(Style.TEXT, thanks),))
-        turn = take_turn(self.service, conversation, message=message, action=action, language=language)
-        if turn.answered is not None:
-            # Journaled before the reply goes out (a local append), so a reply seen is a reply logged.
-            self.service.record(turn.answered)
-        return turn
+            return notice(language, TEXTS[language]["thanks_up" if pressed.helpful else "thanks_down"])
+        user_key = self.service.user_key(CHANNEL, conversation)
+        if action and pressed is None:  # a button from an older release or a forged post: the chapters
+            chapters = self.conversation.reply(Turn(CHANNEL, user_key, language.value, action=ChapterMenu()))
+            return replace(chapters, lead=(Line(Style.LEAD, TEXTS[language]["stale"]), *chapters.lead))
+        reply = self.conversation.reply(Turn(CHANNEL, user_key, language.value, text=message, action=pressed))
+        # Journaled before the reply goes out (a local append), so a reply seen is a reply logged.
+        self.conversation.record(reply)
+        return reply
 
     def error(self, request: Request, exc: Exception) -> Response:
         """Resident-facing errors: a short page or JSON, never a traceback."""
