@@ -20,7 +20,7 @@ from bot.cli import cli
 from bot.config import ConfigError, Settings
 from bot.service import MAX_QUESTION_CHARS, PlanService
 from bot.store import Exchange, Feedback, pseudonym
-from bot.webchat import CONVERSATION_ID, MAX_BODY_BYTES, create_web_app, negotiate_language
+from bot.webchat import CONVERSATION_ID, MAX_BODY_BYTES, create_web_app, linkify, negotiate_language
 from tests.helpers import make_settings
 from tests.test_dashboard import add_account, login, questions_in
 
@@ -62,6 +62,23 @@ CROSS_SITE = [
 @pytest.mark.parametrize(("headers", "expected"), CROSS_SITE)
 def test_cross_site_posts_are_recognised(headers: dict[str, str], expected: bool) -> None:
     assert cross_site(headers) is expected
+
+
+LINKS = [
+    ("048-463-1111", '<a href="tel:048-463-1111">048-463-1111</a>'),
+    (
+        "窓口 https://www.city.asaka.lg.jp/page?a=1&b=2 ／",
+        '窓口 <a href="https://www.city.asaka.lg.jp/page?a=1&amp;b=2" target="_blank" '
+        'rel="noopener noreferrer">https://www.city.asaka.lg.jp/page?a=1&amp;b=2</a> ／',
+    ),
+    ('https://x.jp/"onmouseover="alert(1)', '<a href="https://x.jp/&#34;onmouseover=&#34;alert(1" '),
+    ("<b>javascript:alert(1)</b>", "&lt;b&gt;javascript:alert(1)&lt;/b&gt;"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), LINKS)
+def test_addresses_and_phone_numbers_become_links(text: str, expected: str) -> None:
+    assert str(linkify(text)).startswith(expected)
 
 
 def test_limiter_counts_per_client_and_overall() -> None:
@@ -155,6 +172,7 @@ def test_buttons_post_back_their_action(client: TestClient) -> None:
     card = ask(client, action=candidate["action"], conversation=conversation)
     assert card["conversation"] == conversation
     assert candidate["label"].removeprefix("もしかして：") in str(card["html"])
+    assert (card["question"], card["answered"], card["hits"]) == (None, None, [])  # no search behind it
     chapters = ask(client, action="c", conversation=conversation)
     assert [b["action"] for b in chapters["buttons"]][:2] == ["c:1", "c:2"]
     stale = ask(client, action="m:9-9-9", conversation=conversation)
