@@ -183,6 +183,14 @@ def test_a_resident_asks_follows_up_opens_a_candidate_rates_and_browses(
         shoot(page, "webchat-desktop")
         assert_accessible(page)
 
+        # Another page of the site (or a reload) in the same tab keeps what was said.
+        shown = page.locator("#chat-log article.msg.bot").count()
+        page.reload()
+        expect(page.locator(".msg.you p").first).to_have_text("公園を増やしてほしい")
+        expect(page.locator("#chat-log article.msg.bot")).to_have_count(shown)
+        again = ask(page, "ありがとう")
+        expect(again).to_contain_text("どういたしまして")
+
     assert service.log.flush()
     with service.sessions() as session:
         exchanges = session.scalars(select(Exchange).order_by(Exchange.id)).all()
@@ -192,6 +200,7 @@ def test_a_resident_asks_follows_up_opens_a_candidate_rates_and_browses(
         ("web", "他には？"),
         ("web", "詳しく"),
         ("web", "こんにちは"),
+        ("web", "ありがとう"),
     ]
     assert len({e.user_key for e in exchanges}) == 1  # one conversation, one pseudonym
     assert (rating.exchange_id, rating.helpful) == (exchanges[0].id, True)

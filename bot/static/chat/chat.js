@@ -9,14 +9,22 @@
   var input = document.getElementById("chat-message");
   var status = document.getElementById("chat-status");
   var STORE = "planbot-conversation";
+  var TRANSCRIPT = "planbot-transcript-" + root.dataset.language;
   var busy = false;
 
-  // One conversation per browser tab: kept in sessionStorage (first-party, gone when the tab closes).
+  // One conversation per browser tab, kept in sessionStorage (first-party, gone when the tab closes),
+  // with what was said, so moving to another page of the city's site does not lose the answers.
   var conversation = root.dataset.conversation;
   try {
     conversation = sessionStorage.getItem(STORE) || conversation;
     sessionStorage.setItem(STORE, conversation);
+    var kept = sessionStorage.getItem(TRANSCRIPT);
+    if (kept) log.innerHTML = kept;  // written by this page from the server's escaped HTML
   } catch (e) { /* storage blocked: the conversation lasts as long as the page */ }
+
+  function keep() {
+    try { sessionStorage.setItem(TRANSCRIPT, log.innerHTML); } catch (e) { /* full or blocked */ }
+  }
 
   var enterHint = form.querySelector(".enter");
   if (enterHint) enterHint.hidden = false;
@@ -80,6 +88,7 @@
     }).then(function () {
       busy = false;
       status.textContent = "";
+      keep();
       mine.scrollIntoView({ block: "start" });
     });
   }
