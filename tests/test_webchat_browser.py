@@ -390,3 +390,16 @@ def test_the_embed_snippet_works_from_an_allowed_origin_only(browser: Browser, t
                 expect(frame.get_by_label("質問", exact=True)).to_have_count(0)
     finally:
         service.close()
+
+
+def test_the_privacy_note_links_to_what_is_kept(browser: Browser, chat_url: str) -> None:
+    with browsing(browser, phone=True) as page:
+        page.goto(chat_url + "/")
+        page.get_by_role("link", name="記録と保存について").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("記録と保存について")
+        expect(page.locator("main")).to_contain_text("1年で削除")
+        expect(page.locator("main")).to_contain_text("クッキー")
+        assert_accessible(page)
+        assert_no_horizontal_scroll(page)
+        page.get_by_role("link", name="チャットに戻る").click()
+        expect(page.get_by_label("質問", exact=True)).to_be_visible()
