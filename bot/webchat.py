@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from index import Plan
 
-from .answer import Language, Line, Style, render_plain
+from .answer import Language, Line, Style, render_plain, say
 from .callback_data import ChapterMenu, FeedbackPress, encode, parse
 from .chat_guard import ChatLimiter, ChatLimits, cross_site
 from .conversation import Conversation, Reply, Turn
@@ -76,18 +76,15 @@ TEXTS: dict[Language, dict[str, str]] = {
         "switch": "English",
         "switch_lang": "en",
         "network": "通信できませんでした。少し待ってから、もう一度お試しください。",
-        "empty": "知りたいことを文字で入力してください（例：「保育園が足りない」）。",
+        "empty": say(Language.JA, "empty"),
         "limited": "短い時間にたくさんの質問が届いたため、少しお休みしています。"
         "{seconds}秒ほどしてから、もう一度お試しください。",
         "too_long": "送られた内容が長すぎます。質問は1000文字までで送ってください。",
         "cross_site": "このページからは送信できません。朝霞市のサイトのチャットからお試しください。",
         "bad_request": "送られた内容を読み取れませんでした。もう一度お試しください。",
-        "error": "申し訳ありません。回答の準備中にエラーが起きました。"
-        "少し時間をおいて、もう一度お試しください。",
+        "error": say(Language.JA, "apology"),
         "not_found": "このページはありません。",
-        "thanks_up": "ご評価ありがとうございます。",
-        "thanks_down": "ご意見ありがとうございます。改善に役立てます。",
-        "stale": "この項目は計画の改訂で変わりました。章の一覧からお探しください。",
+        "stale": say(Language.JA, "stale"),
         "open": "総合計画について質問する",
         "close": "閉じる",
         "back": "チャットに戻る",
@@ -113,18 +110,15 @@ TEXTS: dict[Language, dict[str, str]] = {
         "switch": "日本語",
         "switch_lang": "ja",
         "network": "The server could not be reached. Please wait a moment and try again.",
-        "empty": "Please type what you would like to know (for example: daycare).",
+        "empty": say(Language.EN, "empty"),
         "limited": "Many messages arrived in a short time, so the chat is taking a short break."
         " Please try again in about {seconds} seconds.",
         "too_long": "That was too long. Please keep questions to 1000 characters.",
         "cross_site": "Messages cannot be sent from this page. Please use the chat on Asaka City's website.",
         "bad_request": "The message could not be read. Please try again.",
-        "error": "Sorry, something went wrong while preparing the answer."
-        " Please try again in a little while.",
+        "error": say(Language.EN, "apology"),
         "not_found": "There is no such page.",
-        "thanks_up": "Thank you for your feedback.",
-        "thanks_down": "Thank you. We will use this to improve the answers.",
-        "stale": "This item changed when the plan was revised. Please look it up in the chapter list.",
+        "stale": say(Language.EN, "stale"),
         "open": "Ask about the city plan",
         "close": "Close",
         "back": "Back to the chat",
@@ -168,9 +162,10 @@ def rating_uid(reply: Reply) -> str | None:
 
 def feedback_buttons(uid: str, language: Language) -> tuple[tuple[str, str], tuple[str, str]]:
     """👍/👎 as (label, action); the action carries the exchange's uid (a second press replaces the first)."""
-    ja = language is Language.JA
-    up, down = ("👍 役に立った", "👎 役に立たなかった") if ja else ("👍 Helpful", "👎 Not helpful")
-    return (up, encode(FeedbackPress(True, uid))), (down, encode(FeedbackPress(False, uid)))
+    return (
+        (say(language, "helpful"), encode(FeedbackPress(True, uid))),
+        (say(language, "unhelpful"), encode(FeedbackPress(False, uid))),
+    )
 
 
 def search_fields(reply: Reply, plan: Plan) -> dict[str, object]:
@@ -476,7 +471,7 @@ class ChatPages:
         pressed = parse(action) if action else None
         if isinstance(pressed, FeedbackPress):
             self.service.record_feedback(CHANNEL, conversation, pressed.uid, pressed.helpful)
-            return notice(language, TEXTS[language]["thanks_up" if pressed.helpful else "thanks_down"])
+            return notice(language, say(language, "rated_up" if pressed.helpful else "rated_down"))
         user_key = self.service.user_key(CHANNEL, conversation)
         if action and pressed is None:  # a button from an older release or a forged post: the chapters
             chapters = self.conversation.reply(Turn(CHANNEL, user_key, language.value, action=ChapterMenu()))
