@@ -233,6 +233,7 @@ def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
             click.option(
                 "--version", "plan_version", type=int, help="Only exchanges answered by this plan version."
             ),
+            click.option("--channel", help="Only exchanges from this channel: telegram, web or console."),
         )
     ):
         command = option(command)
@@ -241,8 +242,10 @@ def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
 
 def _log_filter(plan_version: int | None = None, **options: Any) -> LogFilter:
     """`_filter_options`' values, as click passes them, into the filter they describe."""
-    from .reports import LogFilter
+    from .reports import CHANNELS, LogFilter
 
+    if options.get("channel") not in (None, *CHANNELS):
+        raise click.BadParameter(f"choose one of {', '.join(CHANNELS)}", param_hint="'--channel'")
     return LogFilter(version=plan_version, **options)
 
 
@@ -432,7 +435,7 @@ def run() -> None:
 @cli.command()
 @click.option("--host", default="0.0.0.0", show_default=True, help="Interface to listen on.")
 def serve(host: str) -> None:
-    """Run the web process: Telegram webhook, /healthz and staff pages on $PORT (the Procfile's web).
+    """Run the web process on $PORT: Telegram webhook, /healthz, staff pages, web chat (Procfile's web).
 
     Example: TELEGRAM_BOT_TOKEN=123:ABC WEBHOOK_URL=https://bot.example.jp PORT=8000 python -m bot serve
     """
@@ -444,6 +447,25 @@ def serve(host: str) -> None:
     from .web import create_app
 
     uvicorn.run(create_app(PlanService.start(settings)), host=host, port=settings.port, log_config=None)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port.")
+def web(host: str, port: int) -> None:
+    """Serve the residents' web chat (and the staff pages) without Telegram, at http://HOST:PORT/.
+
+    Example: python -m bot web --port 8000
+    """
+    settings = Settings.from_env()
+    configure_logging()
+    import uvicorn
+
+    from .service import PlanService
+    from .webchat import create_web_app
+
+    click.echo(f"web chat: http://{host}:{port}/   staff pages: http://{host}:{port}/staff/", err=True)
+    uvicorn.run(create_web_app(PlanService.start(settings)), host=host, port=port, log_config=None)
 
 
 def main() -> None:

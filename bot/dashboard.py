@@ -34,6 +34,7 @@ from .charts import chart_span, column_chart, row_chart, span_points
 from .filters import PAGE_SIZE, Pager, parse_filter, parse_report
 from .redact import personal_spans
 from .reports import (
+    CHANNELS,
     LOCAL_TZ,
     LogFilter,
     active_version,
@@ -153,6 +154,10 @@ class Dashboard(StaffPages):
         with self.service.sessions() as session:
             stats = compute_stats(session, form.log_filter, self.plan)
             inbox = count_exchanges(session, LogFilter(inbox=True))
+            per_channel = {
+                name: count_exchanges(session, dataclasses.replace(form.log_filter, channel=name))
+                for name in CHANNELS
+            }
             version = active_version(session)
             span = chart_span(form.log_filter.since, form.log_filter.until, log_first_day(session))
         exchanges = request.url_for("staff_exchanges").path
@@ -170,6 +175,10 @@ class Dashboard(StaffPages):
             form=form,
             stats=stats,
             inbox=inbox,
+            per_channel=[
+                (label, per_channel[name], f"{exchanges}?{form.query(channel=name)}")
+                for name, label in CHANNELS.items()
+            ],
             version=version,
             per_day=column_chart("日別の質問数", days),
             per_chapter=row_chart("章別の回答数（1位に表示した施策の章）", chapters),

@@ -30,6 +30,7 @@ from .store import Exchange, ExchangeHit, Feedback, HandledItem, PlanVersion, St
 from .versions import active_version
 
 __all__ = [
+    "CHANNELS",
     "LOCAL_TZ",
     "REASONS",
     "SORTS",
@@ -77,6 +78,8 @@ def _keys(text: str) -> frozenset[str]:
     return frozenset(terms(text))
 
 
+# Where residents asked (the code the log stores) and what staff call it.
+CHANNELS = {"telegram": "Telegram", "web": "ウェブ", "console": "端末"}
 # Why the bot answered as it did, in the words staff use (the log stores the code).
 REASONS = {
     "matched": "回答",
@@ -117,6 +120,7 @@ class LogFilter:
     version: int | None = None
     inbox: bool = False  # unanswered or rated unhelpful, not yet handled
     ids: tuple[int, ...] | None = None  # what `search` matched, once resolved against the database
+    channel: str | None = None  # a key of CHANNELS
 
     def describe(self) -> dict[str, str]:
         """The filter as plain strings (recorded with exports, shown on pages)."""
@@ -177,6 +181,8 @@ class LogFilter:
         if self.version is not None:
             digest = select(PlanVersion.digest).where(PlanVersion.id == self.version).scalar_subquery()
             query = query.where(Exchange.plan_version == digest)
+        if self.channel:
+            query = query.where(Exchange.channel == self.channel)
         if self.inbox:
             unhelpful = exists().where(Feedback.exchange_id == Exchange.id, Feedback.helpful.is_(False))
             handled = exists().where(HandledItem.exchange_id == Exchange.id)
