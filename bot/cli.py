@@ -21,16 +21,19 @@ from index import Plan, PlanDataError, bundled_plan_dir, load_bundle, read_sourc
 from index.evaluate import evaluate as run_evaluation
 from index.evaluate import read_questions
 
+from . import audit
 from .answer import answer_lines, render_plain
 from .config import Settings, configure_logging, load_settings
 from .console import run_chat
+from .curation_cli import COMMANDS, by_option, export_command
 from .outline import outline_lines, plan_json
+from .publish import bundled_matches, rollback
 from .reports import LOCAL_TZ, LogFilter, compute_stats, list_exchanges, parse_time, purge, rows_to_csv
 from .service import PlanService
 from .staff_cli import dashboard, staff
 from .store import open_database, upgrade
 from .tables import render_stats, render_table
-from .versions import ActivePlan, activate, ensure_initial_version, list_versions, reindex
+from .versions import ActivePlan, ensure_initial_version, list_versions, reindex
 
 PLAN_DIR = click.Path(file_okay=False, path_type=Path)
 
@@ -280,7 +283,10 @@ def stats(as_json: bool, **options: object) -> None:
 @click.option("--dry-run", is_flag=True, help="Validate and show the changes; store nothing.")
 @click.option("--label", default="", help="A note for this version, e.g. 素案 2025-06.")
 @click.option("--activate", "activate_id", type=int, help="Make an earlier version active again (rollback).")
-def reindex_command(plan_dir: Path | None, dry_run: bool, label: str, activate_id: int | None) -> None:
+@by_option
+def reindex_command(
+    plan_dir: Path | None, dry_run: bool, label: str, activate_id: int | None, actor: str
+) -> None:
     """Validate the plan data and thesaurus, show what changed, store and activate the new version.
 
     Running bots switch to it within seconds. Invalid data changes nothing: the active version keeps serving.
@@ -290,7 +296,7 @@ def reindex_command(plan_dir: Path | None, dry_run: bool, label: str, activate_i
     sessions, _plan = _staff_context()
     if activate_id is not None:
         try:
-            version = activate(sessions, activate_id)
+            version = rollback(sessions, activate_id, actor)
         except LookupError as error:
             raise click.ClickException(str(error)) from None
         except PlanDataError as error:
@@ -299,7 +305,11 @@ def reindex_command(plan_dir: Path | None, dry_run: bool, label: str, activate_i
         return
     try:
         outcome = reindex(
-            sessions, read_sources(plan_dir or bundled_plan_dir()), label=label, dry_run=dry_run
+            sessions,
+            read_sources(plan_dir or bundled_plan_dir()),
+            label=label,
+            dry_run=dry_run,
+            author=actor,
         )
     except IntegrityError:
         raise click.ClickException(
@@ -321,25 +331,48 @@ def reindex_command(plan_dir: Path | None, dry_run: bool, label: str, activate_i
         click.echo(f"  {change}")
     if outcome.version_id is None:
         click.echo("dry run: nothing stored")
-    else:
-        click.echo(
-            f"stored as version {outcome.version_id} and activated; running bots switch within seconds"
+        return
+    with sessions() as session, session.begin():
+        audit.record(
+            session,
+            actor,
+            "publish",
+            f"version {outcome.version_id}",
+            label=label,
+            folder=str(plan_dir or bundled_plan_dir()),
+            changes=[str(change) for change in outcome.changes],
         )
+    click.echo(f"stored as version {outcome.version_id} and activated; running bots switch within seconds")
 
 
-@cli.command("versions")
-def versions_command() -> None:
+@cli.group("versions", invoke_without_command=True)
+@click.pass_context
+def versions_command(ctx: click.Context) -> None:
     """List plan versions, newest first; the active one is marked with *.
+
+    Says when the active version differs from the bundled plan_data/, with the command to export it.
 
     Example: python -m bot versions
     """
+    if ctx.invoked_subcommand is not None:
+        return
     sessions, _plan = _staff_context()
     with sessions() as session:
         rows = list_versions(session)
     for version in rows:
         mark = "*" if version.active else " "
         created = version.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
-        click.echo(f"{mark} {version.id:>3}  {created}  {version.digest[:12]}  {version.label}")
+        author = f"  ({version.author})" if version.author else ""
+        click.echo(f"{mark} {version.id:>3}  {created}  {version.digest[:12]}  {version.label}{author}")
+    active = ActivePlan.from_database(sessions)
+    if active.version_id is not None and not bundled_matches(active.bundle):
+        click.echo(
+            f"the active version differs from the bundled plan_data/: "
+            f"python -m bot versions export {active.version_id} plan_data"
+        )
+
+
+versions_command.add_command(export_command)
 
 
 def _telegramload_settings() -> Settings:
@@ -391,6 +424,8 @@ def serve(host: str) -> None:
 
 cli.add_command(staff)
 cli.add_command(dashboard)
+for command in COMMANDS:
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the command line imports this module without the web stack
 
 __all__ = [
     "MIN_PASSWORD_CHARS",
+    "ROLES",
     "HardenResponses",
     "LoginThrottle",
     "StaffAccountError",
@@ -55,6 +56,8 @@ SCRYPT_R = 8
 SCRYPT_P = 3
 MIN_PASSWORD_CHARS = 10
 MAX_NAME_CHARS = 64
+# Editors resolve, edit, publish and roll back; viewers read (see bot/roles.py).
+ROLES = ("editor", "viewer")
 
 
 class StaffAccountError(ValueError):
@@ -113,8 +116,10 @@ def list_staff(session: Session) -> list[StaffUser]:
     return list(session.scalars(select(StaffUser).order_by(StaffUser.name)))
 
 
-def add_staff(session: Session, name: str, password: str) -> StaffUser:
-    """A new account; StaffAccountError for a taken or unusable name or a short password."""
+def add_staff(session: Session, name: str, password: str, *, role: str = "viewer") -> StaffUser:
+    """A new account; StaffAccountError for a taken or unusable name, a short password or an unknown role."""
+    if role not in ROLES:
+        raise StaffAccountError(f"unknown role '{role}' (choose one of: {', '.join(ROLES)})")
     name = normalize_name(name)
     if not name or len(name) > MAX_NAME_CHARS or not name.isprintable() or any(c.isspace() for c in name):
         raise StaffAccountError(f"'{name}' is not a usable name: 1–{MAX_NAME_CHARS} characters, no spaces")
@@ -124,7 +129,7 @@ def add_staff(session: Session, name: str, password: str) -> StaffUser:
         raise StaffAccountError(
             f"staff account '{name}' already exists (to change its password: staff remove, then staff add)"
         )
-    user = StaffUser(name=name, password_hash=hash_password(password), created_at=utcnow())
+    user = StaffUser(name=name, password_hash=hash_password(password), created_at=utcnow(), role=role)
     session.add(user)
     return user
 

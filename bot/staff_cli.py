@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .config import configure_logging, load_settings
 from .reports import LOCAL_TZ
-from .staff_auth import StaffAccountError, add_staff, list_staff, normalize_name, remove_staff
+from .staff_auth import ROLES, StaffAccountError, add_staff, list_staff, normalize_name, remove_staff
 from .store import open_database
 
 __all__ = ["dashboard", "staff"]
@@ -49,18 +49,25 @@ def staff() -> None:
 
 @staff.command("add")
 @click.argument("name")
-def staff_add(name: str) -> None:
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default="viewer",
+    show_default=True,
+    help="editor: resolve, edit, publish, roll back; viewer: read only.",
+)
+def staff_add(name: str, role: str) -> None:
     """Add an account; asks for the password twice (or reads one line from stdin).
 
-    Example: python -m bot staff add tanaka
+    Example: python -m bot staff add tanaka --role editor
     """
     password = _read_password()
     try:
         with _sessions()() as session, session.begin():
-            user = add_staff(session, name, password)
+            user = add_staff(session, name, password, role=role)
     except StaffAccountError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"added staff account '{user.name}'")
+    click.echo(f"added staff account '{user.name}' ({user.role})")
 
 
 @staff.command("list")
@@ -74,7 +81,7 @@ def staff_list() -> None:
     if not users:
         click.echo("no staff accounts (add one: python -m bot staff add NAME)")
     for user in users:
-        click.echo(f"{user.name}\t{user.created_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}")
+        click.echo(f"{user.name}\t{user.role}\t{user.created_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}")
 
 
 @staff.command("remove")

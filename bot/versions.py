@@ -37,12 +37,13 @@ def _active(session: Session) -> PlanVersion | None:
     return session.scalar(select(PlanVersion).where(PlanVersion.active.is_(True)))
 
 
-def _store_active(session: Session, bundle: PlanBundle, label: str) -> PlanVersion:
+def _store_active(session: Session, bundle: PlanBundle, label: str, author: str | None = None) -> PlanVersion:
     session.execute(update(PlanVersion).values(active=False))
     version = PlanVersion(
         digest=bundle.digest,
         created_at=utcnow(),
         label=label,
+        author=author,
         sources=dict(bundle.sources),
         active=True,
         activated_at=utcnow(),
@@ -71,11 +72,17 @@ def ensure_initial_version(sessions: sessionmaker[Session]) -> None:
 
 
 def reindex(
-    sessions: sessionmaker[Session], sources: dict[str, str], *, label: str, dry_run: bool
+    sessions: sessionmaker[Session],
+    sources: dict[str, str],
+    *,
+    label: str,
+    dry_run: bool,
+    author: str | None = None,
 ) -> ReindexOutcome:
     """Validate and build `sources`, diff against the active version, store and activate it.
 
     PlanDataError leaves the database untouched, so the active version keeps serving.
+    `author` (a staff name, or cli:USER) is kept with a new version.
     """
     bundle = build_bundle(sources)
     with sessions() as session, session.begin():
@@ -97,7 +104,7 @@ def reindex(
             if label:
                 existing.label = label
             return ReindexOutcome(bundle, changes, existing.id, False)
-        version = _store_active(session, bundle, label or f"reindex {utcnow():%Y-%m-%d %H:%M}")
+        version = _store_active(session, bundle, label or f"reindex {utcnow():%Y-%m-%d %H:%M}", author)
         return ReindexOutcome(bundle, changes, version.id, False)
 
 

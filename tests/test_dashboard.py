@@ -494,9 +494,9 @@ def test_staff_commands(cli_env: Mapping[str, str | None]) -> None:
     runner = CliRunner()
     assert runner.invoke(staff, ["list"], env=cli_env).output.startswith("no staff accounts")
     added = runner.invoke(staff, ["add", "suzuki"], input=PASSWORD + "\n", env=cli_env)
-    assert (added.exit_code, added.output) == (0, "added staff account 'suzuki'\n")
+    assert (added.exit_code, added.output) == (0, "added staff account 'suzuki' (viewer)\n")
     listed = runner.invoke(staff, ["list"], env=cli_env)
-    assert re.fullmatch(r"suzuki\t\d{4}-\d\d-\d\d \d\d:\d\d\n", listed.output)
+    assert re.fullmatch(r"suzuki\tviewer\t\d{4}-\d\d-\d\d \d\d:\d\d\n", listed.output)
 
     again = runner.invoke(staff, ["add", "suzuki"], input=PASSWORD + "\n", env=cli_env)
     assert again.exit_code == 1 and "already exists" in again.output
