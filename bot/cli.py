@@ -362,8 +362,8 @@ def versions_command(ctx: click.Context) -> None:
     for version in rows:
         mark = "*" if version.active else " "
         created = version.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
-        author = f"  ({version.author})" if version.author else ""
-        click.echo(f"{mark} {version.id:>3}  {created}  {version.digest[:12]}  {version.label}{author}")
+        author = f"[{version.author}] " if version.author else ""
+        click.echo(f"{mark} {version.id:>3}  {created}  {version.digest[:12]}  {author}{version.label}")
     active = ActivePlan.from_database(sessions)
     if active.version_id is not None and not bundled_matches(active.bundle):
         click.echo(

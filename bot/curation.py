@@ -120,6 +120,7 @@ def resolve(
     stored: list[Resolved] = []
     for exchange_id in dict.fromkeys(exchange_ids):
         exchange = exchanges[exchange_id]
+        replaced = _describe(existing.get(exchange_id))
         resolution = existing.get(exchange_id) or Resolution(exchange_id=exchange_id)
         resolution.question = exchange.question
         resolution.verdict, resolution.measures = verdict.kind, list(verdict.measures)
@@ -142,7 +143,7 @@ def resolve(
             question=exchange.question,
             verdict=verdict.kind,
             measures=list(verdict.measures),
-            replaced=_describe(existing.get(exchange_id)),
+            replaced=replaced,
         )
         stored.append(_resolved(resolution))
     return stored

@@ -319,6 +319,7 @@ def discard_edit(session: Session, edit_id: int, staff_name: str) -> None:
         raise EditError(f"there is no pending change {edit_id}")
     audit.record(session, staff_name, "discard", row.target, change=_stored(row).edit.describe())
     session.delete(row)
+    session.flush()
 
 
 def reject_edit(session: Session, edit: Edit, staff_name: str, *, exchange_id: int | None = None) -> None:
