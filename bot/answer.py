@@ -1,4 +1,4 @@
-"""What a resident reads: search results turned into text, as pure functions.
+"""What a resident reads: search results and the chapter browser turned into text, as pure functions.
 
 Every reply is first built as a list of styled lines and then rendered either as
 plain text (console, `ask`) or as Telegram HTML, so both channels say the same
@@ -14,19 +14,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-from index import Field, Hit, Located, Plan, SearchResult
+from index import Chapter, Field, Hit, Located, Measure, Plan, SearchResult
 
 __all__ = [
     "Line",
     "Style",
     "about_lines",
     "answer_lines",
+    "browse_prompt_lines",
     "candidates",
     "card_lines",
+    "chapter_lines",
     "chapter_menu_lines",
     "field_lines",
     "help_lines",
     "is_english",
+    "measure_lines",
     "render_html",
     "render_plain",
     "welcome_lines",
@@ -40,6 +43,7 @@ EXAMPLE_QUESTIONS = ("ゴミの分別どうなるの？", "保育園が足りな
 
 
 class Style(Enum):
+    PROMPT = "prompt"
     LEAD = "lead"
     HEADING = "heading"
     CITATION = "citation"
@@ -91,7 +95,7 @@ def card_lines(located: Located, *, with_goals: bool = True) -> list[Line]:
             for i, item in enumerate(middle.items)
         ]
     if with_goals and located.measure.goals:
-        lines.append(Line(Style.LABEL, f"目指す姿（{located.measure.number} {located.measure.title}）"))
+        lines.append(Line(Style.LABEL, f"目指す姿（{located.measure.label}）"))
         lines += [Line(Style.GOAL, goal) for goal in located.measure.goals]
     if middle.url:
         lines.append(Line(Style.TEXT, middle.url))
@@ -104,12 +108,32 @@ def chapter_menu_lines(plan: Plan) -> list[Line]:
     return lines
 
 
+def browse_prompt_lines() -> list[Line]:
+    """The chapter browser's first step, above the chapter buttons."""
+    return [Line(Style.PROMPT, "計画の分野（章）を選んでください。")]
+
+
+def chapter_lines(chapter: Chapter) -> list[Line]:
+    """A chapter in the browser: its major measures (their buttons follow)."""
+    return [Line(Style.HEADING, chapter.label), *(Line(Style.ITEM, m.label) for m in chapter.measures)]
+
+
+def measure_lines(chapter: Chapter, measure: Measure) -> list[Line]:
+    """A major measure in the browser: where it stands and its goals (middle measure buttons follow)."""
+    return [
+        Line(Style.HEADING, measure.label),
+        Line(Style.CITATION, chapter.label),
+        Line(Style.LABEL, "目指す姿"),
+        *(Line(Style.GOAL, goal) for goal in measure.goals),
+    ]
+
+
 def field_lines(plan: Plan, result: SearchResult, field: Field) -> list[Line]:
     """A whole field: its major measures with their middle measures, and the goals."""
     lines = [Line(Style.LEAD, f"{field.label} の施策です。"), BLANK]
     measures = (field.measure,) if field.measure else field.chapter.measures
     for measure in measures:
-        lines.append(Line(Style.HEADING, f"{measure.number} {measure.title}"))
+        lines.append(Line(Style.HEADING, measure.label))
         lines += [Line(Style.ITEM, f"({m.number}) {m.title}") for m in measure.middles]
         if field.measure is not None:
             lines.append(Line(Style.LABEL, "目指す姿"))
@@ -239,6 +263,7 @@ _PLAIN = {
     Style.GOAL: "  ◇ {}",
 }
 _HTML = {
+    Style.PROMPT: "<b>{}</b>",
     Style.HEADING: "<b>■ {}</b>",
     Style.CITATION: "<i>{}</i>",
     Style.LABEL: "<b>【{}】</b>",

@@ -11,10 +11,10 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlalchemy import make_url
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from index import Plan, PlanDataError, bundled_plan_dir, load_bundle, read_sources
@@ -23,9 +23,10 @@ from index.evaluate import read_questions
 
 from . import audit
 from .answer import answer_lines, render_plain
-from .config import Settings, configure_logging, load_settings
+from .config import Settings, configure_logging
 from .console import run_chat
 from .curation_cli import COMMANDS, by_option, export_command
+from .errors import NoActivePlanError, ReportingGroup
 from .outline import outline_lines, plan_json
 from .publish import bundled_matches, rollback
 from .reports import LOCAL_TZ, LogFilter, compute_stats, list_exchanges, parse_time, purge, rows_to_csv
@@ -45,7 +46,7 @@ def _bundle(plan_dir: Path | None):
         raise click.ClickException(f"the plan data has errors:\n{error}") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ReportingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Asaka City comprehensive plan bot: answers residents' questions from the plan."""
 
@@ -126,12 +127,12 @@ def evaluate(file: Path, verbose: bool, as_json: bool, plan_dir: Path | None) ->
 
 def _staff_context() -> tuple[sessionmaker[Session], Plan]:
     """A database session factory and the active plan, for staff commands."""
-    settings = load_settings()
+    settings = Settings.from_env()
     sessions = open_database(settings.database_url, migrate=settings.embedded_database)
     try:
         ensure_initial_version(sessions)
         plan = ActivePlan.from_database(sessions).bundle.plan
-    except (LookupError, PlanDataError):
+    except (NoActivePlanError, PlanDataError):
         plan = _bundle(None).plan
     return sessions, plan
 
@@ -142,7 +143,7 @@ def chat() -> None:
 
     Example: python -m bot chat
     """
-    service = PlanService.start(load_settings())
+    service = PlanService.start(Settings.from_env())
     try:
         run_chat(service)
     finally:
@@ -163,7 +164,7 @@ def db_upgrade() -> None:
 
     Example: DATABASE_URL=postgresql+psycopg://planbot@localhost/planbot python -m bot db upgrade
     """
-    settings = load_settings()
+    settings = Settings.from_env()
     upgrade(settings.database_url)
     click.echo(f"database is at the newest schema ({_safe_url(settings.database_url)})")
 
@@ -208,17 +209,9 @@ def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-def _log_filter(**options: object) -> LogFilter:
-    return LogFilter(
-        since=options.get("since"),  # type: ignore[arg-type]
-        until=options.get("until"),  # type: ignore[arg-type]
-        unanswered=bool(options.get("unanswered")),
-        feedback=options.get("feedback"),  # type: ignore[arg-type]
-        measure=options.get("measure"),  # type: ignore[arg-type]
-        chapter=options.get("chapter"),  # type: ignore[arg-type]
-        search=options.get("search"),  # type: ignore[arg-type]
-        version=options.get("plan_version"),  # type: ignore[arg-type]
-    )
+def _log_filter(plan_version: int | None = None, **options: Any) -> LogFilter:
+    """`_filter_options`' values, as click passes them, into the filter they describe."""
+    return LogFilter(version=plan_version, **options)
 
 
 @cli.group(invoke_without_command=True)
@@ -228,7 +221,7 @@ def _log_filter(**options: object) -> LogFilter:
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
 )
 @click.pass_context
-def logs(ctx: click.Context, limit: int, fmt: str, **options: object) -> None:
+def logs(ctx: click.Context, limit: int, fmt: str, **options: Any) -> None:
     """Show recent exchanges (newest first), filtered; CSV opens in Excel.
 
     Example: python -m bot logs --unanswered --since 2026-11-01 --format csv > unanswered.csv
@@ -264,7 +257,7 @@ def logs_purge(days: int, yes: bool) -> None:
 @cli.command()
 @_filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def stats(as_json: bool, **options: object) -> None:
+def stats(as_json: bool, **options: Any) -> None:
     """Exchanges per day, answered rate, feedback, top measures/chapters, words of unanswered questions.
 
     Example: python -m bot stats --since 2026-11-01
@@ -297,8 +290,6 @@ def reindex_command(
     if activate_id is not None:
         try:
             version = rollback(sessions, activate_id, actor)
-        except LookupError as error:
-            raise click.ClickException(str(error)) from None
         except PlanDataError as error:
             raise click.ClickException(f"version {activate_id} cannot be loaded:\n{error}") from None
         click.echo(f"version {version.id} ({version.label}) is now active")
@@ -311,10 +302,6 @@ def reindex_command(
             dry_run=dry_run,
             author=actor,
         )
-    except IntegrityError:
-        raise click.ClickException(
-            "another reindex stored a version at the same moment: run it again"
-        ) from None
     except PlanDataError as error:
         for problem in error.problems:
             click.echo(str(problem), err=True)
@@ -375,8 +362,9 @@ def versions_command(ctx: click.Context) -> None:
 versions_command.add_command(export_command)
 
 
-def _telegramload_settings() -> Settings:
-    settings = load_settings()
+def _telegram_settings() -> Settings:
+    """Settings for the commands that talk to Telegram, which cannot start without a token."""
+    settings = Settings.from_env()
     if not settings.telegram_token:
         click.echo(
             "Error: TELEGRAM_BOT_TOKEN is not set (get one from @BotFather; see README: Operators)", err=True
@@ -391,7 +379,7 @@ def run() -> None:
 
     Example: TELEGRAM_BOT_TOKEN=123:ABC python -m bot run
     """
-    settings = _telegramload_settings()
+    settings = _telegram_settings()
     configure_logging()
     from telegram import Update
 
@@ -413,7 +401,7 @@ def serve(host: str) -> None:
 
     Example: TELEGRAM_BOT_TOKEN=123:ABC WEBHOOK_URL=https://bot.example.jp PORT=8000 python -m bot serve
     """
-    settings = _telegramload_settings()
+    settings = _telegram_settings()
     configure_logging()
     import uvicorn
 

@@ -14,21 +14,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import ConfigError
+
 __all__ = [
-    "ConfigError",
     "Settings",
     "configure_logging",
     "default_data_dir",
-    "load_settings",
     "normalize_database_url",
 ]
 
 TELEGRAM_API = "https://api.telegram.org/bot"
 TELEGRAM_FILE_API = "https://api.telegram.org/file/bot"
-
-
-class ConfigError(Exception):
-    """A setting is missing or malformed; the message says which and how to fix it."""
 
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
@@ -125,13 +121,3 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
-
-
-def load_settings() -> Settings:
-    """Settings for a command: a configuration mistake is a one-line error, not a traceback."""
-    import click
-
-    try:
-        return Settings.from_env()
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None

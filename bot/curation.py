@@ -21,6 +21,7 @@ from index import Plan
 from index.evaluate import Labelled
 
 from . import audit
+from .errors import CurationError
 from .store import Exchange, HandledItem, Resolution, utcnow
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
     "OUT_OF_SCOPE",
     "SPAM",
     "ContextRow",
-    "CurationError",
     "Resolved",
     "Verdict",
     "answer_key",
@@ -48,10 +48,6 @@ VERDICT_LABELS = {MEASURES: "施策", OUT_OF_SCOPE: "計画の対象外", SPAM: 
 # `kind` of a resolved question in the answer key (`evaluate` reports figures per kind).
 ANSWER_KEY_KIND = "resident"
 CONTEXT_WINDOW = dt.timedelta(minutes=30)
-
-
-class CurationError(ValueError):
-    """A verdict that cannot be stored; the message says why, for a page or the command line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +196,7 @@ def answer_key_jsonl(questions: Iterable[Labelled]) -> str:
     )
 
 
-def spam_exchange_ids() -> Select[tuple[int | None]]:
+def spam_exchange_ids() -> Select[int | None]:
     """Exchanges staff marked as mischief, for statistics to leave out (never NULL: safe in NOT IN)."""
     return select(Resolution.exchange_id).where(
         Resolution.verdict == SPAM, Resolution.exchange_id.is_not(None)

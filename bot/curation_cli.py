@@ -1,8 +1,10 @@
-"""`python -m bot resolve|reopen|suggest|draft|preview|publish|context|audit|answer-key`: improving
-answers from the command line, the same operations the dashboard's pages call.
+"""`python -m bot resolve|reopen|suggest|draft|preview|publish|context|audit|answer-key` and
+`versions export`: improving answers from the command line, the same operations the dashboard's
+pages call.
 
-Every change is recorded in the audit trail under `--by` (default: cli:<login name>),
-since the command line has no staff login.
+Every change is recorded in the audit trail under `--by` (default: cli:<login name>), since the
+command line has no staff login. The product's errors (a verdict or change that cannot be
+stored) reach staff as one line through `bot.errors.ReportingGroup`, the group these commands join.
 """
 
 from __future__ import annotations
@@ -19,12 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from index import PlanDataError
 
 from . import audit
-from .config import load_settings
+from .config import Settings
 from .curation import (
     MEASURES,
     OUT_OF_SCOPE,
     SPAM,
-    CurationError,
     Verdict,
     answer_key,
     answer_key_jsonl,
@@ -40,7 +41,6 @@ from .drafts import (
     SYNONYM_REMOVE,
     Draft,
     Edit,
-    EditError,
     add_edit,
     build_candidate,
     discard_edit,
@@ -48,6 +48,7 @@ from .drafts import (
     reject_edit,
     rejected_edits,
 )
+from .errors import EditError
 from .preview import preview as run_preview
 from .publish import active_bundle, export_version, publish
 from .reports import LOCAL_TZ, parse_time
@@ -73,7 +74,7 @@ def by_option(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def _sessions() -> sessionmaker[Session]:
-    settings = load_settings()
+    settings = Settings.from_env()
     sessions = open_database(settings.database_url, migrate=settings.embedded_database)
     ensure_initial_version(sessions)
     return sessions
@@ -110,11 +111,8 @@ def resolve_command(
         raise click.UsageError("give --measure (one or more), or --out-of-scope, or --spam")
     sessions = _sessions()
     plan = active_bundle(sessions).plan
-    try:
-        with sessions() as session, session.begin():
-            stored = resolve(session, list(exchange_ids), Verdict(chosen[0], measures), actor, plan)
-    except CurationError as error:
-        raise click.ClickException(str(error)) from None
+    with sessions() as session, session.begin():
+        stored = resolve(session, list(exchange_ids), Verdict(chosen[0], measures), actor, plan)
     for item in stored:
         click.echo(f"resolved {item.exchange_id}: {item.verdict.label}  {item.question}")
 
@@ -301,11 +299,8 @@ def draft_discard(edit_id: int, actor: str) -> None:
 
     Example: python -m bot draft discard 3
     """
-    try:
-        with _sessions()() as session, session.begin():
-            discard_edit(session, edit_id, actor)
-    except EditError as error:
-        raise click.ClickException(str(error)) from None
+    with _sessions()() as session, session.begin():
+        discard_edit(session, edit_id, actor)
     click.echo(f"discarded change {edit_id}")
 
 
@@ -413,11 +408,8 @@ def context_command(exchange_id: int) -> None:
 
     Example: python -m bot context 12
     """
-    try:
-        with _sessions()() as session:
-            rows = context(session, exchange_id)
-    except CurationError as error:
-        raise click.ClickException(str(error)) from None
+    with _sessions()() as session:
+        rows = context(session, exchange_id)
     for row in rows:
         mark = ">" if row.current else " "
         shown = " ".join(row.shown[:3]) if row.answered else "回答なし"
@@ -480,10 +472,7 @@ def export_command(version_id: int, directory: Path, actor: str) -> None:
 
     Example: python -m bot versions export 3 plan_data
     """
-    try:
-        names = export_version(_sessions(), version_id, directory, actor)
-    except (LookupError, EditError) as error:
-        raise click.ClickException(str(error)) from None
+    names = export_version(_sessions(), version_id, directory, actor)
     click.echo(f"wrote version {version_id} to {directory}: {', '.join(names)}")
 
 

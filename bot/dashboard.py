@@ -209,7 +209,7 @@ class Pager:
         return min(self.offset + self.size, self.total)
 
 
-# --- charts (inline SVG, drawn by templates/_charts.html) -------------------------------------------
+# --- charts (inline SVG, drawn by the column_chart and row_chart macros in templates/_macros.html) ---
 
 
 @dataclass(frozen=True)

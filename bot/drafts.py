@@ -27,6 +27,7 @@ from index import Plan, PlanBundle, build_bundle
 from index.plan import PLAN_FILE, THESAURUS_FILE
 
 from . import audit
+from .errors import EditError
 from .store import PlanEdit, utcnow
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
     "REJECTED",
     "Draft",
     "Edit",
-    "EditError",
     "StoredEdit",
     "add_edit",
     "apply_edits",
@@ -55,10 +55,6 @@ FIELD_KINDS = ("url", "contact", "title_en")
 KINDS = (SYNONYM_ADD, SYNONYM_REMOVE, KEYWORD_ADD, KEYWORD_REMOVE, *FIELD_KINDS)
 
 PENDING, PUBLISHED, REJECTED = "pending", "published", "rejected"
-
-
-class EditError(ValueError):
-    """A change that cannot be drafted or applied; the message names the change and the problem."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ def outline_lines(plan: Plan) -> list[Line]:
     for chapter in plan.chapters:
         lines.append(Line(Style.HEADING, chapter.label))
         for measure in chapter.measures:
-            lines.append(Line(Style.TEXT, f"  {measure.number} {measure.title}"))
+            lines.append(Line(Style.TEXT, f"  {measure.label}"))
             lines += [Line(Style.TEXT, f"      ({m.number}) {m.title}  [{m.id}]") for m in measure.middles]
         lines.append(BLANK)
     return lines

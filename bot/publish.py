@@ -20,7 +20,8 @@ from index.diff import Change
 from index.plan import digest
 
 from . import audit
-from .drafts import EditError, build_candidate, mark_published, pending_edits
+from .drafts import build_candidate, mark_published, pending_edits
+from .errors import EditError, NoActivePlanError, UnknownVersionError
 from .store import PlanVersion, utcnow
 from .versions import ActivePlan, activate, reindex
 
@@ -74,12 +75,12 @@ def publish(sessions: sessionmaker[Session], staff_name: str, label: str) -> Pub
 def _active_id(session: Session) -> int:
     active = session.scalar(select(PlanVersion.id).where(PlanVersion.active.is_(True)))
     if active is None:
-        raise LookupError("the database has no active plan version")
+        raise NoActivePlanError("the database has no active plan version: run `python -m bot reindex`")
     return active
 
 
 def rollback(sessions: sessionmaker[Session], version_id: int, staff_name: str) -> PlanVersion:
-    """Make an earlier version active again. LookupError if there is none; PlanDataError if
+    """Make an earlier version active again. UnknownVersionError if there is none; PlanDataError if
     this release cannot read it."""
     with sessions() as session:
         previous = _active_id(session)
@@ -96,13 +97,13 @@ def export_version(
 ) -> list[str]:
     """Write version `version_id`'s files into `directory` (created if needed); the names written.
 
-    LookupError for an unknown version. EditError, before writing anything, when the folder
+    UnknownVersionError for an unknown version. EditError, before writing anything, when the folder
     holds plan files the version does not have (reindexing the folder would then read them too).
     """
     with sessions() as session:
         version = session.get(PlanVersion, version_id)
         if version is None:
-            raise LookupError(f"no plan version {version_id}")
+            raise UnknownVersionError(f"no plan version {version_id}")
         sources = dict(version.sources)
     strays = sorted(p.name for p in directory.glob("*.yaml") if p.name not in sources)
     if strays:

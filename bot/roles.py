@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from .errors import NotAnEditor
 from .staff_auth import find_staff
 
-__all__ = ["EDITOR", "VIEWER", "NotAnEditor", "is_editor", "require_editor"]
+__all__ = ["EDITOR", "VIEWER", "is_editor", "require_editor"]
 
 EDITOR = "editor"
 VIEWER = "viewer"
-
-
-class NotAnEditor(PermissionError):
-    """The account may read but not change anything (HTTP 403)."""
 
 
 def is_editor(session: Session, staff_name: str) -> bool:

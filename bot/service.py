@@ -6,7 +6,6 @@ call `record()`, so writing the log never delays what the resident sees.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,6 @@ from .versions import ActivePlan, ensure_initial_version
 
 __all__ = ["Answered", "PlanService"]
 
-logger = logging.getLogger(__name__)
 
 # A question longer than this is answered from its beginning (and stored so):
 # nobody's question about the plan needs more, and it bounds the work per message.

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .errors import StaffAccountError
 from .store import StaffUser, utcnow
 
 if TYPE_CHECKING:  # the command line imports this module without the web stack
@@ -34,7 +35,6 @@ __all__ = [
     "ROLES",
     "HardenResponses",
     "LoginThrottle",
-    "StaffAccountError",
     "account_stamp",
     "add_staff",
     "authenticate",
@@ -58,10 +58,6 @@ MIN_PASSWORD_CHARS = 10
 MAX_NAME_CHARS = 64
 # Editors resolve, edit, publish and roll back; viewers read (see bot/roles.py).
 ROLES = ("editor", "viewer")
-
-
-class StaffAccountError(ValueError):
-    """A staff account cannot be added or removed; the message says why, for the command line."""
 
 
 def _b64(data: bytes) -> str:

@@ -11,9 +11,10 @@ import sys
 import click
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import configure_logging, load_settings
+from .config import Settings, configure_logging
+from .errors import ReportingCommand, ReportingGroup
 from .reports import LOCAL_TZ
-from .staff_auth import ROLES, StaffAccountError, add_staff, list_staff, normalize_name, remove_staff
+from .staff_auth import ROLES, add_staff, list_staff, normalize_name, remove_staff
 from .store import open_database
 
 __all__ = ["dashboard", "staff"]
@@ -21,7 +22,7 @@ __all__ = ["dashboard", "staff"]
 
 def _sessions() -> sessionmaker[Session]:
     """The database as `PlanService.start` opens it (the embedded SQLite file migrates itself)."""
-    settings = load_settings()
+    settings = Settings.from_env()
     return open_database(settings.database_url, migrate=settings.embedded_database)
 
 
@@ -39,7 +40,7 @@ def _read_password() -> str:
     return line
 
 
-@click.group()
+@click.group(cls=ReportingGroup)
 def staff() -> None:
     """Staff accounts for the dashboard at /staff/.
 
@@ -62,11 +63,8 @@ def staff_add(name: str, role: str) -> None:
     Example: python -m bot staff add tanaka --role editor
     """
     password = _read_password()
-    try:
-        with _sessions()() as session, session.begin():
-            user = add_staff(session, name, password, role=role)
-    except StaffAccountError as error:
-        raise click.ClickException(str(error)) from None
+    with _sessions()() as session, session.begin():
+        user = add_staff(session, name, password, role=role)
     click.echo(f"added staff account '{user.name}' ({user.role})")
 
 
@@ -91,15 +89,12 @@ def staff_remove(name: str) -> None:
 
     Example: python -m bot staff remove tanaka
     """
-    try:
-        with _sessions()() as session, session.begin():
-            remove_staff(session, name)
-    except StaffAccountError as error:
-        raise click.ClickException(str(error)) from None
+    with _sessions()() as session, session.begin():
+        remove_staff(session, name)
     click.echo(f"removed staff account '{normalize_name(name)}'")
 
 
-@click.command()
+@click.command(cls=ReportingCommand)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="Port.")
 def dashboard(host: str, port: int) -> None:
@@ -107,7 +102,7 @@ def dashboard(host: str, port: int) -> None:
 
     Example: python -m bot dashboard --port 8080
     """
-    settings = load_settings()
+    settings = Settings.from_env()
     configure_logging()
     import uvicorn
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from index import PlanBundle, PlanDataError, build_bundle
 from index.tokenizer import Token, terms, tokenize
 
-from .drafts import KEYWORD_ADD, SYNONYM_ADD, Edit, EditError, apply_edits
+from .drafts import KEYWORD_ADD, SYNONYM_ADD, Edit, apply_edits
+from .errors import EditError
 
 __all__ = ["Suggestion", "Suggestions", "rank_of", "suggest"]
 

@@ -11,13 +11,16 @@ import contextlib
 import datetime as dt
 import html
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, cast
 
 from telegram import (
     BotCommand,
     BotCommandScopeChat,
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    Message,
     Update,
 )
 from telegram.constants import ParseMode
@@ -37,17 +40,31 @@ from telegram.ext import (
 from index import Chapter, Located, Plan
 
 from .answer import (
-    Line,
-    Style,
     about_lines,
     answer_lines,
+    browse_prompt_lines,
     candidates,
     card_lines,
+    chapter_lines,
     help_lines,
+    measure_lines,
     render_html,
     welcome_lines,
 )
+from .callback_data import (
+    Action,
+    BrowseAction,
+    ChapterMenu,
+    ChapterView,
+    FeedbackPress,
+    MeasureView,
+    MiddleView,
+    OpenCard,
+    encode,
+    parse,
+)
 from .config import Settings
+from .errors import ConfigError
 from .reports import LOCAL_TZ, LogFilter, compute_stats, list_exchanges
 from .service import Answered, PlanService
 
@@ -87,7 +104,15 @@ class RetryingRateLimiter(AIORateLimiter):
         self._attempts = attempts
         self._first_delay = first_delay
 
-    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):  # type: ignore[no-untyped-def]
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         delay = self._first_delay
         for attempt in range(1, self._attempts + 1):
             try:
@@ -106,33 +131,40 @@ class RetryingRateLimiter(AIORateLimiter):
 
 
 def _service(context: ContextTypes.DEFAULT_TYPE) -> PlanService:
-    return context.bot_data["service"]
+    return cast(PlanService, context.bot_data["service"])
+
+
+def _message(update: Update) -> Message:
+    """The message of a command or message update: the handler's filters guarantee there is one."""
+    return cast(Message, update.effective_message)
+
+
+def _query(update: Update) -> CallbackQuery:
+    """The query of an update routed by a CallbackQueryHandler, which only accepts those."""
+    return cast(CallbackQuery, update.callback_query)
 
 
 def _short(text: str) -> str:
     return text if len(text) <= BUTTON_TEXT_LIMIT else text[: BUTTON_TEXT_LIMIT - 1] + "…"
 
 
+def _button(text: str, action: Action) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=encode(action))
+
+
 def _feedback_row(uid: str) -> list[InlineKeyboardButton]:
     return [
-        InlineKeyboardButton("👍 役に立った", callback_data=f"f:+:{uid}"),
-        InlineKeyboardButton("👎 役に立たなかった", callback_data=f"f:-:{uid}"),
+        _button("👍 役に立った", FeedbackPress(True, uid)),
+        _button("👎 役に立たなかった", FeedbackPress(False, uid)),
     ]
 
 
 def _chapter_buttons(plan: Plan) -> list[list[InlineKeyboardButton]]:
-    return [[InlineKeyboardButton(_short(c.label), callback_data=f"c:{c.number}")] for c in plan.chapters]
+    return [[_button(_short(c.label), ChapterView(c.number))] for c in plan.chapters]
 
 
 def _measure_buttons(chapter: Chapter) -> list[list[InlineKeyboardButton]]:
-    return [
-        [
-            InlineKeyboardButton(
-                _short(f"{m.number} {m.title}"), callback_data=f"mm:{chapter.number}-{m.number}"
-            )
-        ]
-        for m in chapter.measures
-    ]
+    return [[_button(_short(m.label), MeasureView(chapter.number, m.number))] for m in chapter.measures]
 
 
 def answer_keyboard(answered: Answered) -> InlineKeyboardMarkup:
@@ -146,10 +178,7 @@ def answer_keyboard(answered: Answered) -> InlineKeyboardMarkup:
         rows = _measure_buttons(chapter)
     else:
         others = result.hits if result.field is not None else candidates(result)
-        rows = [
-            [InlineKeyboardButton(_short(f"もしかして：{h.title}"), callback_data=f"o:{h.id}")]
-            for h in others
-        ]
+        rows = [[_button(_short(f"もしかして：{h.title}"), OpenCard(h.id))] for h in others]
     return InlineKeyboardMarkup([*rows, _feedback_row(answered.uid)])
 
 
@@ -160,148 +189,140 @@ def reply_html(answered: Answered) -> str:
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Welcome: what the bot does, example questions and the chapter menu."""
     plan = _service(context).bundle.plan
-    await update.effective_message.reply_text(
+    await _message(update).reply_text(
         render_html(welcome_lines(plan)), reply_markup=InlineKeyboardMarkup(_chapter_buttons(plan))
     )
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """How to ask."""
-    await update.effective_message.reply_text(render_html(help_lines(_service(context).bundle.plan)))
+    await _message(update).reply_text(render_html(help_lines(_service(context).bundle.plan)))
 
 
 async def about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """What the comprehensive plan is and its period."""
-    await update.effective_message.reply_text(render_html(about_lines(_service(context).bundle.plan)))
+    await _message(update).reply_text(render_html(about_lines(_service(context).bundle.plan)))
 
 
 async def chapters(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The chapter menu, browsed by editing this one message."""
-    plan = _service(context).bundle.plan
-    await update.effective_message.reply_text(
-        "<b>計画の分野（章）を選んでください。</b>", reply_markup=InlineKeyboardMarkup(_chapter_buttons(plan))
-    )
+    text, markup = _chapter_menu(_service(context).bundle.plan)
+    await _message(update).reply_text(text, reply_markup=markup)
+
+
+def _chapter_menu(plan: Plan) -> tuple[str, InlineKeyboardMarkup]:
+    return render_html(browse_prompt_lines()), InlineKeyboardMarkup(_chapter_buttons(plan))
 
 
 async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A resident's question: answer from the plan, then log the exchange."""
-    message = update.effective_message
+    message = _message(update)
     text = message.text or ""
     if not text.strip():
         await message.reply_text(EMPTY)
         return
+    user = update.effective_user
+    if user is None:  # no sender (a channel post): nobody to answer
+        return
     service = _service(context)
-    answered = service.answer("telegram", update.effective_user.id, text)
+    answered = service.answer("telegram", user.id, text)
     await message.reply_text(reply_html(answered), reply_markup=answer_keyboard(answered))
     service.record(answered)
 
 
 async def not_text(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
     """Stickers, photos, voice, locations …: a polite text-only reply."""
-    await update.effective_message.reply_text(NOT_TEXT)
+    await _message(update).reply_text(NOT_TEXT)
 
 
 async def edited(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
     """Edited messages are not re-answered: answering twice would confuse the log."""
-    await update.effective_message.reply_text(EDITED)
+    await _message(update).reply_text(EDITED)
 
 
 async def unknown_command(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-    await update.effective_message.reply_text(UNKNOWN_COMMAND)
+    await _message(update).reply_text(UNKNOWN_COMMAND)
 
 
-def _browse_view(plan: Plan, data: str) -> tuple[str, InlineKeyboardMarkup] | None:
-    """Text and buttons of one step of the chapter browser, or None for stale data."""
-    kind, _, key = data.partition(":")
-    if kind == "c" and not key:
-        return "<b>計画の分野（章）を選んでください。</b>", InlineKeyboardMarkup(_chapter_buttons(plan))
-    try:
-        if kind == "c":
-            chapter = plan.chapter(int(key))
-            lines = [
-                Line(Style.HEADING, chapter.label),
-                *(Line(Style.ITEM, f"{m.number} {m.title}") for m in chapter.measures),
-            ]
-            buttons = _measure_buttons(chapter)
-            buttons.append([InlineKeyboardButton("← 章の一覧", callback_data="c")])
-            return render_html(lines), InlineKeyboardMarkup(buttons)
-        if kind == "mm":
-            chapter_no, measure_no = (int(part) for part in key.split("-"))
+def _browse_view(plan: Plan, action: BrowseAction) -> tuple[str, InlineKeyboardMarkup]:
+    """Text and buttons of one step of the chapter browser; KeyError or IndexError when stale."""
+    match action:
+        case ChapterMenu():
+            return _chapter_menu(plan)
+        case ChapterView(number):
+            chapter = plan.chapter(number)
+            buttons = [*_measure_buttons(chapter), [_button("← 章の一覧", ChapterMenu())]]
+            return render_html(chapter_lines(chapter)), InlineKeyboardMarkup(buttons)
+        case MeasureView(chapter_no, measure_no):
             chapter = plan.chapter(chapter_no)
             measure = chapter.measures[measure_no - 1]
-            lines = [
-                Line(Style.HEADING, f"{measure.number} {measure.title}"),
-                Line(Style.CITATION, chapter.label),
-                Line(Style.LABEL, "目指す姿"),
-                *(Line(Style.GOAL, goal) for goal in measure.goals),
-            ]
             buttons = [
-                [InlineKeyboardButton(_short(f"({m.number}) {m.title}"), callback_data=f"m:{m.id}")]
-                for m in measure.middles
+                [_button(_short(f"({m.number}) {m.title}"), MiddleView(m.id))] for m in measure.middles
             ]
-            buttons.append(
-                [InlineKeyboardButton(f"← 第{chapter.number}章", callback_data=f"c:{chapter.number}")]
-            )
-            return render_html(lines), InlineKeyboardMarkup(buttons)
-        if kind == "m":
-            located = plan.locate(key)
-            back = f"mm:{located.chapter.number}-{located.measure.number}"
-            markup = InlineKeyboardMarkup(
-                [[InlineKeyboardButton(f"← {_short(located.measure.title)}", callback_data=back)]]
-            )
+            buttons.append([_button(f"← 第{chapter.number}章", ChapterView(chapter.number))])
+            return render_html(measure_lines(chapter, measure)), InlineKeyboardMarkup(buttons)
+        case MiddleView(id):
+            located = plan.locate(id)
+            back = MeasureView(located.chapter.number, located.measure.number)
+            markup = InlineKeyboardMarkup([[_button(f"← {_short(located.measure.title)}", back)]])
             return render_html(card_lines(located)), markup
-    except (KeyError, ValueError, IndexError):
-        return None
-    return None
 
 
-async def browse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Every inline button the bot sent: what its data asks for (the handler's pattern parsed it)."""
+    query = _query(update)
+    match parse(query.data):
+        case FeedbackPress() as press:
+            await feedback(query, context, press)
+        case OpenCard(id):
+            await open_card(query, context, id)
+        case ChapterMenu() | ChapterView() | MeasureView() | MiddleView() as step:
+            await browse(query, context, step)
+
+
+async def browse(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, step: BrowseAction) -> None:
     """Chapter → major measures → middle measure cards, editing the message in place."""
-    query = update.callback_query
+    plan = _service(context).bundle.plan
     # CallbackQueries need to be answered, even if no notification to the user is needed.
-    view = _browse_view(_service(context).bundle.plan, query.data or "")
-    if view is None:
+    try:
+        text, markup = _browse_view(plan, step)
+    except (KeyError, IndexError):
         await query.answer(STALE)
-        view = _browse_view(_service(context).bundle.plan, "c")
+        text, markup = _chapter_menu(plan)
     else:
         await query.answer()
-    text, markup = view  # type: ignore[misc]
     with contextlib.suppress(BadRequest):  # "message is not modified" when pressed twice
         await query.edit_message_text(text, reply_markup=markup)
 
 
-async def open_card(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def open_card(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, middle_id: str) -> None:
     """A 「もしかして」 candidate: its card as a new message, the answer stays as it was."""
-    query = update.callback_query
     plan = _service(context).bundle.plan
     try:
-        located: Located = plan.locate((query.data or "").removeprefix("o:"))
+        located: Located = plan.locate(middle_id)
     except KeyError:
         await query.answer(STALE)
         return
     await query.answer()
     # The answer may be too old for Telegram to hand back (an inaccessible message): send to the chat.
-    await context.bot.send_message(update.effective_chat.id, render_html(card_lines(located)))
+    if query.message is None:  # a button on an inline-mode message: no chat to send to
+        return
+    await context.bot.send_message(query.message.chat.id, render_html(card_lines(located)))
 
 
-async def feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def feedback(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, press: FeedbackPress) -> None:
     """👍/👎: store the rating (a second press replaces it) and show which one counts."""
-    query = update.callback_query
-    _, sign, uid = (query.data or "").split(":", 2)
-    helpful = sign == "+"
-    _service(context).record_feedback("telegram", update.effective_user.id, uid, helpful)
+    _service(context).record_feedback("telegram", query.from_user.id, press.uid, press.helpful)
     await query.answer(
-        "ご評価ありがとうございます。" if helpful else "ご意見ありがとうございます。改善に役立てます。"
+        "ご評価ありがとうございます。" if press.helpful else "ご意見ありがとうございます。改善に役立てます。"
     )
     markup = getattr(query.message, "reply_markup", None)  # None for messages too old to edit
     if markup is None:
         return
     rows = [
         [
-            InlineKeyboardButton(
-                _mark(button.text, button.callback_data == query.data), callback_data=button.callback_data
-            )
-            if str(button.callback_data).startswith("f:")
+            InlineKeyboardButton(_mark(button.text, pressed == press), callback_data=button.callback_data)
+            if isinstance(pressed := parse(button.callback_data), FeedbackPress)
             else button
             for button in row
         ]
@@ -334,7 +355,7 @@ async def staff_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
                 )
         return lines
 
-    await update.effective_message.reply_text("\n".join(await asyncio.to_thread(figures)))
+    await _message(update).reply_text("\n".join(await asyncio.to_thread(figures)))
 
 
 async def staff_unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -347,7 +368,7 @@ async def staff_unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return [f"• {row.local_time[5:16]} {html.escape(row.question[:100])}" for row in rows]
 
     lines = await asyncio.to_thread(latest)
-    await update.effective_message.reply_text(
+    await _message(update).reply_text(
         "<b>最近の回答できなかった質問</b>\n" + ("\n".join(lines) if lines else "ありません。")
     )
 
@@ -399,7 +420,7 @@ async def stop_services(application: Application) -> None:
 def build_application(settings: Settings, service: PlanService, *, webhook: bool = False) -> Application:
     """The bot as production runs it; tests build it the same way against a local Bot API."""
     if not settings.telegram_token:
-        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_token)
@@ -430,8 +451,6 @@ def build_application(settings: Settings, service: PlanService, *, webhook: bool
     application.add_handler(MessageHandler(filters.TEXT & filters.UpdateType.MESSAGE, question))
     # Service messages (someone joined, a pin) are not residents talking to the bot.
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & ~filters.StatusUpdate.ALL, not_text))
-    application.add_handler(CallbackQueryHandler(feedback, pattern=r"^f:[+-]:[0-9a-f]{32}$"))
-    application.add_handler(CallbackQueryHandler(open_card, pattern=r"^o:"))
-    application.add_handler(CallbackQueryHandler(browse, pattern=r"^(c|c:\d+|mm:\d+-\d+|m:[\d-]+)$"))
+    application.add_handler(CallbackQueryHandler(on_button, pattern=lambda data: parse(data) is not None))
     application.add_error_handler(on_error)
     return application

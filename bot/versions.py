@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from index import PlanBundle, PlanDataError, build_bundle, bundled_plan_dir, read_sources
 from index.diff import Change, diff_plans
 
+from .errors import NoActivePlanError, ReindexConflictError, UnknownVersionError
 from .store import PlanVersion, utcnow
 
 __all__ = ["ActivePlan", "ReindexOutcome", "activate", "ensure_initial_version", "list_versions", "reindex"]
@@ -81,9 +82,26 @@ def reindex(
 ) -> ReindexOutcome:
     """Validate and build `sources`, diff against the active version, store and activate it.
 
-    PlanDataError leaves the database untouched, so the active version keeps serving.
+    PlanDataError leaves the database untouched, so the active version keeps serving;
+    ReindexConflictError when another reindex stored the same version at the same moment.
     `author` (a staff name, or cli:USER) is kept with a new version.
     """
+    try:
+        return _reindex(sessions, sources, label=label, dry_run=dry_run, author=author)
+    except IntegrityError:
+        raise ReindexConflictError(
+            "another reindex stored a version at the same moment: run it again"
+        ) from None
+
+
+def _reindex(
+    sessions: sessionmaker[Session],
+    sources: dict[str, str],
+    *,
+    label: str,
+    dry_run: bool,
+    author: str | None,
+) -> ReindexOutcome:
     bundle = build_bundle(sources)
     with sessions() as session, session.begin():
         active = _active(session)
@@ -113,11 +131,11 @@ def list_versions(session: Session) -> list[PlanVersion]:
 
 
 def activate(sessions: sessionmaker[Session], version_id: int) -> PlanVersion:
-    """Make an earlier version active again (rollback). LookupError if there is none."""
+    """Make an earlier version active again (rollback). UnknownVersionError if there is none."""
     with sessions() as session, session.begin():
         version = session.get(PlanVersion, version_id)
         if version is None:
-            raise LookupError(f"no plan version {version_id}")
+            raise UnknownVersionError(f"no plan version {version_id}")
         build_bundle(version.sources)  # refuse a version this code can no longer read
         session.execute(update(PlanVersion).values(active=False))
         version.active, version.activated_at = True, utcnow()
@@ -153,7 +171,9 @@ class ActivePlan:
         with sessions() as session:
             active = _active(session)
             if active is None:
-                raise LookupError("the database has no active plan version: run `python -m bot reindex`")
+                raise NoActivePlanError(
+                    "the database has no active plan version: run `python -m bot reindex`"
+                )
             bundle = _loadable(active)
             if bundle is not None:
                 return cls(sessions, bundle, active.id)

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from telegram import Update
 from telegram.ext import Application
 
+from .errors import ConfigError
 from .service import PlanService
 from .telegram import build_application, start_services, stop_services
 
@@ -46,7 +47,7 @@ def create_app(service: PlanService, *, application: Application | None = None) 
     settings = service.settings
     token = settings.telegram_token
     if not token:
-        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
     bot_app = application or build_application(settings, service, webhook=True)
 
     async def telegram_webhook(request: Request) -> Response:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PlanDataError, Problem
+from .errors import PlanBotError, PlanDataError, Problem
 from .models import Chapter, Contact, Located, Measure, Middle, Plan, Route
 from .plan import bundled_plan_dir, digest, parse_plan, read_sources
 from .search import Field, Hit, SearchIndex, SearchResult, Tuning
@@ -21,6 +21,7 @@ __all__ = [
     "Measure",
     "Middle",
     "Plan",
+    "PlanBotError",
     "PlanBundle",
     "PlanDataError",
     "Problem",

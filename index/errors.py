@@ -1,7 +1,9 @@
-"""The one exception tree of the index package.
+"""The root of the product's exception tree, and the index package's errors.
 
-Staff edit plan data by hand, so every problem names the file, the entry
-(第2章 › 1 › (3)) and what is wrong, and a run reports all problems at once.
+`PlanBotError` is the root here, not in `bot`, so the index stays free of bot imports;
+`bot.errors` adds the bot's own errors beneath it. Staff edit plan data by hand, so every
+problem names the file, the entry (第2章 › 1 › (3)) and what is wrong, and a run reports
+all problems at once.
 """
 
 from __future__ import annotations
@@ -9,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["PlanDataError", "Problem"]
+__all__ = ["PlanBotError", "PlanDataError", "Problem"]
+
+
+class PlanBotError(Exception):
+    """An error the operator can act on: its message says what is wrong and what to do.
+
+    Commands report it as one `Error: …` line instead of a traceback (see `bot.errors`).
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +32,7 @@ class Problem:
         return f"{where}: {self.message}"
 
 
-class PlanDataError(Exception):
+class PlanDataError(PlanBotError):
     """The plan data (or thesaurus) cannot be used; `problems` lists every reason."""
 
     def __init__(self, problems: Iterable[Problem]) -> None:

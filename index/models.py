@@ -94,6 +94,11 @@ class Measure:
     contact: Contact | None = None
     title_en: str | None = None  # unofficial English translation of `title`
 
+    @property
+    def label(self) -> str:
+        """Number and title, as the plan writes a major measure in citations, menus and headings."""
+        return f"{self.number} {self.title}"
+
 
 @dataclass(frozen=True, slots=True)
 class Chapter:
@@ -171,7 +176,7 @@ class Located:
         return SEPARATOR.join(
             (
                 self.chapter.label,
-                f"{self.measure.number} {self.measure.title}",
+                self.measure.label,
                 f"({self.middle.number}) {self.middle.title}",
             )
         )

@@ -34,7 +34,7 @@ class LuceneBM25(BM25Okapi):
     outweigh a rarer one. Lucene's form is positive and falls as n grows.
     """
 
-    def _calc_idf(self, nd: Mapping[str, int]) -> None:  # type: ignore[override]
+    def _calc_idf(self, nd: Mapping[str, int]) -> None:
         for word, doc_count in nd.items():
             self.idf[word] = math.log(1 + (self.corpus_size - doc_count + 0.5) / (doc_count + 0.5))
 

@@ -98,7 +98,7 @@ def telegram_latency(residents: int, questions_each: int) -> None:
     with tempfile.TemporaryDirectory() as tmp, BotApiServer(token="123:ABC") as api:
         process = BotProcess(bot_env(api.base_url, api.base_file_url, Path(tmp)), Path(tmp) / "bot.log")
         try:
-            api.wait_for("getUpdates", timeout=60)
+            api.wait_polling(timeout=60)
             latencies: list[float] = []
             lock = threading.Lock()
 

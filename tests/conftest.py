@@ -1,4 +1,5 @@
-"""Shared fixtures: real settings on a temporary data folder, a real SQLite file, the real plan."""
+"""Shared fixtures: real settings on a temporary data folder, a real SQLite file, the real plan, and the
+bot running as production runs it against a local Bot API test server."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from bot.config import Settings
 from bot.service import PlanService
 from index import PlanBundle, load_bundle
-from tests.helpers import make_settings
+from tests.botapi import BotApiServer
+from tests.helpers import BotProcess, RunningBot, bot_env, make_settings
 
 POSTGRES_ENV = "PLANBOT_TEST_POSTGRES_URL"
 
@@ -70,3 +72,28 @@ def pg_settings(tmp_path: Path, pg_database: str) -> Settings:
 
     upgrade(pg_database)
     return make_settings(tmp_path, DATABASE_URL=pg_database)
+
+
+@pytest.fixture(scope="module")
+def bot_extra_env() -> dict[str, str]:
+    """More environment for the module's running bot; a test module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory, bot_extra_env: dict[str, str]) -> Iterator[RunningBot]:
+    """One bot process per test module, listening before the first test starts."""
+    data_dir = tmp_path_factory.mktemp("bot")
+    with BotApiServer(token="123:ABC") as api:
+        env = bot_env(api.base_url, api.base_file_url, data_dir, **bot_extra_env)
+        process = BotProcess(env, data_dir / "bot.log")
+        try:
+            api.wait_polling()
+            yield RunningBot(api, process, data_dir)
+        finally:
+            assert process.stop() == 0, process.output
+
+
+@pytest.fixture
+def api(running: RunningBot) -> BotApiServer:
+    return running.api

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from bot.config import Settings
+
+if TYPE_CHECKING:
+    from tests.botapi import BotApiServer
 
 
 def make_settings(data_dir: Path, **overrides: str) -> Settings:
@@ -46,6 +50,14 @@ class BotProcess:
         code = self.process.wait(timeout)
         self._log.close()
         return code
+
+
+class RunningBot(NamedTuple):
+    """`python -m bot run` talking to its own local Bot API test server, with its data folder."""
+
+    api: BotApiServer
+    process: BotProcess
+    data_dir: Path
 
 
 def bot_env(api_base_url: str, api_file_url: str, data_dir: Path, **extra: str) -> dict[str, str]:

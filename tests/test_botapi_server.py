@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 import pytest_asyncio
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import (
     Application,
@@ -179,6 +179,7 @@ async def test_edits_not_modified_and_keyboard_removal(api: BotApiServer, bot: B
             "<b>v1</b>", USER, msg.message_id, parse_mode="HTML", reply_markup=keyboard("a")
         )
     edited = await bot.edit_message_text("v2", USER, msg.message_id)  # no markup: keyboard goes
+    assert isinstance(edited, Message)
     assert edited.text == "v2" and edited.reply_markup is None and edited.edit_date
     await bot.edit_message_reply_markup(USER, msg.message_id, reply_markup=keyboard("b"))
     with pytest.raises(BadRequest) as not_modified:
@@ -212,7 +213,7 @@ async def test_long_polling_delivers_text_and_callback_query(api: BotApiServer, 
     (update,) = await bot.get_updates(offset=first + 1, timeout=5)
     assert 0.2 < time.monotonic() - started < 2  # waited for the press, not the full timeout
     query = update.callback_query
-    assert query and query.data == "no" and query.message
+    assert query and query.data == "no" and isinstance(query.message, Message)
     assert query.message.reply_markup == keyboard("yes", "no")
     assert await query.answer("ok")
     with pytest.raises(BadRequest, match=r"(?i)query ID is invalid"):

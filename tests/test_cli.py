@@ -105,6 +105,16 @@ def test_run_without_token_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.output.strip().count("\n") == 0 and "TELEGRAM_BOT_TOKEN" in result.output
 
 
+@pytest.mark.parametrize("command", [["versions"], ["staff", "list"]], ids=" ".join)
+@pytest.mark.parametrize("name, value", [("STAFF_TELEGRAM_IDS", "tanaka"), ("PORT", "eighty")])
+def test_a_configuration_mistake_is_a_one_line_error(
+    tmp_path: Path, command: list[str], name: str, value: str
+) -> None:
+    result = CliRunner().invoke(cli, command, env={"PLANBOT_DATA_DIR": str(tmp_path), name: value})
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {name} must be") and result.output.count("\n") == 1
+
+
 def test_chat_answers_logs_and_takes_feedback(tmp_path: Path) -> None:
     env = {"PLANBOT_DATA_DIR": str(tmp_path), "LOG_SALT": "s"}
     result = CliRunner().invoke(cli, ["chat"], input="保育園が足りない\n+\n/chapters\n\n/quit\n", env=env)

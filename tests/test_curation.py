@@ -17,7 +17,6 @@ from bot.curation import (
     MEASURES,
     OUT_OF_SCOPE,
     SPAM,
-    CurationError,
     Verdict,
     answer_key,
     answer_key_jsonl,
@@ -26,10 +25,11 @@ from bot.curation import (
     resolve,
     spam_exchange_ids,
 )
+from bot.errors import CurationError, NotAnEditor, StaffAccountError
 from bot.reports import LogFilter, count_exchanges
-from bot.roles import NotAnEditor, is_editor, require_editor
+from bot.roles import is_editor, require_editor
 from bot.service import PlanService
-from bot.staff_auth import StaffAccountError, add_staff
+from bot.staff_auth import add_staff
 from bot.store import Exchange, StaffUser, alembic_config, make_engine, make_sessionmaker, upgrade
 from index.evaluate import read_questions
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 from urllib.parse import urlencode
 
+import click
 import httpx
 import pytest
 from click.testing import CliRunner
@@ -147,7 +148,7 @@ def client(anonymous: TestClient, uids: dict[str, str]) -> TestClient:
 
 def exchange_id(service: PlanService, uid: str) -> int:
     with service.sessions() as session:
-        return session.scalar(select(Exchange.id).where(Exchange.uid == uid))
+        return session.scalars(select(Exchange.id).where(Exchange.uid == uid)).one()
 
 
 # --- access ------------------------------------------------------------------------------------------
@@ -374,7 +375,7 @@ def test_inbox_groups_by_words_and_items_leave_when_handled(
         re.findall(r'<article class="item".*?</article>', after, flags=re.S)
     )
     with service.sessions() as session:
-        handled = session.scalar(select(HandledItem))
+        handled = session.scalars(select(HandledItem)).one()
     assert (handled.exchange_id, handled.staff_name, handled.note) == (target, STAFF, note)
 
     again = client.post(f"/staff/inbox/{target}/handled", data={"note": "", "csrf_token": csrf_token(page)})
@@ -411,7 +412,8 @@ def test_export_csv_of_the_filter_is_recorded(reader: TestClient, shared: Filled
     assert {row[2] for row in rows[1:]} == {"保育園が足りない", "保育園に入れない", "子育て支援"}
     assert all("第2章 福祉・こども・健康" in row[6] for row in rows[1:])  # citations spelled out
     with shared.service.sessions() as session:
-        export = session.scalar(select(Export).order_by(Export.id.desc()))
+        export = session.scalars(select(Export).order_by(Export.id.desc())).first()
+    assert export is not None
     assert (export.staff_name, export.filter, export.rows) == (STAFF, {"measure": "2-2-4"}, 3)
 
 
@@ -536,6 +538,6 @@ def test_staff_add_asks_twice_at_a_terminal(
 
 
 @pytest.mark.parametrize("command", [*staff.commands.values(), staff, dashboard], ids=lambda c: c.name)
-def test_every_command_has_help_with_an_example(command: object) -> None:
-    result = CliRunner().invoke(command, ["--help"])  # type: ignore[arg-type]
+def test_every_command_has_help_with_an_example(command: click.Command) -> None:
+    result = CliRunner().invoke(command, ["--help"])
     assert result.exit_code == 0 and "Example: python -m bot " in result.output

@@ -153,7 +153,7 @@ def test_a_working_session(page: Page, base_url: str, service: PlanService) -> N
     assert content.startswith("\ufeff時刻".encode())
     assert "宇宙旅行の費用" in content.decode("utf-8-sig")
     with service.sessions() as session:
-        export = session.scalar(select(Export))
+        export = session.scalars(select(Export)).one()
     assert (export.staff_name, export.filter) == (STAFF, {"inbox": "True"})
 
     page.get_by_role("button", name="ログアウト").click()

@@ -8,13 +8,13 @@ import pytest
 
 from bot.drafts import (
     Edit,
-    EditError,
     add_edit,
     apply_edits,
     build_candidate,
     discard_edit,
     pending_edits,
 )
+from bot.errors import EditError
 from bot.service import PlanService
 from index import Contact, PlanBundle, PlanDataError, build_bundle
 

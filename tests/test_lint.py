@@ -1,4 +1,4 @@
-"""The code stays ruff-clean: lint and format are part of the test command."""
+"""The code stays ruff-clean and mypy-clean: lint, format and type checks are part of the test command."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("args", [["check"], ["format", "--check"]], ids=["lint", "format"])
-def test_ruff(args: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args", [["ruff", "check"], ["ruff", "format", "--check"], ["mypy"]], ids=["lint", "format", "types"]
+)
+def test_static_checks(args: list[str]) -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "ruff", *args, "bot", "index", "tests"],
+        [sys.executable, "-m", *args, "bot", "index", "tests"],
         cwd=ROOT,
         capture_output=True,
         text=True,

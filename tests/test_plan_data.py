@@ -11,7 +11,17 @@ from click.testing import CliRunner
 
 from bot.cli import cli
 from bot.outline import TITLE_EN_NOTE
-from index import Contact, PlanBundle, PlanDataError, Route, bundled_plan_dir, load_bundle
+from index import (
+    Chapter,
+    Contact,
+    Measure,
+    Middle,
+    PlanBundle,
+    PlanDataError,
+    Route,
+    bundled_plan_dir,
+    load_bundle,
+)
 from index.diff import Change, diff_plans
 
 # (id, title, items, more) for a sample of middle measures in every chapter, as the source prints them.
@@ -503,15 +513,10 @@ def test_diff_reports_route_and_translation_changes(
 
 
 def test_every_title_has_an_english_translation(bundle: PlanBundle) -> None:
-    parts = [
-        part
-        for chapter in bundle.plan.chapters
-        for part in (
-            chapter,
-            *chapter.measures,
-            *(m for measure in chapter.measures for m in measure.middles),
-        )
-    ]
+    chapters = bundle.plan.chapters
+    measures = [measure for chapter in chapters for measure in chapter.measures]
+    middles = [middle for measure in measures for middle in measure.middles]
+    parts: list[Chapter | Measure | Middle] = [*chapters, *measures, *middles]
     assert len(parts) == 6 + 24 + 70
     missing = [part.title for part in parts if not (part.title_en and part.title_en.strip())]
     assert missing == []

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from bot import audit
 from bot.cli import cli
-from bot.drafts import Edit, EditError, add_edit, pending_edits
+from bot.drafts import Edit, add_edit, pending_edits
+from bot.errors import EditError, UnknownVersionError
 from bot.publish import bundled_matches, export_version, publish, rollback
 from bot.service import PlanService
 from bot.store import PlanEdit, PlanVersion
@@ -60,7 +61,7 @@ def test_rollback_restores_the_previous_answer_and_is_audited(service: PlanServi
     with service.sessions() as session:
         [event] = audit.list_events(session, audit.AuditFilter(action="rollback"))
         assert (event.staff_name, event.target, event.details["previous"]) == ("suzuki", "version 1", 2)
-    with pytest.raises(LookupError, match="no plan version 9"):
+    with pytest.raises(UnknownVersionError, match="no plan version 9"):
         rollback(service.sessions, 9, "suzuki")
 
 

@@ -6,7 +6,6 @@ text, and check what the resident sees and what the answer log holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from sqlalchemy import select
 
 from bot.store import Exchange, Feedback, make_engine, make_sessionmaker
 from tests.botapi import BotApiServer, SentMessage
-from tests.helpers import BotProcess, bot_env
+from tests.helpers import RunningBot
 
 STAFF = 900001
 
@@ -38,23 +37,16 @@ class Resident:
     def current(self, message: SentMessage) -> SentMessage:
         return next(m for m in self.api.messages(self.user_id) if m.message_id == message.message_id)
 
+    def button_texts(self, message: SentMessage) -> list[str]:
+        """The labels on the message's keyboard as the resident sees it now."""
+        markup = self.current(message).reply_markup
+        assert markup is not None
+        return [b["text"] for row in markup["inline_keyboard"] for b in row]
+
 
 @pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BotApiServer, BotProcess, Path]]:
-    data_dir = tmp_path_factory.mktemp("bot")
-    with BotApiServer(token="123:ABC") as api:
-        env = bot_env(api.base_url, api.base_file_url, data_dir, STAFF_TELEGRAM_IDS=str(STAFF))
-        process = BotProcess(env, data_dir / "bot.log")
-        try:
-            api.wait_for("getUpdates", timeout=30)
-            yield api, process, data_dir
-        finally:
-            assert process.stop() == 0, process.output
-
-
-@pytest.fixture
-def api(running: tuple[BotApiServer, BotProcess, Path]) -> BotApiServer:
-    return running[0]
+def bot_extra_env() -> dict[str, str]:
+    return {"STAFF_TELEGRAM_IDS": str(STAFF)}
 
 
 _next_user = iter(range(1000, 2000))
@@ -100,7 +92,7 @@ def test_start_welcomes_with_examples_and_chapter_menu(resident: Resident) -> No
 
 
 def test_question_gets_the_measure_with_citation_items_and_goals(
-    resident: Resident, running: tuple[BotApiServer, BotProcess, Path]
+    resident: Resident, running: RunningBot
 ) -> None:
     reply = resident.say("保育園が足りない")
     text = reply.plain_text
@@ -114,7 +106,7 @@ def test_question_gets_the_measure_with_citation_items_and_goals(
     assert "骨子" in text
     assert reply.parse_mode == "HTML"
     assert [d[:4] for d in reply.callback_data[-2:]] == ["f:+:", "f:-:"]
-    exchange = _wait_logged(running[2], "保育園が足りない")
+    exchange = _wait_logged(running.data_dir, "保育園が足りない")
     assert exchange.channel == "telegram" and exchange.answered
     assert str(resident.user_id) not in exchange.user_key
 
@@ -130,23 +122,21 @@ def test_candidate_button_opens_its_card(resident: Resident) -> None:
     assert "第4章" in card.plain_text
 
 
-def test_feedback_is_recorded_acknowledged_and_shown(
-    resident: Resident, running: tuple[BotApiServer, BotProcess, Path]
-) -> None:
+def test_feedback_is_recorded_acknowledged_and_shown(resident: Resident, running: RunningBot) -> None:
     reply = resident.say("空き家")
     down = next(d for d in reply.callback_data if d.startswith("f:-:"))
     resident.press(reply, down)
     assert resident.api.wait_for("answerCallbackQuery")[0].params.get("text")
     resident.api.wait_for("editMessageReplyMarkup")
-    buttons = [b["text"] for row in resident.current(reply).reply_markup["inline_keyboard"] for b in row]
+    buttons = resident.button_texts(reply)
     assert "👎 役に立たなかった ✓" in buttons
     up = next(d for d in reply.callback_data if d.startswith("f:+:"))
     resident.press(reply, up)
     resident.api.wait_for("editMessageReplyMarkup")
-    buttons = [b["text"] for row in resident.current(reply).reply_markup["inline_keyboard"] for b in row]
+    buttons = resident.button_texts(reply)
     assert "👍 役に立った ✓" in buttons and "👎 役に立たなかった" in buttons
     uid = up.removeprefix("f:+:")
-    sessions = make_sessionmaker(make_engine(f"sqlite:///{running[2] / 'planbot.sqlite3'}"))
+    sessions = make_sessionmaker(make_engine(f"sqlite:///{running.data_dir / 'planbot.sqlite3'}"))
     import time
 
     for _ in range(100):
@@ -264,5 +254,5 @@ def test_staff_commands_do_not_post_questions_in_a_group(api: BotApiServer) -> N
     assert "そのコマンドはありません" in api.wait_reply(-100777).plain_text
 
 
-def test_the_token_never_reaches_the_logs(running: tuple[BotApiServer, BotProcess, Path]) -> None:
-    assert "123:ABC" not in running[1].output
+def test_the_token_never_reaches_the_logs(running: RunningBot) -> None:
+    assert "123:ABC" not in running.process.output

@@ -3,29 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from tests.botapi import BotApiServer
-from tests.helpers import BotProcess, bot_env
-
-
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BotApiServer, BotProcess]]:
-    data_dir = tmp_path_factory.mktemp("bot")
-    with BotApiServer(token="123:ABC") as api:
-        process = BotProcess(bot_env(api.base_url, api.base_file_url, data_dir), data_dir / "bot.log")
-        try:
-            api.wait_for("getUpdates", timeout=30)
-            yield api, process
-        finally:
-            assert process.stop() == 0, process.output
-
-
-@pytest.fixture
-def api(running: tuple[BotApiServer, BotProcess]) -> BotApiServer:
-    return running[0]
+from tests.helpers import RunningBot
 
 
 def _ask(api: BotApiServer, user: int, text: str = "空き家", timeout: float = 15.0) -> str:
@@ -52,15 +32,13 @@ def test_server_errors_are_retried_with_backoff(api: BotApiServer) -> None:
     assert retried.time > failed[1].time
 
 
-def test_bot_survives_an_outage_and_carries_on(
-    api: BotApiServer, running: tuple[BotApiServer, BotProcess]
-) -> None:
+def test_bot_survives_an_outage_and_carries_on(api: BotApiServer, running: RunningBot) -> None:
     api.outage(3)
     api.mark()
     api.send_text(3003, "保育園が足りない")  # queued while the Bot API is down
     reply = api.wait_reply(3003, timeout=30)
     assert "幼児期等の教育と保育の充実" in reply.plain_text
-    assert running[1].process.poll() is None
+    assert running.process.process.poll() is None
     assert "空き家対策の推進" in _ask(api, 3003)
 
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select, update
 
 from bot.cli import cli
 from bot.service import PlanService
 from bot.store import Exchange, PlanVersion, make_engine, make_sessionmaker, utcnow
-from bot.versions import ActivePlan
-from index import Contact, Route, bundled_plan_dir
+from bot.versions import ActivePlan, reindex
+from index import Contact, Route, bundled_plan_dir, read_sources
 from index.plan import digest
 from tests.botapi import BotApiServer
 from tests.helpers import BotProcess, bot_env
@@ -134,12 +134,36 @@ def test_rollback_to_an_earlier_version(env: dict[str, str], plan_dir: Path) -> 
     assert code == 1 and "no plan version 99" in output
 
 
+def test_a_reindex_racing_another_is_told_to_run_again(env: dict[str, str], plan_dir: Path) -> None:
+    """Two staff reindex the same new data at once: the one that stores second gets one clear line."""
+    assert _cli(env, "versions")[0] == 0  # version 1 exists
+    _retitle(plan_dir)
+    url = f"sqlite:///{Path(env['PLANBOT_DATA_DIR']) / 'planbot.sqlite3'}"
+    raced = False
+
+    def other_reindex_stores_first(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        nonlocal raced
+        if statement.startswith("UPDATE plan_versions") and not raced:
+            raced = True
+            reindex(make_sessionmaker(make_engine(url)), read_sources(plan_dir), label="", dry_run=False)
+
+    event.listen(Engine, "before_cursor_execute", other_reindex_stores_first)
+    try:
+        code, output = _cli(env, "reindex", "--plan-dir", str(plan_dir))
+    finally:
+        event.remove(Engine, "before_cursor_execute", other_reindex_stores_first)
+    assert raced
+    assert code == 1
+    assert "Error: another reindex stored a version at the same moment: run it again" in output
+    assert "Traceback" not in output and "IntegrityError" not in output
+
+
 def test_a_version_that_fails_to_load_is_skipped(service: PlanService) -> None:
     """A process that cannot load the new active version keeps the one it has."""
     with service.sessions() as session, session.begin():
         sources = dict(session.scalars(select(PlanVersion)).one().sources)
         sources["chapter1.yaml"] = "number: [\n"
-        session.execute(PlanVersion.__table__.update().values(active=False))
+        session.execute(update(PlanVersion).values(active=False))
         session.add(
             PlanVersion(digest="broken", created_at=utcnow(), label="broken", sources=sources, active=True)
         )
@@ -279,7 +303,7 @@ def test_running_bot_switches_to_the_new_version_while_answering(
     data_dir = Path(env["PLANBOT_DATA_DIR"])
     process = BotProcess(bot_env(api.base_url, api.base_file_url, data_dir), tmp_path / "bot.log")
     try:
-        api.wait_for("getUpdates", timeout=30)
+        api.wait_polling()
         with _Asker(api, 4001) as asker:
             while not asker.titles:
                 time.sleep(0.05)
@@ -313,7 +337,7 @@ def test_two_bot_processes_on_one_postgres_database_both_switch(
         ]
         try:
             for a in (first_api, second_api):
-                a.wait_for("getUpdates", timeout=30)
+                a.wait_polling()
             with _Asker(first_api, 5001) as one, _Asker(second_api, 5002) as two:
                 while not one.titles or not two.titles:
                     time.sleep(0.05)

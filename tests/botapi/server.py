@@ -247,14 +247,14 @@ def parse_html(text: str) -> tuple[str, list[JSON]]:
             if m[1]:
                 if not stack:
                     raise ValueError(f'Unexpected end tag "</{name}>" {at}')
-                top, start, entity = stack.pop()
+                top, start, closed = stack.pop()
                 if top != name:
                     raise ValueError(f'Unmatched end tag {at}, expected "</{top}>", found "</{name}>"')
-                language = entity.pop("language", None) if entity and top == "code" else None
+                language = closed.pop("language", None) if closed and top == "code" else None
                 if language and stack and stack[-1][0] == "pre" and stack[-1][2] is not None:
                     stack[-1][2]["language"] = language  # <pre><code class="language-x">
-                elif entity and offset > start:
-                    entities.append(entity | {"offset": start, "length": offset - start})
+                elif closed and offset > start:
+                    entities.append(closed | {"offset": start, "length": offset - start})
                 continue
             if name not in _HTML_TAGS:
                 raise ValueError(f'Unsupported start tag "{name}" {at}')
@@ -347,7 +347,8 @@ async def _read_params(request: Request) -> JSON:
     elif "multipart/form-data" in ctype:
         head = f"Content-Type: {ctype}\r\n\r\n".encode()
         for part in BytesParser(policy=HTTP).parsebytes(head + body).iter_parts():
-            data = part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
             value = {"filename": name, "size": len(data)} if (name := part.get_filename()) else None
             raw[str(part.get_param("name", header="content-disposition"))] = value or data.decode()
     elif body:
@@ -393,6 +394,7 @@ class BotApiServer:
         self._updates: list[JSON] = []  # queued and not yet confirmed by an offset
         self._built: dict[int, JSON] = {}  # every update ever made, queued or not
         self._last_update_id = self._seq = self._poll_generation = 0
+        self._open_polls = 0  # getUpdates requests waiting right now: the bot is listening
         self._allowed: list[str] | None = None
         self._users: dict[int, JSON] = {}
         self._chats: dict[int, JSON] = {}
@@ -594,7 +596,9 @@ class BotApiServer:
     async def _get_updates(self, p: JSON) -> list[JSON]:
         """Long polling; a newer getUpdates terminates an older one with 409, as on Telegram."""
         assert self._wake is not None
-        with self._lock:
+        limit = min(max(int(p.get("limit") or 100), 1), 100)
+        deadline = time.monotonic() + float(p.get("timeout") or 0)
+        with self._cond:
             if self._webhook["url"]:
                 raise ApiError(409, _CONFLICT_HOOK)
             self._poll_generation += 1
@@ -606,9 +610,17 @@ class BotApiServer:
                 self._updates = [u for u in self._updates if u["update_id"] >= offset]
             elif offset < 0:
                 self._updates = self._updates[offset:]
+            self._open_polls += 1
+            self._cond.notify_all()
         self._wake.set()  # an older poll wakes up, sees it was superseded, and fails
-        limit = min(max(int(p.get("limit") or 100), 1), 100)
-        deadline = time.monotonic() + float(p.get("timeout") or 0)
+        try:
+            return await self._poll(generation, limit, deadline)
+        finally:
+            with self._cond:
+                self._open_polls -= 1
+
+    async def _poll(self, generation: int, limit: int, deadline: float) -> list[JSON]:
+        assert self._wake is not None
         while True:
             if generation != self._poll_generation:
                 raise ApiError(409, _CONFLICT_POLL)
@@ -635,7 +647,7 @@ class BotApiServer:
             {"message_id": p["reply_to_message_id"]} if "reply_to_message_id" in p else {}
         )
         with self._cond:
-            target = self._raw.get((chat["id"], reply.get("message_id")))
+            target = self._raw.get((chat["id"], reply["message_id"])) if "message_id" in reply else None
             allow = reply.get("allow_sending_without_reply", p.get("allow_sending_without_reply"))
             if reply and target is None and not allow:
                 raise _bad("message to be replied not found")
@@ -991,6 +1003,14 @@ class BotApiServer:
     ) -> list[Call]:
         """:meth:`wait_for` for async tests, without blocking their event loop."""
         return await self._await(self._matcher(method, predicate, count), timeout)
+
+    def wait_polling(self, timeout: float = 30.0) -> None:
+        """Block until a getUpdates long poll is open: the bot is listening.
+
+        Calls are recorded when they complete, so waiting for a getUpdates call would sit out
+        a whole long poll; this returns as soon as one has arrived.
+        """
+        self._wait(("an open getUpdates long poll", lambda: True if self._open_polls else None), timeout)
 
     def wait_reply(self, chat_id: int, timeout: float = 10.0) -> SentMessage:
         """The next bot message to ``chat_id`` after the mark; successive calls advance."""
