@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-from index import Chapter, Field, Hit, Located, Measure, Plan, SearchResult
+from index import Chapter, Field, Grade, Hit, Located, Measure, Plan, Reason, SearchResult
 
 __all__ = [
     "Line",
@@ -30,6 +30,7 @@ __all__ = [
     "help_lines",
     "is_english",
     "measure_lines",
+    "related_lines",
     "render_html",
     "render_plain",
     "welcome_lines",
@@ -150,14 +151,14 @@ def declined_lines(plan: Plan, result: SearchResult) -> list[Line]:
                 Style.LEAD, "The plan has nothing on this question. Try other words, or browse the chapters:"
             )
         ]
-    if result.reason == "other_city":
+    if result.reason is Reason.OTHER_CITY:
         lines.append(
             Line(
                 Style.LEAD,
                 "朝霞市の総合計画についてお答えしています。ほかの市町村のことは、その市町村にお問い合わせください。",
             )
         )
-    elif result.reason == "no_terms":
+    elif result.reason is Reason.NO_TERMS:
         lines.append(
             Line(Style.LEAD, "ご質問の言葉を読み取れませんでした。知りたいことを言葉で書いてください。")
         )
@@ -187,10 +188,24 @@ def candidates(result: SearchResult) -> tuple[Hit, ...]:
     return tuple(hit for hit in result.hits[1:] if hit.score >= floor)
 
 
+def related_lines(plan: Plan, result: SearchResult) -> list[Line]:
+    """Measures that touch the question when the plan does not hold what it asks."""
+    if result.reason is Reason.PROCEDURE:
+        lead = f"「{quote(result.question)}」の手続きや日時・場所・料金などは、総合計画には載っていません。"
+    else:
+        lead = f"「{quote(result.question)}」に直接お答えする施策は、総合計画には見つかりませんでした。"
+    lines = [Line(Style.LEAD, lead), Line(Style.LABEL, "関係する施策")]
+    lines += [Line(Style.ITEM, f"{hit.title}（{hit.citation}）") for hit in result.hits[:3]]
+    lines += [BLANK, source_note(plan)]
+    return lines
+
+
 def answer_lines(plan: Plan, result: SearchResult) -> list[Line]:
-    """The reply to a question: the best measure's card, or the field, or a plain decline."""
-    if not result.answered:
+    """The reply to a question: the best measure's card, the field, related measures, or a decline."""
+    if result.grade is Grade.NONE:
         return declined_lines(plan, result)
+    if result.grade is Grade.RELATED:
+        return related_lines(plan, result)
     if result.field is not None:
         return field_lines(plan, result, result.field)
     best, others = result.hits[0], candidates(result)

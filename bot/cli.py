@@ -1,52 +1,88 @@
 """The `python -m bot` command group: the product's one entry point.
 
-Commands import heavy modules (telegram, the web app) only when they run, so
-`ask` stays the quick, scriptable path.
+Commands import the database stack, telegram and the web app only when they run
+(and the staff command groups load on first use), so `plan`, `ask` and `evaluate`
+stay the quick, scriptable path.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import getpass
+import importlib
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import make_url
-from sqlalchemy.orm import Session, sessionmaker
 
-from index import Plan, PlanDataError, bundled_plan_dir, load_bundle, read_sources
+from index import Plan, PlanBundle, PlanDataError, bundled_plan_dir, load_bundle, read_sources
 from index.evaluate import evaluate as run_evaluation
 from index.evaluate import read_questions
 
-from . import audit
 from .answer import answer_lines, render_plain
 from .config import Settings, configure_logging
-from .console import run_chat
-from .curation_cli import COMMANDS, by_option, export_command
 from .errors import NoActivePlanError, ReportingGroup
 from .outline import outline_lines, plan_json
-from .publish import bundled_matches, rollback
-from .reports import LOCAL_TZ, LogFilter, compute_stats, list_exchanges, parse_time, purge, rows_to_csv
-from .service import PlanService
-from .staff_cli import dashboard, staff
-from .store import open_database, upgrade
-from .tables import render_stats, render_table
-from .versions import ActivePlan, ensure_initial_version, list_versions, reindex
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from .reports import LogFilter
 
 PLAN_DIR = click.Path(file_okay=False, path_type=Path)
+# Command groups that live in other modules, imported when first used.
+LAZY_GROUPS = {
+    "staff": "bot.staff_cli:staff",
+    "dashboard": "bot.staff_cli:dashboard",
+    **{
+        name: f"bot.curation_cli:{name.replace('-', '_')}_command"
+        for name in ("resolve", "reopen", "suggest", "draft", "preview", "publish", "context", "audit")
+    },
+    "answer-key": "bot.curation_cli:answer_key_command",
+}
 
 
-def _bundle(plan_dir: Path | None):
+class _Commands(ReportingGroup):
+    """The command group, loading `LAZY_GROUPS` only when asked for (click's lazy-loading pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_GROUPS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in LAZY_GROUPS:
+            return super().get_command(ctx, cmd_name)
+        module, name = LAZY_GROUPS[cmd_name].split(":")
+        command = getattr(importlib.import_module(module), name)
+        assert isinstance(command, click.Command)
+        return command
+
+
+def cli_actor() -> str:
+    """Who the audit trail names for a command-line change without --by."""
+    return f"cli:{getpass.getuser()}"
+
+
+def by_option(command: Callable[..., None]) -> Callable[..., None]:
+    """`--by NAME`: the name the audit trail records for a change made on the command line."""
+    return click.option(
+        "--by",
+        "actor",
+        default=cli_actor,
+        help="Name recorded in the audit trail (default: cli:<login name>).",
+    )(command)
+
+
+def _bundle(plan_dir: Path | None) -> PlanBundle:
     try:
         return load_bundle(plan_dir)
     except PlanDataError as error:
         raise click.ClickException(f"the plan data has errors:\n{error}") from None
 
 
-@click.group(cls=ReportingGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Asaka City comprehensive plan bot: answers residents' questions from the plan."""
 
@@ -127,6 +163,9 @@ def evaluate(file: Path, verbose: bool, as_json: bool, plan_dir: Path | None) ->
 
 def _staff_context() -> tuple[sessionmaker[Session], Plan]:
     """A database session factory and the active plan, for staff commands."""
+    from .store import open_database
+    from .versions import ActivePlan, ensure_initial_version
+
     settings = Settings.from_env()
     sessions = open_database(settings.database_url, migrate=settings.embedded_database)
     try:
@@ -143,6 +182,9 @@ def chat() -> None:
 
     Example: python -m bot chat
     """
+    from .console import run_chat
+    from .service import PlanService
+
     service = PlanService.start(Settings.from_env())
     try:
         run_chat(service)
@@ -164,6 +206,8 @@ def db_upgrade() -> None:
 
     Example: DATABASE_URL=postgresql+psycopg://planbot@localhost/planbot python -m bot db upgrade
     """
+    from .store import upgrade
+
     settings = Settings.from_env()
     upgrade(settings.database_url)
     click.echo(f"database is at the newest schema ({_safe_url(settings.database_url)})")
@@ -171,6 +215,8 @@ def db_upgrade() -> None:
 
 def _safe_url(url: str) -> str:
     """The database URL without its password, for messages."""
+    from sqlalchemy import make_url
+
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -179,6 +225,8 @@ def _time_option(name: str, *, end: bool) -> Callable[[Callable[..., None]], Cal
         if value is None:
             return None
         try:
+            from .reports import parse_time
+
             return parse_time(value, end_of_day=end)
         except ValueError as error:
             raise click.BadParameter(str(error)) from None
@@ -211,6 +259,8 @@ def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
 
 def _log_filter(plan_version: int | None = None, **options: Any) -> LogFilter:
     """`_filter_options`' values, as click passes them, into the filter they describe."""
+    from .reports import LogFilter
+
     return LogFilter(version=plan_version, **options)
 
 
@@ -228,6 +278,9 @@ def logs(ctx: click.Context, limit: int, fmt: str, **options: Any) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
+    from .reports import list_exchanges, rows_to_csv
+    from .tables import render_table
+
     sessions, plan = _staff_context()
     with sessions() as session:
         rows = list_exchanges(session, _log_filter(**options), plan, limit=limit)
@@ -247,6 +300,8 @@ def logs_purge(days: int, yes: bool) -> None:
 
     Example: python -m bot logs purge --older-than 365 --yes
     """
+    from .reports import purge
+
     sessions, _plan = _staff_context()
     with sessions() as session, session.begin():
         count = purge(session, days, execute=yes)
@@ -262,6 +317,9 @@ def stats(as_json: bool, **options: Any) -> None:
 
     Example: python -m bot stats --since 2026-11-01
     """
+    from .reports import compute_stats
+    from .tables import render_stats
+
     sessions, plan = _staff_context()
     with sessions() as session:
         figures = compute_stats(session, _log_filter(**options), plan)
@@ -286,6 +344,10 @@ def reindex_command(
 
     Example: python -m bot reindex --plan-dir plan_data --label "素案"
     """
+    from . import audit
+    from .publish import rollback
+    from .versions import reindex
+
     sessions, _plan = _staff_context()
     if activate_id is not None:
         try:
@@ -343,6 +405,10 @@ def versions_command(ctx: click.Context) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
+    from .publish import bundled_matches
+    from .reports import LOCAL_TZ
+    from .versions import ActivePlan, list_versions
+
     sessions, _plan = _staff_context()
     with sessions() as session:
         rows = list_versions(session)
@@ -359,7 +425,22 @@ def versions_command(ctx: click.Context) -> None:
         )
 
 
-versions_command.add_command(export_command)
+@versions_command.command("export")
+@click.argument("version_id", type=int)
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@by_option
+def versions_export(version_id: int, directory: Path, actor: str) -> None:
+    """Write plan version N as plan data files into DIR (the bundled plan_data/ format).
+
+    `reindex --plan-dir DIR` on the result finds no change. To keep the repository in step:
+
+    Example: python -m bot versions export 3 plan_data
+    """
+    from .publish import export_version
+
+    sessions, _plan = _staff_context()
+    names = export_version(sessions, version_id, directory, actor)
+    click.echo(f"wrote version {version_id} to {directory}: {', '.join(names)}")
 
 
 def _telegram_settings() -> Settings:
@@ -383,6 +464,7 @@ def run() -> None:
     configure_logging()
     from telegram import Update
 
+    from .service import PlanService
     from .telegram import build_application
 
     service = PlanService.start(settings)
@@ -405,15 +487,10 @@ def serve(host: str) -> None:
     configure_logging()
     import uvicorn
 
+    from .service import PlanService
     from .web import create_app
 
     uvicorn.run(create_app(PlanService.start(settings)), host=host, port=settings.port, log_config=None)
-
-
-cli.add_command(staff)
-cli.add_command(dashboard)
-for command in COMMANDS:
-    cli.add_command(command)
 
 
 def main() -> None:

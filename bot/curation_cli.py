@@ -1,6 +1,6 @@
-"""`python -m bot resolve|reopen|suggest|draft|preview|publish|context|audit|answer-key` and
-`versions export`: improving answers from the command line, the same operations the dashboard's
-pages call.
+"""`python -m bot resolve|reopen|suggest|draft|preview|publish|context|audit|answer-key`: improving
+answers from the command line, the same operations the dashboard's pages call (loaded lazily by
+`bot.cli`; `versions export` lives there with the other version commands).
 
 Every change is recorded in the audit trail under `--by` (default: cli:<login name>), since the
 command line has no staff login. The product's errors (a verdict or change that cannot be
@@ -10,9 +10,7 @@ stored) reach staff as one line through `bot.errors.ReportingGroup`, the group t
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -21,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from index import PlanDataError
 
 from . import audit
+from .cli import by_option
 from .config import Settings
 from .curation import (
     MEASURES,
@@ -50,27 +49,23 @@ from .drafts import (
 )
 from .errors import EditError
 from .preview import preview as run_preview
-from .publish import active_bundle, export_version, publish
+from .publish import active_bundle, publish
 from .reports import LOCAL_TZ, parse_time
 from .store import Exchange, Resolution, open_database
 from .suggest import suggest as run_suggest
 from .versions import ensure_initial_version
 
-__all__ = ["COMMANDS", "by_option", "cli_actor", "export_command"]
-
-
-def cli_actor() -> str:
-    """Who the audit trail names for a command-line change without --by."""
-    return f"cli:{getpass.getuser()}"
-
-
-def by_option(command: Callable[..., None]) -> Callable[..., None]:
-    return click.option(
-        "--by",
-        "actor",
-        default=cli_actor,
-        help="Name recorded in the audit trail (default: cli:<login name>).",
-    )(command)
+__all__ = [
+    "answer_key_command",
+    "audit_command",
+    "context_command",
+    "draft_command",
+    "preview_command",
+    "publish_command",
+    "reopen_command",
+    "resolve_command",
+    "suggest_command",
+]
 
 
 def _sessions() -> sessionmaker[Session]:
@@ -218,7 +213,7 @@ def _add(session: Session, draft: Draft, edit: Edit, actor: str, exchange_id: in
 
 @click.group("draft", invoke_without_command=True)
 @click.pass_context
-def draft_group(ctx: click.Context) -> None:
+def draft_command(ctx: click.Context) -> None:
     """The draft: pending changes to the thesaurus, keywords and metadata (listed without a subcommand).
 
     Example: python -m bot draft synonym 低炭素 グリーンカーテン
@@ -242,7 +237,7 @@ def _draft_edit(edit: Edit, actor: str) -> None:
     click.echo(f"added to the draft: {edit.describe()}")
 
 
-@draft_group.command("synonym")
+@draft_command.command("synonym")
 @click.argument("plan_word")
 @click.argument("word")
 @click.option("--remove", is_flag=True, help="Remove the resident word instead.")
@@ -255,7 +250,7 @@ def draft_synonym(plan_word: str, word: str, remove: bool, actor: str) -> None:
     _draft_edit(Edit(SYNONYM_REMOVE if remove else SYNONYM_ADD, plan_word, word), actor)
 
 
-@draft_group.command("keyword")
+@draft_command.command("keyword")
 @click.argument("measure_id")
 @click.argument("word")
 @click.option("--remove", is_flag=True, help="Remove the keyword instead.")
@@ -268,7 +263,7 @@ def draft_keyword(measure_id: str, word: str, remove: bool, actor: str) -> None:
     _draft_edit(Edit(KEYWORD_REMOVE if remove else KEYWORD_ADD, measure_id, word), actor)
 
 
-@draft_group.command("set")
+@draft_command.command("set")
 @click.argument("part")
 @click.argument("field", type=click.Choice(FIELD_KINDS))
 @click.argument("value", required=False)
@@ -291,7 +286,7 @@ def draft_set(part: str, field: str, value: str | None, phone: str | None, clear
     _draft_edit(Edit(field, part, content), actor)
 
 
-@draft_group.command("discard")
+@draft_command.command("discard")
 @click.argument("edit_id", type=int)
 @by_option
 def draft_discard(edit_id: int, actor: str) -> None:
@@ -366,8 +361,8 @@ def preview_command(as_json: bool) -> None:
             click.echo(
                 f"  {q.name}: {q.before.answerable}+{q.before.out_of_scope} questions  "
                 f"hit@1 {_pair(q.before.hit1, q.after.hit1)}  hit@3 {_pair(q.before.hit3, q.after.hit3)}  "
-                f"out-of-scope declined "
-                f"{_pair(q.before.out_of_scope_declined, q.after.out_of_scope_declined)}"
+                f"out-of-scope handled "
+                f"{_pair(q.before.out_of_scope_handled, q.after.out_of_scope_handled)}"
             )
         click.echo(
             f"\nchanged answers among the last {result.recent} distinct logged questions: "
@@ -459,31 +454,3 @@ def audit_command(
         when = row.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
         details = json.dumps(row.details, ensure_ascii=False)
         click.echo(f"{when}  {row.staff_name:<14}  {row.action:<8}  {row.target:<14}  {details}")
-
-
-@click.command("export")
-@click.argument("version_id", type=int)
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@by_option
-def export_command(version_id: int, directory: Path, actor: str) -> None:
-    """Write plan version N as plan data files into DIR (the bundled plan_data/ format).
-
-    `reindex --plan-dir DIR` on the result finds no change. To keep the repository in step:
-
-    Example: python -m bot versions export 3 plan_data
-    """
-    names = export_version(_sessions(), version_id, directory, actor)
-    click.echo(f"wrote version {version_id} to {directory}: {', '.join(names)}")
-
-
-COMMANDS = (
-    resolve_command,
-    reopen_command,
-    suggest_command,
-    draft_group,
-    preview_command,
-    publish_command,
-    context_command,
-    audit_command,
-    answer_key_command,
-)

@@ -83,7 +83,10 @@ REASONS = {
     "other_city": "回答なし（他市の話題）",
     "off_topic": "回答なし（対象外の依頼）",
     "no_match": "回答なし（該当なし）",
-    "weak_evidence": "回答なし（根拠不足）",
+    "weak_evidence": "関連施策のみ（根拠が弱い）",
+    "procedure": "関連施策のみ（手続き等は計画外）",
+    "other_body": "関連施策のみ（他機関の事業）",
+    "small_talk": "回答なし（あいさつ・雑談）",
 }
 PERIODS = (("7", "直近7日"), ("30", "直近30日"), ("90", "直近90日"), ("all", "全期間"))
 FILTER_KEYS = (

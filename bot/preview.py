@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from index import PlanBundle, SearchResult, bundled_plan_dir
+from index import Grade, PlanBundle, SearchResult, bundled_plan_dir
 from index.evaluate import Labelled, Report, evaluate, read_questions
 
 from .curation import MEASURES, Resolved, Verdict, answer_key, resolved, spam_exchange_ids
@@ -54,14 +54,18 @@ def bundled_questions(directory: Path | None = None) -> list[Labelled]:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What a resident would be shown: answered or not, and the measures in order."""
+    """What a resident would be shown: the grade (answer, related, none) and the measures in order."""
 
-    answered: bool
+    grade: Grade
     measures: tuple[str, ...]
 
     @classmethod
     def of(cls, result: SearchResult) -> Answer:
-        return cls(result.answered, tuple(hit.id for hit in result.hits[:3]) if result.answered else ())
+        return cls(result.grade, tuple(hit.id for hit in result.hits[:3]))
+
+    @property
+    def answered(self) -> bool:
+        return self.grade is Grade.ANSWER
 
     @property
     def top(self) -> str | None:
@@ -72,7 +76,10 @@ class Answer:
 
     @property
     def label(self) -> str:
-        return " ".join(self.measures) if self.answered else "回答なし"
+        if not self.measures:
+            return "回答なし"
+        shown = " ".join(self.measures)
+        return shown if self.answered else f"関連: {shown}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +91,8 @@ class ResolvedPreview:
     def _good(self, answer: Answer) -> bool:
         verdict: Verdict = self.item.verdict
         if verdict.kind == MEASURES:
-            return answer.rank(verdict.measures) == 1
-        return not answer.answered  # out of scope: the bot should decline
+            return answer.answered and answer.rank(verdict.measures) == 1
+        return not answer.answered  # out of scope: handled when not graded answer
 
     @property
     def fixed(self) -> bool:
@@ -98,12 +105,14 @@ class ResolvedPreview:
 
 @dataclass(frozen=True, slots=True)
 class Figures:
+    """`index.evaluate`'s overall figures for one labelled set."""
+
     answerable: int
     out_of_scope: int
     hit1: float
     hit3: float
-    out_of_scope_declined: float
-    false_declines: float
+    out_of_scope_handled: float  # out-of-scope questions not graded answer
+    false_declines: float  # answerable questions graded none
 
     @classmethod
     def of(cls, report: Report) -> Figures:
@@ -113,7 +122,7 @@ class Figures:
             report.out_of_scope.count,
             figures["hit@1"],
             figures["hit@3"],
-            figures["out_of_scope_declined"],
+            figures["out_of_scope_handled"],
             figures["false_declines"],
         )
 
@@ -123,7 +132,7 @@ class Figures:
             "out_of_scope": self.out_of_scope,
             "hit@1": round(self.hit1, 4),
             "hit@3": round(self.hit3, 4),
-            "out_of_scope_declined": round(self.out_of_scope_declined, 4),
+            "out_of_scope_handled": round(self.out_of_scope_handled, 4),
             "false_declines": round(self.false_declines, 4),
         }
 
@@ -132,7 +141,7 @@ class Figures:
 MEASURED = (
     ("hit@1", "hit1", True),
     ("hit@3", "hit3", True),
-    ("out-of-scope declined", "out_of_scope_declined", True),
+    ("out-of-scope handled", "out_of_scope_handled", True),
     ("wrongly declined", "false_declines", False),
 )
 
@@ -227,6 +236,6 @@ def preview(
     asked = _recent_questions(session, recent)
     for question, count in asked.most_common():
         old, new = Answer.of(before.index.search(question)), Answer.of(after.index.search(question))
-        if (old.answered, old.top) != (new.answered, new.top):
+        if (old.grade, old.top) != (new.grade, new.top):
             changed.append(ChangedAnswer(question, count, old, new))
     return Preview(items, compare_quality(before, after, sets), tuple(changed), len(asked))

@@ -37,7 +37,7 @@ class Answered:
     latency_ms: float
 
     def log_record(self) -> ExchangeRecord:
-        hits = self.result.hits if self.result.answered else ()
+        hits = self.result.hits
         return ExchangeRecord(
             uid=self.uid,
             created_at=utcnow(),

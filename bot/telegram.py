@@ -37,7 +37,7 @@ from telegram.ext import (
     filters,
 )
 
-from index import Chapter, Located, Plan
+from index import Chapter, Grade, Located, Plan
 
 from .answer import (
     about_lines,
@@ -171,8 +171,10 @@ def answer_keyboard(answered: Answered) -> InlineKeyboardMarkup:
     """Candidates (もしかして) or the field's measures, or the chapter menu; then 👍/👎."""
     result, plan = answered.result, answered.bundle.plan
     rows: list[list[InlineKeyboardButton]] = []
-    if not result.answered:
+    if result.grade is Grade.NONE:
         rows = _chapter_buttons(plan)
+    elif result.grade is Grade.RELATED:
+        rows = [[InlineKeyboardButton(_short(h.title), callback_data=f"o:{h.id}")] for h in result.hits[:3]]
     elif result.field is not None and result.field.measure is None:
         chapter = result.field.chapter
         rows = _measure_buttons(chapter)

@@ -6,18 +6,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cache import cached
 from .errors import PlanBotError, PlanDataError, Problem
 from .models import Chapter, Contact, Located, Measure, Middle, Plan, Route
 from .plan import bundled_plan_dir, digest, parse_plan, read_sources
-from .search import Field, Hit, SearchIndex, SearchResult, Tuning
+from .results import Field, Grade, Hit, Match, Reason, SearchResult
+from .search import SearchIndex, Tuning
 from .thesaurus import Thesaurus, parse_thesaurus
 
 __all__ = [
     "Chapter",
     "Contact",
     "Field",
+    "Grade",
     "Hit",
     "Located",
+    "Match",
     "Measure",
     "Middle",
     "Plan",
@@ -25,6 +29,7 @@ __all__ = [
     "PlanBundle",
     "PlanDataError",
     "Problem",
+    "Reason",
     "Route",
     "SearchIndex",
     "SearchResult",
@@ -52,7 +57,12 @@ class PlanBundle:
 
 
 def build_bundle(sources: Mapping[str, str]) -> PlanBundle:
-    """Validate plan and thesaurus together (all problems at once) and build the index."""
+    """Validate plan and thesaurus together (all problems at once) and build the index,
+    or load the same version built before by this code (see index.cache)."""
+    return cached(digest(sources), lambda: _build(sources))
+
+
+def _build(sources: Mapping[str, str]) -> PlanBundle:
     problems: list[Problem] = []
     plan: Plan | None = None
     thesaurus: Thesaurus | None = None

@@ -1,6 +1,8 @@
-"""Answer-quality figures over labelled questions: hit@1, hit@3, MRR@5, declines.
+"""Answer-quality figures over labelled questions: hit@1, hit@3, MRR@5, grades.
 
-A declined answerable question counts as a miss: the resident saw nothing.
+Ranks count over the measures a resident is shown (`answer` and `related` alike);
+an answerable question graded `none` is a false decline (the resident saw nothing),
+and an out-of-scope question is handled when it is not graded `answer`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .results import Grade
 from .search import SearchIndex
 
 __all__ = ["Labelled", "Report", "evaluate", "read_questions"]
@@ -29,13 +32,15 @@ class Score:
     hit1: int = 0
     hit3: int = 0
     rr: float = 0.0
-    declined: int = 0
+    declined: int = 0  # graded none
+    related: int = 0  # graded related
+    handled: int = 0  # out of scope and not graded answer
 
     def line(self, name: str) -> str:
         n = self.count or 1
         return (
             f"{name:<13} n={self.count:<4} hit@1={self.hit1 / n:.3f} hit@3={self.hit3 / n:.3f} "
-            f"MRR@5={self.rr / n:.3f} declined={self.declined / n:.3f}"
+            f"MRR@5={self.rr / n:.3f} none={self.declined / n:.3f} related={self.related / n:.3f}"
         )
 
 
@@ -50,12 +55,12 @@ class Report:
         out = [self.by_kind[kind].line(kind) for kind in sorted(self.by_kind)]
         if verbose:
             out += ["", "misses:", *self.misses, ""]
-        oos = self.out_of_scope
+        oos, answerable = self.out_of_scope, self.overall
         out += [
-            self.overall.line("answerable"),
-            f"out-of-scope declined: {oos.declined}/{oos.count} = {oos.declined / (oos.count or 1):.3f}",
-            f"answerable wrongly declined: {self.overall.declined}/{self.overall.count}"
-            f" = {self.overall.declined / (self.overall.count or 1):.3f}",
+            answerable.line("answerable"),
+            _share("out-of-scope handled (not answer)", oos.handled, oos.count),
+            _share("answerable wrongly declined (none)", answerable.declined, answerable.count),
+            _share("answerable graded related", answerable.related, answerable.count),
         ]
         return out
 
@@ -65,9 +70,14 @@ class Report:
             "hit@1": self.overall.hit1 / n,
             "hit@3": self.overall.hit3 / n,
             "mrr@5": self.overall.rr / n,
-            "out_of_scope_declined": self.out_of_scope.declined / o,
+            "out_of_scope_handled": self.out_of_scope.handled / o,
             "false_declines": self.overall.declined / n,
+            "answerable_related": self.overall.related / n,
         }
+
+
+def _share(label: str, part: int, whole: int) -> str:
+    return f"{label}: {part}/{whole} = {part / (whole or 1):.3f}"
 
 
 def read_questions(path: Path) -> list[Labelled]:
@@ -90,12 +100,13 @@ def evaluate(index: SearchIndex, questions: Iterable[Labelled]) -> Report:
     report = Report()
     for question in questions:
         result = index.search(question.q, limit=5)
-        ids = [hit.id for hit in result.hits] if result.answered else []
+        ids = [hit.id for hit in result.hits]
         if not question.relevant:
-            report.out_of_scope.count += 1
-            report.out_of_scope.declined += not result.answered
-            report.by_kind[question.kind].count += 1
-            report.by_kind[question.kind].declined += not result.answered
+            for score in (report.out_of_scope, report.by_kind[question.kind]):
+                score.count += 1
+                score.handled += not result.answered
+                score.declined += result.grade is Grade.NONE
+                score.related += result.grade is Grade.RELATED
             if result.answered:
                 report.misses.append(f"ANSWERED {question.kind}: {question.q} -> {ids[:3]}")
             continue
@@ -105,10 +116,11 @@ def evaluate(index: SearchIndex, questions: Iterable[Labelled]) -> Report:
             score.hit1 += rank == 1
             score.hit3 += rank is not None and rank <= 3
             score.rr += 1 / rank if rank else 0.0
-            score.declined += not result.answered
-        if rank != 1:
-            state = "DECLINED" if not result.answered else f"rank={rank}"
-            shown = [hit.id for hit in result.hits[:3]]
+            score.declined += result.grade is Grade.NONE
+            score.related += result.grade is Grade.RELATED
+        if rank != 1 or not result.answered:
+            state = f"{result.grade}/{result.reason} rank={rank}"
+            shown = [hit.id for hit in result.candidates[:3]]
             report.misses.append(
                 f"{state} {question.kind}: {question.q} want={list(question.relevant)} got={shown}"
             )

@@ -1,13 +1,17 @@
-"""BM25 search over the plan's middle measures, and the decision to answer.
+"""BM25 search over the plan's middle measures, and the grade of what it found.
 
 One chunk per middle measure, indexed in weighted fields: what the measure itself
 says (title, items, keywords) counts more than context it shares with its
-siblings (its major measure's title and goals, its chapter's title). The thesaurus
-widens a question with the plan's own words before scoring.
+siblings (its major measure's title and goals, its chapter's title). A question's
+kana words are first read as the plan words they sound like (index.kana); the
+thesaurus widens it with the plan's own words (index.synonyms); the evidence the
+best measure holds, weighed by each word's information, decides the grade
+(index.grading, index.results).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -17,13 +21,15 @@ from typing import NamedTuple
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from .errors import PlanDataError, Problem
-from .models import Chapter, Located, Measure, Plan
-from .plan import THESAURUS_FILE
+from .grading import OTHER_BODY_CUES, information, procedure_asked
+from .kana import KanaReadings
+from .models import Located, Plan
+from .results import Field, Grade, Hit, Match, Reason, SearchResult
+from .synonyms import SynonymIndex, compile_thesaurus
 from .thesaurus import Thesaurus
-from .tokenizer import Reading, analyse, normalize, read, terms
+from .tokenizer import Reading, Respeller, Token, normalize, read, terms, tokenize
 
-__all__ = ["Field", "FieldedBM25", "Hit", "LuceneBM25", "SearchIndex", "SearchResult", "Tuning"]
+__all__ = ["FieldedBM25", "LuceneBM25", "SearchIndex", "Tuning"]
 
 
 class LuceneBM25(BM25Okapi):
@@ -90,11 +96,11 @@ class FieldedBM25:
 class Tuning:
     """Field weights and answer thresholds, tuned on labelled questions (`python -m tests.tune`)."""
 
-    title: float = 3.0
+    title: float = 2.0
     items: float = 1.5
     keywords: float = 1.5
     measure: float = 0.5
-    goals: float = 0.5
+    goals: float = 0.25
     chapter: float = 0.5
     expansion: float = 1.0
     spread: float = 0.5  # a plan phrase of n terms gives each expansion / n ** spread
@@ -104,71 +110,10 @@ class Tuning:
     # of its matched terms. One specific plan word (idf ≈ 3–4) is enough; a lone word
     # that half the plan uses (idf < 1) is not.
     min_evidence: float = 1.5
-
-
-class Hit(NamedTuple):
-    """A middle measure that answers a question, with its score."""
-
-    located: Located
-    score: float
-
-    @property
-    def id(self) -> str:
-        return self.located.middle.id
-
-    @property
-    def title(self) -> str:
-        return self.located.middle.title
-
-    @property
-    def citation(self) -> str:
-        return self.located.citation
-
-    @property
-    def chapter(self) -> int:
-        return self.located.chapter.number
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    """A whole field a question asks about: a chapter, or one major measure in it."""
-
-    chapter: Chapter
-    measure: Measure | None = None
-
-    @property
-    def label(self) -> str:
-        if self.measure is None:
-            return self.chapter.label
-        return f"{self.chapter.label} › {self.measure.number} {self.measure.title}"
-
-
-@dataclass(frozen=True, slots=True)
-class SearchResult:
-    question: str
-    answered: bool
-    hits: tuple[Hit, ...]
-    reason: str
-    field: Field | None = None
-    # How much of the question the best measure holds (see SearchIndex._evidence).
-    evidence: float = 0.0
-
-    def as_json(self) -> dict[str, object]:
-        """The `ask --json` contract: question, answered, hits (id, score, title, citation, chapter)."""
-        return {
-            "question": self.question,
-            "answered": self.answered,
-            "hits": [
-                {
-                    "id": hit.id,
-                    "score": round(hit.score, 4),
-                    "title": hit.title,
-                    "citation": hit.citation,
-                    "chapter": hit.chapter,
-                }
-                for hit in self.hits
-            ],
-        }
+    information: float = 2.0  # ranking weighs a term by its information to this power
+    # A question asking for a procedure, date, place or fee is answered only when the
+    # measure holds this much of it: otherwise its measures are shown as related.
+    procedure_evidence: float = 10
 
 
 # Words that ask for a whole field rather than a topic inside it.
@@ -191,43 +136,23 @@ _CHAPTER_REF = re.compile(r"第?\s*([1-9])\s*章|chapter\s*([1-9])", re.IGNORECA
 _HOME_CITY = "朝霞"
 
 
-@dataclass(frozen=True, slots=True)
-class _Synonym:
-    """One resident word of the thesaurus, compiled: its terms and its written form → plan terms.
-
-    A word matches when its terms all occur in the question (so 盗まれた finds 盗まれる)
-    or when it is written there as is (so 町内会 matches even where the tokenizer reads
-    町内会って as 町内 + 会う). Latin words match by terms only: "bus" is not in "business".
-    A word whose tokenization loses content (居場所 → 場所) matches only as written.
-    """
-
-    terms: frozenset[str]
-    literal: str | None
-    lossless: bool
-    plan_terms: frozenset[str]
-
-    def matches(self, question_terms: frozenset[str], question_text: str) -> bool:
-        if self.literal is not None and _written_in(self.literal, question_text):
-            return True
-        return self.lossless and bool(self.terms) and self.terms <= question_terms
+def _subsumed(match: Match, matches: Iterable[Match]) -> bool:
+    """Another match of the same question word names a longer plan word holding this one
+    (介護保険 says all that 介護 and 保険 would)."""
+    return any(
+        other.question_word == match.question_word
+        and other.plan_word != match.plan_word
+        and match.plan_word in other.plan_word
+        for other in matches
+    )
 
 
-def _katakana(char: str) -> bool:
-    return "\u30a0" <= char <= "\u30ff"
+class _Query(NamedTuple):
+    """A question's weighted terms, and for each term the words that brought it in:
+    (the question's word as written, the plan word it stands for, or "" for the term itself)."""
 
-
-def _written_in(word: str, text: str) -> bool:
-    """`word` occurs in `text` and is not the start or end of a longer katakana word
-    (パート is not in パートナー, バス is not in バスケ; 作品展 is in 作品展示)."""
-    start = text.find(word)
-    while start != -1:
-        end = start + len(word)
-        glued_before = start > 0 and _katakana(word[0]) and _katakana(text[start - 1])
-        glued_after = end < len(text) and _katakana(word[-1]) and _katakana(text[end])
-        if not (glued_before or glued_after):
-            return True
-        start = text.find(word, start + 1)
-    return False
+    weights: dict[str, float]
+    origins: dict[str, list[tuple[str, str]]]
 
 
 class SearchIndex:
@@ -237,51 +162,45 @@ class SearchIndex:
         self.plan = plan
         self.tuning = tuning or Tuning()
         self.chunks: tuple[Located, ...] = tuple(plan.located())
-        fields = {
-            "title": [terms(c.middle.title) for c in self.chunks],
-            "items": [terms(" ".join((*c.middle.items, c.middle.description or ""))) for c in self.chunks],
-            "keywords": [terms(" ".join(c.middle.keywords + c.measure.keywords)) for c in self.chunks],
-            "measure": [terms(f"{c.measure.title} {c.measure.description or ''}") for c in self.chunks],
-            "goals": [terms(" ".join(c.measure.goals)) for c in self.chunks],
-            "chapter": [terms(f"{c.chapter.title} {' '.join(c.chapter.keywords)}") for c in self.chunks],
+        texts = {
+            "title": [c.middle.title for c in self.chunks],
+            "items": [" ".join((*c.middle.items, c.middle.description or "")) for c in self.chunks],
+            "keywords": [" ".join(c.middle.keywords + c.measure.keywords) for c in self.chunks],
+            "measure": [f"{c.measure.title} {c.measure.description or ''}" for c in self.chunks],
+            "goals": [" ".join(c.measure.goals) for c in self.chunks],
+            "chapter": [f"{c.chapter.title} {' '.join(c.chapter.keywords)}" for c in self.chunks],
         }
+        tokens = {name: [tokenize(text) for text in column] for name, column in texts.items()}
+        fields = {name: [[t.key for t in doc] for doc in column] for name, column in tokens.items()}
         weights = {name: getattr(self.tuning, name) for name in fields}
         self.bm25 = FieldedBM25(fields, weights, k1=self.tuning.k1, b=self.tuning.b)
         self._chunk_terms = [frozenset(doc) for doc in self.bm25.chunk_bm25.doc_freqs]
+        self._texts = [
+            normalize(" ".join(column[i] for column in texts.values())) for i in range(len(self.chunks))
+        ]
+        # How each chunk writes each of its terms, so a match names the plan's own word.
+        self._written: list[dict[str, str]] = [{} for _ in self.chunks]
+        for column in tokens.values():
+            for written, doc in zip(self._written, column, strict=True):
+                for token in doc:
+                    written.setdefault(token.key, token.surface)
         self.vocabulary = frozenset(self.bm25.chunk_bm25.idf)
-        self._expansions = self._compile_thesaurus(thesaurus or Thesaurus())
+        synonyms = compile_thesaurus(thesaurus or Thesaurus(), self.vocabulary)
+        self._synonyms = SynonymIndex(synonyms)
+        self._kana = KanaReadings(
+            itertools.chain(
+                ((t.kana, t.surface) for column in tokens.values() for doc in column for t in doc),
+                ((s.kana, s.literal) for s in synonyms if s.literal is not None),
+                (pair for s in synonyms for pair in s.spellings),
+            ),
+            self.vocabulary.union(*(s.terms for s in synonyms)),
+        )
+        self._information = information(
+            self._chunk_terms,
+            [f"{c.chapter.number}-{c.measure.number}" for c in self.chunks],
+            ((s.terms, s.plan_terms) for s in synonyms),
+        )
         self._field_titles = self._compile_fields()
-
-    def _compile_thesaurus(self, thesaurus: Thesaurus) -> list[_Synonym]:
-        """Resident words ready to match; PlanDataError for entries that can never work."""
-        problems: list[Problem] = []
-        compiled: list[_Synonym] = []
-        for group in thesaurus.groups:
-            plan_terms = frozenset(t for t in terms(group.plan_word) if t in self.vocabulary)
-            if not plan_terms:
-                problems.append(
-                    Problem(
-                        THESAURUS_FILE, f"'{group.plan_word}'", "this plan word does not occur in the plan"
-                    )
-                )
-                continue
-            for word in group.resident_words:
-                analysed, lossless = analyse(word)
-                word_terms = frozenset(analysed)
-                literal = None if word.isascii() else normalize(word)
-                if not word_terms and (literal is None or lossless):
-                    problems.append(
-                        Problem(
-                            THESAURUS_FILE,
-                            f"'{group.plan_word}'",
-                            f"'{word}' has no searchable word (only particles or request phrasing)",
-                        )
-                    )
-                    continue
-                compiled.append(_Synonym(word_terms, literal, lossless, plan_terms))
-        if problems:
-            raise PlanDataError(problems)
-        return compiled
 
     def _compile_fields(self) -> list[tuple[frozenset[str], Field]]:
         fields: list[tuple[frozenset[str], Field]] = []
@@ -292,24 +211,75 @@ class SearchIndex:
         return fields
 
     def expand(self, question_terms: Iterable[str], text: str) -> dict[str, float]:
-        """Question terms with weight 1, plus the plan words the thesaurus maps them to.
+        """Question terms with weight 1, plus the plan words the thesaurus maps them to."""
+        return self._query([Token(term, term, "") for term in question_terms], text).weights
+
+    def _query(self, tokens: Iterable[Token], text: str, spelled: Iterable[tuple[str, str]] = ()) -> _Query:
+        """The question's terms with weight 1, plus the plan words the thesaurus maps them to.
 
         A plan phrase of n terms shares its weight among them, so one resident word
         counts about as much as one question word, however long its plan phrase.
+        Each term remembers the question's words that brought it in, as the resident
+        typed them (kana that was respelled is given back as typed).
         """
-        weights = dict.fromkeys(question_terms, 1.0)
-        present = frozenset(weights)
-        for synonym in self._expansions:
-            if synonym.matches(present, text):
-                share = self.tuning.expansion / len(synonym.plan_terms) ** self.tuning.spread
-                for term in synonym.plan_terms:
-                    weights[term] = max(weights.get(term, 0.0), share)
-        return weights
+        typed = dict(spelled)
+
+        def as_typed(word: str) -> str:
+            return next((kana for written, kana in typed.items() if word in written), word)
+
+        weights: dict[str, float] = {}
+        origins: dict[str, list[tuple[str, str]]] = {}
+        written: dict[str, str] = {}
+        for token in tokens:
+            weights[token.key] = 1.0
+            written.setdefault(token.key, token.surface)
+            origins.setdefault(token.key, [(as_typed(token.surface), "")])
+        for synonym, literal in self._synonyms.matches(frozenset(weights), text).items():
+            question_word = (
+                as_typed(literal)
+                if literal
+                else " ".join(as_typed(written[t]) for t in sorted(synonym.terms))
+            )
+            share = self.tuning.expansion / len(synonym.plan_terms) ** self.tuning.spread
+            for term in synonym.plan_terms:
+                weights[term] = max(weights.get(term, 0.0), share)
+                origins.setdefault(term, []).append((question_word, synonym.plan_word))
+        return _Query(weights, origins)
+
+    def _matched(self, query: _Query, chunk: int) -> tuple[Match, ...]:
+        """The question's words that found this chunk, each with the plan's word as the
+        chunk writes it (a thesaurus plan phrase when the chunk writes it whole)."""
+        written, text = self._written[chunk], self._texts[chunk]
+        found: dict[Match, None] = {}
+        for term in query.weights:
+            if term in written:
+                for question_word, plan_phrase in query.origins.get(term, ()):
+                    plan_word = plan_phrase if plan_phrase and plan_phrase in text else written[term]
+                    found[Match(question_word, plan_word)] = None
+        # 介護保険 says all that 介護 and 保険 would.
+        return tuple(
+            m
+            for m in found
+            if not any(
+                o.question_word == m.question_word and m.plan_word in o.plan_word != m.plan_word
+                for o in found
+            )
+        )
+
+    @property
+    def respeller(self) -> Respeller:
+        """Reads a question's kana words as the plan and thesaurus words they sound like."""
+        return self._kana.respell
+
+    def information(self, term: str) -> float:
+        """How much a term says about a question's topic (see index.grading)."""
+        return self._information.get(term, 1.0)
 
     def _evidence(self, query: Mapping[str, float], chunk: int) -> float:
-        """The weighted idf of query terms the chunk contains: how much of the question it answers."""
+        """How much of the question the chunk answers: the idf of the query terms it
+        contains, weighted by their query weight and their information."""
         found = self._chunk_terms[chunk]
-        return sum(self.bm25.idf(t) * w for t, w in query.items() if t in found)
+        return sum(self.bm25.idf(t) * w * self.information(t) for t, w in query.items() if t in found)
 
     def _field(self, reading: Reading) -> Field | None:
         match = _CHAPTER_REF.search(reading.text)
@@ -331,29 +301,46 @@ class SearchIndex:
         return best[1] if best else None
 
     def search(self, question: str, limit: int = 5) -> SearchResult:
-        """The measures that answer `question`, best first, and whether to answer at all."""
-        reading = read(question)
+        """The measures found for `question`, best first, and how far they answer it."""
+        reading = read(question, self.respeller)
         field = self._field(reading)
         if field is not None:
             return self._field_result(question, reading, field, limit)
         if not reading.terms:
-            return SearchResult(question, False, (), "no_terms")
+            return SearchResult(question=question, grade=Grade.NONE, reason=Reason.NO_TERMS)
         present = set(reading.terms)
         asks_advice = _ADVICE.search(reading.text) is not None
         if asks_advice or present & _COMMERCIAL or (present & _TEXT_OBJECTS and present & _COMPOSE):
-            return SearchResult(question, False, (), "off_topic")
+            return SearchResult(question=question, grade=Grade.NONE, reason=Reason.OFF_TOPIC)
         if reading.places and _HOME_CITY not in reading.places and _HOME_CITY not in reading.text:
-            return SearchResult(question, False, (), "other_city")
-        query = self.expand(reading.terms, reading.text)
-        scores = self.bm25.scores(query)
+            return SearchResult(question=question, grade=Grade.NONE, reason=Reason.OTHER_CITY)
+        query = self._query(reading.tokens, reading.text, reading.spelled)
+        scores = self.bm25.scores(query.weights)
         order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] > 0][:limit]
-        hits = tuple(Hit(self.chunks[i], float(scores[i])) for i in order)
-        if not hits:
-            return SearchResult(question, False, (), "no_match")
-        evidence = self._evidence(query, order[0])
+        if not order:
+            return SearchResult(question=question, grade=Grade.NONE, reason=Reason.NO_MATCH)
+        found = tuple(Hit(self.chunks[i], float(scores[i]), self._matched(query, i)) for i in order)
+        evidence = self._evidence(query.weights, order[0])
+        best_terms = self._chunk_terms[order[0]]
+        asks_procedure = bool(procedure_asked(reading.lemmas, reading.text) - best_terms)
+        other_body = bool(OTHER_BODY_CUES.intersection((*reading.lemmas, *reading.terms)) - best_terms)
         if evidence < self.tuning.min_evidence:
-            return SearchResult(question, False, hits, "weak_evidence", None, evidence)
-        return SearchResult(question, True, hits, "matched", None, evidence)
+            grade, reason = Grade.RELATED, Reason.PROCEDURE if asks_procedure else Reason.WEAK_EVIDENCE
+        elif other_body:
+            grade, reason = Grade.RELATED, Reason.OTHER_BODY
+        elif asks_procedure and evidence < self.tuning.procedure_evidence:
+            grade, reason = Grade.RELATED, Reason.PROCEDURE
+        else:
+            grade, reason = Grade.ANSWER, Reason.MATCHED
+        return SearchResult(
+            question=question,
+            grade=grade,
+            reason=reason,
+            hits=found,
+            candidates=found,
+            evidence=evidence,
+            asks_procedure=asks_procedure,
+        )
 
     def _field_result(self, question: str, reading: Reading, field: Field, limit: int) -> SearchResult:
         members = [
@@ -361,7 +348,15 @@ class SearchIndex:
             for i, c in enumerate(self.chunks)
             if c.chapter is field.chapter and (field.measure is None or c.measure is field.measure)
         ]
-        scores = self.bm25.scores(self.expand(reading.terms, reading.text))
+        query = self._query(reading.tokens, reading.text, reading.spelled)
+        scores = self.bm25.scores(query.weights)
         members.sort(key=lambda i: -scores[i])
-        hits = tuple(Hit(self.chunks[i], float(scores[i])) for i in members[:limit])
-        return SearchResult(question, True, hits, "field", field)
+        hits = tuple(Hit(self.chunks[i], float(scores[i]), self._matched(query, i)) for i in members[:limit])
+        return SearchResult(
+            question=question,
+            grade=Grade.ANSWER,
+            reason=Reason.FIELD,
+            hits=hits,
+            candidates=hits,
+            field=field,
+        )

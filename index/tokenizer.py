@@ -12,12 +12,27 @@ import itertools
 import re
 import threading
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import fugashi
 
-__all__ = ["Reading", "Token", "analyse", "normalize", "read", "terms", "tokenize"]
+__all__ = [
+    "Analysis",
+    "Reading",
+    "Respelling",
+    "Token",
+    "analyse",
+    "content_key",
+    "has_kanji",
+    "kana_of",
+    "normalize",
+    "read",
+    "terms",
+    "tokenize",
+]
 
 # Parts of speech whose words carry meaning for search.
 _CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "代名詞"})
@@ -54,11 +69,36 @@ _ASCII_WORD = re.compile(r"^[a-z0-9][a-z0-9'\-]*$")
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    """One content word: `key` is what the index matches on, `surface` what was written."""
+    """One content word: `key` is what the index matches on, `surface` what was written,
+    `kana` how it reads with its kanji in hiragana (katakana and Latin kept as written)."""
 
     key: str
     surface: str
     pos: str
+    kana: str = ""
+
+
+_KANJI = re.compile(r"[\u3400-\u9fff々〆]")
+
+
+def has_kanji(text: str) -> bool:
+    return _KANJI.search(text) is not None
+
+
+_HIRAGANA = str.maketrans({chr(code): chr(code - 0x60) for code in range(ord("ァ"), ord("ヶ") + 1)})
+
+
+def _hiragana(katakana: str) -> str:
+    return katakana.translate(_HIRAGANA)
+
+
+def kana_of(word: fugashi.UnidicNode) -> str:
+    """How a word reads as a resident without its kanji would type it: unidic's reading
+    of the word in context, in hiragana, for words written with kanji; others as written."""
+    reading = getattr(word.feature, "kana", None)
+    if has_kanji(word.surface) and reading and reading != "*":
+        return _hiragana(reading)
+    return word.surface
 
 
 def normalize(text: str) -> str:
@@ -101,7 +141,8 @@ def _key(word: fugashi.UnidicNode) -> str:
     return lemma.split("-", 1)[0]
 
 
-def _content_key(word: fugashi.UnidicNode) -> str | None:
+def content_key(word: fugashi.UnidicNode) -> str | None:
+    """The index key of a word that carries meaning; None for grammar and stop words."""
     feature = word.feature
     if word.is_unk and word.surface.isascii():
         return _english_key(word.surface.lower())
@@ -128,30 +169,33 @@ def tokenize(text: str) -> list[Token]:
     return _tokens(list(_tagger()(normalize(text))))
 
 
-def _tokens(words: list[fugashi.UnidicNode]) -> list[Token]:
+def _tokens(words: list[fugashi.UnidicNode], *, kana: bool = True) -> list[Token]:
+    """Content words and joined compounds; with `kana`, their readings too (the index
+    files plan words by reading; a question's words need none)."""
+    readings = [kana_of(word) for word in words] if kana else [""] * len(words)
     tokens: list[Token] = []
     for index, word in enumerate(words):
-        key = _content_key(word)
+        key = content_key(word)
         if key is not None:
-            tokens.append(Token(key, word.surface, word.feature.pos1))
+            tokens.append(Token(key, word.surface, word.feature.pos1, readings[index]))
         if index + 1 < len(words):
-            joined = _joined(word, words[index + 1])
+            joined = _joined(word, words[index + 1], readings[index] + readings[index + 1])
             if joined is not None:
                 tokens.append(joined)
     return tokens
 
 
-def _joined(left: fugashi.UnidicNode, right: fugashi.UnidicNode) -> Token | None:
+def _joined(left: fugashi.UnidicNode, right: fugashi.UnidicNode, kana: str) -> Token | None:
     """The compound two adjacent words form, if they form one."""
     if left.is_unk or right.is_unk or not _is_compound_part(right) or right.feature.pos1 == "接頭辞":
         return None
     surface = left.surface + right.surface
     if left.feature.pos1 == "動詞" and str(left.feature.cForm).startswith("連用形"):
         # A verb stem glued to a noun is one word that unidic-lite split: 居場所 = 居 + 場所.
-        return Token(left.surface + _key(right), surface, "複合")
+        return Token(left.surface + _key(right), surface, "複合", kana)
     parts = (_key(left), _key(right))
     if _is_compound_part(left) and left.feature.pos1 != "接尾辞" and not STOP_LEMMAS.intersection(parts):
-        return Token("".join(parts), surface, "複合")
+        return Token("".join(parts), surface, "複合", kana)
     return None
 
 
@@ -164,46 +208,87 @@ _MUNICIPALITY_SUFFIXES = frozenset({"市", "町", "村", "区", "県", "都", "�
 
 
 @dataclass(frozen=True, slots=True)
-class Reading:
-    """A question read once: its normalized text, its index terms and the municipalities it names."""
+class Respelling:
+    """A question with words typed in kana rewritten as the words they read as:
+    `text` is the rewritten question, `spelled` pairs each written form with the kana typed."""
 
     text: str
-    terms: tuple[str, ...]
+    spelled: tuple[tuple[str, str], ...]
+
+
+# Finds the words a question's kana stands for (see index.kana); None when it has none.
+Respeller = Callable[[list[fugashi.UnidicNode]], Respelling | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A question read once: its normalized text (kana words respelled), its content words,
+    the lemmas of all its words (request phrasing included), the municipalities it names,
+    and the written forms its kana was read as, with the kana typed."""
+
+    text: str
+    tokens: tuple[Token, ...]
+    lemmas: tuple[str, ...]
     places: frozenset[str]
+    spelled: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        return tuple(token.key for token in self.tokens)
 
 
-def read(question: str) -> Reading:
-    """Everything search needs from a question, in one tagger pass (the answer's hot path)."""
+def read(question: str, respell: Respeller | None = None) -> Reading:
+    """Everything search needs from a question (the answer's hot path): one tagger pass,
+    and a second only when words typed in kana are respelled."""
     text = normalize(question)
     words = list(_tagger()(text))
+    spelled: tuple[tuple[str, str], ...] = ()
+    respelling = respell(words) if respell is not None else None
+    if respelling is not None:
+        text, spelled = respelling.text, respelling.spelled
+        words = list(_tagger()(text))
     places = frozenset(
         word.surface
         for word, following in itertools.pairwise(words)
         if word.feature.pos3 == "地名" and following.surface in _MUNICIPALITY_SUFFIXES
     )
-    return Reading(text, tuple(token.key for token in _tokens(words)), places)
+    lemmas = tuple(_key(word) for word in words)
+    return Reading(text, tuple(_tokens(words, kana=False)), lemmas, places, spelled)
 
 
 # Parts of speech that carry grammar, not meaning: dropping them loses nothing.
 _GRAMMAR_POS = frozenset({"助詞", "助動詞", "補助記号", "空白", "記号"})
 
 
+class Analysis(NamedTuple):
+    """A thesaurus word analysed: its terms, whether they stand for the whole word, its
+    kana, and the (kana, written) pairs of its words."""
+
+    terms: tuple[str, ...]
+    lossless: bool
+    kana: str
+    spellings: tuple[tuple[str, str], ...]
+
+
 @lru_cache(maxsize=32768)
-def analyse(text: str) -> tuple[tuple[str, ...], bool]:
-    """(terms, lossless) of a thesaurus word in one tagger pass, cached: thousands of
-    resident words are compiled at every index build, many of them more than once.
+def analyse(text: str) -> Analysis:
+    """A thesaurus word in one tagger pass, cached: thousands of resident words are
+    compiled at every index build, many of them more than once.
 
     Lossless means tokenizing dropped only grammar, so the terms stand for the whole
     word. unidic-lite splits some words oddly (居場所 → 居 + 場所, with 居 read as the
     verb 居る); such a word's terms would match far more than the word itself.
     """
     words = list(_tagger()(normalize(text)))
-    return tuple(token.key for token in _tokens(words)), _lossless(words)
+    kana = "".join(word.white_space + kana_of(word) for word in words)
+    tokens = _tokens(words)
+    spellings = tuple((token.kana, token.surface) for token in tokens)
+    return Analysis(tuple(token.key for token in tokens), _lossless(words), kana, spellings)
 
 
 def _lossless(words: list[fugashi.UnidicNode]) -> bool:
     for word in words:
-        if word.feature.pos1 in _GRAMMAR_POS or _content_key(word) is not None:
+        if word.feature.pos1 in _GRAMMAR_POS or content_key(word) is not None:
             continue
         if word.feature.pos1 in _AFFIX_POS or (word.surface.isascii() and word.surface.isalpha()):
             continue  # glued into a joined compound; or an English function word (a, for, to)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from rank_bm25 import BM25Okapi
 
-from index import PlanBundle, SearchIndex
+from index import Grade, Match, PlanBundle, Reason, SearchIndex, build_bundle
+from index.cache import cache_dir
 from index.evaluate import evaluate, read_questions
+from index.grading import procedure_asked
 from index.search import FieldedBM25, LuceneBM25
 from index.thesaurus import SynonymGroup, Thesaurus
-from index.tokenizer import normalize, terms
+from index.tokenizer import normalize, read, terms
+from tests.kana_variants import to_kana
 
 DATA = Path(__file__).parent / "data"
 DEV = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "dev_questions.jsonl"
@@ -134,7 +138,7 @@ OUT_OF_SCOPE = [
 @pytest.mark.parametrize(("question", "reason"), OUT_OF_SCOPE)
 def test_questions_outside_the_plan_are_declined(bundle: PlanBundle, question: str, reason: str) -> None:
     result = bundle.index.search(question)
-    assert (result.answered, result.reason) == (False, reason)
+    assert (result.grade, result.reason, result.hits) == (Grade.NONE, reason, ())
 
 
 ANSWERABLE = [
@@ -186,8 +190,145 @@ def test_answer_quality_meets_the_targets(bundle: PlanBundle, path: Path) -> Non
     figures = evaluate(bundle.index, read_questions(path)).as_json()
     assert figures["hit@3"] >= HIT3, figures
     assert figures["hit@1"] >= HIT1, figures
-    assert figures["out_of_scope_declined"] >= DECLINED, figures
+    assert figures["out_of_scope_handled"] >= HANDLED, figures
     assert figures["false_declines"] <= FALSE_DECLINES, figures
+    assert figures["answerable_related"] <= RELATED, figures
 
 
-HIT3, HIT1, DECLINED, FALSE_DECLINES = 0.95, 0.85, 0.90, 0.05
+@pytest.mark.parametrize("path", QUALITY_SETS)
+def test_kana_variants_are_answered_nearly_as_well(bundle: PlanBundle, path: Path) -> None:
+    """Every question with its kanji words typed in hiragana (tests/kana_variants.py)."""
+    questions = [replace(q, q=to_kana(q.q)) for q in read_questions(path)]
+    assert sum(q.q != original.q for q, original in zip(questions, read_questions(path), strict=True)) > 10
+    figures = evaluate(bundle.index, questions).as_json()
+    assert figures["hit@3"] >= KANA_HIT3, figures
+    assert figures["false_declines"] <= KANA_FALSE_DECLINES, figures
+
+
+# The issue's examples and more: typed in kana, answered as their kanji spelling is.
+KANA = [
+    ("にんちしょうのそうだん", "認知症の相談"),
+    ("さぎのでんわがこわい", "詐欺の電話が怖い"),
+    ("かいごほけんがたかい", "介護保険が高い"),
+    ("としょかんをふやして", "図書館を増やして"),
+    ("みんせいいいんになりたい", "民生委員になりたい"),
+    ("じちかいにはいりたい", "自治会に入りたい"),
+    ("でんししんせいしたい", "電子申請したい"),
+    ("ほいくえんがたりない", "保育園が足りない"),
+    ("ぼうさいくんれん", "防災訓練"),
+]
+
+
+@pytest.mark.parametrize(("kana", "kanji"), KANA)
+def test_kana_questions_are_answered_like_their_kanji_spelling(
+    bundle: PlanBundle, kana: str, kanji: str
+) -> None:
+    typed, written = bundle.index.search(kana), bundle.index.search(kanji)
+    assert written.grade is not Grade.NONE
+    assert (typed.grade, [h.id for h in typed.hits[:3]]) == (written.grade, [h.id for h in written.hits[:3]])
+
+
+def test_a_match_names_the_kana_as_typed_and_the_plan_word_as_written(bundle: PlanBundle) -> None:
+    best = bundle.index.search("かいごほけんがたかい").hits[0]
+    assert Match("かいごほけん", "介護保険") in best.matched
+    assert all(match.question_word in "かいごほけんがたかい" for match in best.matched)
+
+
+# Kana that must keep its own reading: (question, what it must not be read as).
+FALSE_FRIENDS = [
+    ("ぼけてきたようでしんぱい", "多様"),  # き+た+よう: an ending after a verb starts no word
+    ("きのうこうえんであそんだ", "機能"),  # きのう is yesterday
+    ("しのイベントある？", "市"),  # one kana is never enough
+    ("かいものにいく", "会"),  # かい inside a longer word
+    ("そうだんしたい", "相談窓口"),  # a word the index knows as the tagger read it
+]
+
+
+@pytest.mark.parametrize(("question", "not_read_as"), FALSE_FRIENDS)
+def test_kana_false_friends_keep_their_reading(bundle: PlanBundle, question: str, not_read_as: str) -> None:
+    reading = read(question, bundle.index.respeller)
+    assert not_read_as not in {written for written, _ in reading.spelled}, reading
+
+
+def test_words_residents_pair_with_every_topic_carry_little_information(bundle: PlanBundle) -> None:
+    information = bundle.index.information
+    assert all(information(word) < 0.5 for word in ("相談", "支援", "地域", "施設"))
+    assert all(information(word) == 1.0 for word in ("保育", "空き家", "詐欺"))
+
+
+GRADES = [
+    ("保育園が足りない", Grade.ANSWER, Reason.MATCHED),
+    ("第3章", Grade.ANSWER, Reason.FIELD),
+    ("住民票はどこでとれる？", Grade.RELATED, Reason.PROCEDURE),
+    ("電話で相談したい", Grade.RELATED, Reason.WEAK_EVIDENCE),
+    ("相談したい", Grade.RELATED, Reason.WEAK_EVIDENCE),
+    ("県営公園のテニスコートを予約したい", Grade.RELATED, Reason.OTHER_BODY),
+    ("駅の窓口がなくなるって本当？JRに言って", Grade.RELATED, Reason.OTHER_BODY),
+    ("今日の天気は？", Grade.NONE, Reason.NO_MATCH),
+]
+
+
+@pytest.mark.parametrize(("question", "grade", "reason"), GRADES)
+def test_questions_get_three_grades(bundle: PlanBundle, question: str, grade: Grade, reason: Reason) -> None:
+    result = bundle.index.search(question)
+    assert (result.grade, result.reason) == (grade, reason)
+    assert result.answered is (grade is Grade.ANSWER)
+    if grade is Grade.NONE:
+        assert result.hits == ()
+    else:
+        assert result.hits and result.hits == result.candidates
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("保育園の申し込みはいつから？", True),
+        ("粗大ごみの料金はいくら？", True),
+        ("富士山の高さって何メートル？", True),
+        ("何回も電話したのに", False),  # 何回も is many times
+        ("水道料金", False),  # a topic, not a question
+        ("いつも公園がきれいでうれしい", False),  # いつも is always
+        ("地域のお祭り、最近どこもやらなくなった", False),  # どこも is everywhere
+        ("地域クラブ活動の体制整備はどこまで進んでいますか", False),  # どこまで is how far
+    ],
+)
+def test_questions_asking_for_a_procedure_date_place_or_fee(question: str, asks: bool) -> None:
+    reading = read(question)
+    assert bool(procedure_asked(reading.lemmas, reading.text)) is asks
+
+
+def test_stored_reason_values_never_change() -> None:
+    stored = {"matched", "field", "no_terms", "other_city", "off_topic", "no_match", "weak_evidence"}
+    assert stored <= {reason.value for reason in Reason}
+    assert Reason("small_talk") is Reason.SMALL_TALK and str(Reason.MATCHED) == "matched"
+
+
+def test_a_built_version_is_cached_by_content_and_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bundle: PlanBundle
+) -> None:
+    monkeypatch.setenv("PLANBOT_CACHE_DIR", str(tmp_path))
+    first = build_bundle(bundle.sources)
+    assert len(list(tmp_path.glob("bundle-*.pickle"))) == 1
+    again = build_bundle(bundle.sources)
+    assert again is not first and again.digest == first.digest
+    assert again.index.search("空き家").as_json() == first.index.search("空き家").as_json()
+    changed = {
+        **bundle.sources,
+        "synonyms.yaml": bundle.sources["synonyms.yaml"] + "\n保育園: [ベビーホテル]\n",
+    }
+    assert build_bundle(changed).index.search("ベビーホテル").hits[0].id == "2-2-4"
+    assert len(list(tmp_path.glob("bundle-*.pickle"))) == 2
+    next(tmp_path.glob("bundle-*.pickle")).write_bytes(b"not a pickle")
+    assert build_bundle(bundle.sources).digest == first.digest  # an unreadable file is rebuilt
+
+
+def test_the_cache_can_be_switched_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bundle: PlanBundle
+) -> None:
+    monkeypatch.setenv("PLANBOT_CACHE_DIR", "")
+    assert cache_dir() is None
+    assert build_bundle(bundle.sources).digest == bundle.digest
+
+
+HIT3, HIT1, HANDLED, FALSE_DECLINES, RELATED = 0.95, 0.88, 0.90, 0.03, 0.10
+KANA_HIT3, KANA_FALSE_DECLINES = 0.88, 0.05

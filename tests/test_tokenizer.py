@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.tokenizer import normalize, terms, tokenize
+from index.tokenizer import analyse, normalize, read, terms, tokenize
 
 # (text, keys that must be present)
 LEMMA_JOINS = [
@@ -118,3 +118,24 @@ def test_threads_reading_at_once_get_their_own_words() -> None:
     for thread in threads:
         thread.join()
     assert wrong == []
+
+
+# How words read without their kanji, from unidic's reading in context (katakana and Latin kept).
+KANA_READINGS = [
+    ("介護保険", "かいごほけん"),
+    ("図書館", "としょかん"),
+    ("ゴミ屋敷", "ごみやしき"),  # one word in unidic, so read whole
+    ("お年寄り", "おとしより"),
+    ("NPO法人", "npoほうじん"),
+]
+
+
+@pytest.mark.parametrize(("word", "kana"), KANA_READINGS)
+def test_thesaurus_words_are_filed_by_their_kana(word: str, kana: str) -> None:
+    assert analyse(word).kana == kana
+
+
+def test_questions_are_read_without_kana_respelling_unless_asked() -> None:
+    reading = read("かいごほけんがたかい")
+    assert reading.spelled == () and "介護" not in reading.terms
+    assert all(token.kana == "" for token in reading.tokens)  # a question's words need no reading

@@ -1,8 +1,9 @@
 """Tune search weights and answer thresholds on labelled questions: `python -m tests.tune`.
 
 Stage 1 grid-searches the ranking (field weights, thesaurus weight, BM25 k1/b) for
-hit@1 and hit@3 with every question answered; stage 2 picks the answer thresholds
-(evidence, coverage) that decline out-of-scope questions without declining real ones.
+hit@1 and hit@3 with every question answered; stage 2 picks the evidence a measure
+must hold for `answer`: below it, a question is graded `related`, so out-of-scope
+questions are not answered while few answerable ones are merely related.
 Copy the printed values into `index.search.Tuning`; report both sets' figures.
 """
 
@@ -13,7 +14,7 @@ import itertools
 from dataclasses import replace
 from pathlib import Path
 
-from index import load_bundle
+from index import Reason, load_bundle
 from index.evaluate import Labelled, read_questions
 from index.search import SearchIndex, Tuning
 
@@ -66,17 +67,19 @@ def main() -> None:
     evidence = []
     for question in questions:
         result = index.search(question.q)
-        if result.reason == "matched":
+        if result.reason is Reason.MATCHED:
             evidence.append((bool(question.relevant), result.evidence))
     answerable = sum(1 for q in questions if q.relevant)
     out_of_scope = len(questions) - answerable
-    declined_elsewhere = out_of_scope - sum(1 for real, _e in evidence if not real)
+    handled_elsewhere = out_of_scope - sum(1 for real, _e in evidence if not real)
     for threshold in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0):
-        false = sum(1 for real, e in evidence if real and e < threshold) / answerable
-        kept_out = (
-            declined_elsewhere + sum(1 for real, e in evidence if not real and e < threshold)
+        related = sum(1 for real, e in evidence if real and e < threshold) / answerable
+        handled = (
+            handled_elsewhere + sum(1 for real, e in evidence if not real and e < threshold)
         ) / out_of_scope
-        print(f"min_evidence={threshold}: out-of-scope declined={kept_out:.3f} false declines={false:.3f}")
+        print(
+            f"min_evidence={threshold}: out-of-scope handled={handled:.3f} answerable related={related:.3f}"
+        )
 
 
 if __name__ == "__main__":

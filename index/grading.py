@@ -1,0 +1,106 @@
+"""How far the plan answers a question: which words carry information, and what a
+question asks for that a plan of aims and measures never lists.
+
+Some words say nothing about a question's topic although the plan uses them (相談,
+窓口, 住民, 施設): residents pair them with every topic. Their weight is measured, not
+listed: a word's *spread* is the number of the plan's major measures it is tied to,
+through the plan's own text and through the thesaurus, whose resident words are the
+ways residents ask about each plan word. A word tied to one or two measures is fully
+informative; one tied to a third of the plan is worth about half as much, and such
+words can never make an answer on their own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+__all__ = ["OTHER_BODY_CUES", "information", "procedure_asked"]
+
+# When, where, how much, and the words after them that make them no question:
+# いつも (always), いつか (some day), いつの間に (before one knew), どこも (everywhere),
+# どこか (somewhere), どこまで (how far along).
+_INTERROGATIVES = {
+    "何時": frozenset({"も", "か", "の"}),
+    "何処": frozenset({"も", "か", "まで"}),
+    "幾ら": frozenset({"も", "か"}),
+}
+# Things a resident applies for, pays or calls: asked for when the question asks.
+_PROCEDURES = frozenset(
+    "手続き 手続く 申し込み 申し込む 申込 申請 申請書 届け出 届け出る 予約 受付 受け付ける 締め切り 締切 "
+    "料金 手数料 値段 電話番号 連絡先 営業時間 開館時間 必要書類 持ち物".split()
+)
+# How many or how much of something (何メートル, 何人, 何パーセント), unless followed by も
+# (何回も, 何年も: many times, for years).
+_COUNTERS = frozenset("パーセント メートル キロ 円 人 歳 回 件 個 倍 年 時間 日 割".split())
+# A question asks (rather than states or complains) when it says so.
+_ASKING = frozenset("教える 知る 方法 仕方 やり方 分かる".split())
+# Organisations whose services the city's plan does not run: the national and
+# prefectural governments and their offices, railways and other companies.
+OTHER_BODY_CUES = frozenset(
+    "国 県 埼玉県 県立 県営 国立 国営 国税 税務署 消費税 所得税 年金事務所 ハローワーク 警察署 郵便局 "
+    "銀行 鉄道 鉄道会社 jr 東武 東上線 武蔵野線 電力会社 携帯会社".split()
+)
+
+
+def procedure_asked(lemmas: Sequence[str], text: str) -> frozenset[str]:
+    """The procedure, date, place or fee words a question asks for (lemmas, in order)."""
+    after = (*lemmas[1:], "", "")
+    asked = {
+        lemma
+        for lemma, following in zip(lemmas, after, strict=False)
+        if lemma in _INTERROGATIVES and following not in _INTERROGATIVES[lemma]
+    }
+    asked.update(
+        "何" + counter
+        for lemma, counter, then in zip(lemmas, after, after[1:], strict=False)
+        if lemma == "何" and counter in _COUNTERS and then != "も"
+    )
+    asking = "?" in text or text.rstrip("。 ").endswith("か") or not _ASKING.isdisjoint(lemmas)
+    if asking:
+        asked.update(lemma for lemma in lemmas if lemma in _PROCEDURES)
+    return frozenset(asked)
+
+
+# A word tied to this many measures or fewer is fully informative.
+_SPECIFIC_SPREAD = 2
+
+
+def information(
+    chunk_terms: Sequence[frozenset[str]],
+    chunk_measures: Sequence[str],
+    asked_for: Iterable[tuple[Iterable[str], frozenset[str]]],
+) -> Mapping[str, float]:
+    """Each term's information in (0, 1]: 1 for a term tied to few major measures,
+    falling with the log of its spread.
+
+    `chunk_terms[i]` are chunk i's terms and `chunk_measures[i]` its major measure;
+    `asked_for` pairs a thesaurus resident word's terms with the plan terms it stands for.
+    """
+    measures_of: dict[str, set[str]] = {}
+    for found, measure in zip(chunk_terms, chunk_measures, strict=True):
+        for term in found:
+            measures_of.setdefault(term, set()).add(measure)
+    targets_of: dict[frozenset[str], set[str]] = {}
+    for resident_terms, plan_terms in asked_for:
+        targets = targets_of.get(plan_terms)
+        if targets is None:
+            targets = targets_of[plan_terms] = _targets(plan_terms, chunk_terms, chunk_measures)
+        for term in resident_terms:
+            measures_of.setdefault(term, set()).update(targets)
+    total = len(set(chunk_measures))
+    scale = math.log((total + 1) / (_SPECIFIC_SPREAD + 1))
+    return {
+        term: max(0.05, min(1.0, math.log((total + 1) / (len(measures) + 1)) / scale))
+        for term, measures in measures_of.items()
+        if measures
+    }
+
+
+def _targets(
+    plan_terms: frozenset[str], chunk_terms: Sequence[frozenset[str]], chunk_measures: Sequence[str]
+) -> set[str]:
+    """The measures whose chunks hold all of a plan phrase's terms."""
+    return {
+        measure for found, measure in zip(chunk_terms, chunk_measures, strict=True) if plan_terms <= found
+    }

@@ -1,0 +1,116 @@
+"""Questions typed in kana: the plan's and the thesaurus's words found by how they read.
+
+Residents who cannot write or convert a word type it in hiragana (にんちしょう for
+認知症). unidic gives every word of the plan and the thesaurus its reading, so each
+written word is filed under its kana; a question's runs of kana are then looked up
+and respelled as the words they read as, and searched like any question.
+
+Short readings are ambiguous (し, き, かい, こう), so a reading must span whole words
+of the question as the tagger split them, not start at an ending attached to an
+inflected word, and be at least three kana long (two kana only for a lone noun with
+one possible spelling). A lone kana word the tagger already reads as a word the index
+knows, or as a time or amount (きのう, いま), keeps that reading: the resident's own
+word is preferred to a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import fugashi
+
+from .tokenizer import Respelling, content_key, has_kanji
+
+__all__ = ["KanaReadings"]
+
+# A reading must be this long to be trusted across word boundaries; a lone noun may be one shorter.
+MIN_READING = 3
+_KANA = re.compile(r"^[\u3041-\u309f\u30a1-\u30ffー]+$")
+# Words that inflect, and the endings that attach to them (来+た, 食べ+て): a word cannot
+# start at an ending the tagger attached to an inflected word (きたようで is not き+多様).
+_INFLECTING = frozenset({"動詞", "形容詞", "助動詞"})
+_ENDINGS = frozenset({"助詞", "助動詞"})
+
+
+class KanaReadings:
+    """Written words filed by their kana; `respell` is the read step's respeller."""
+
+    def __init__(self, words: Iterable[tuple[str, str]], known: frozenset[str]) -> None:
+        """`words` are (kana, written form) pairs; `known` the keys the index can match."""
+        spellings: dict[str, dict[str, None]] = {}
+        for kana, written in words:
+            if has_kanji(written) and len(kana) >= MIN_READING - 1 and not has_kanji(kana):
+                spellings.setdefault(kana, {})[written] = None
+        self._spellings = {kana: tuple(written) for kana, written in spellings.items()}
+        self._longest = max(map(len, self._spellings), default=0)
+        self._known = known
+
+    def __len__(self) -> int:
+        return len(self._spellings)
+
+    def respell(self, words: list[fugashi.UnidicNode]) -> Respelling | None:
+        """The question with its kana runs respelled; None when nothing was read differently."""
+        surfaces = [word.surface for word in words]
+        kana = [_KANA.match(surface) is not None for surface in surfaces]
+        if not any(kana):
+            return None
+        pieces: list[str] = []
+        spelled: list[tuple[str, str]] = []
+        i = 0
+        while i < len(words):
+            found = self._longest_match(words, surfaces, kana, i) if kana[i] else None
+            if found is None:
+                pieces.append(words[i].white_space + surfaces[i])
+                i += 1
+                continue
+            end, reading, written = found
+            pieces.append(words[i].white_space + "・".join(written))
+            spelled += [(form, reading) for form in written]
+            i = end
+        if not spelled:
+            return None
+        return Respelling("".join(pieces), tuple(spelled))
+
+    def _longest_match(
+        self, words: list[fugashi.UnidicNode], surfaces: list[str], kana: list[bool], start: int
+    ) -> tuple[int, str, tuple[str, ...]] | None:
+        """The longest run of whole kana words from `start` that reads as a known written word.
+
+        Kanji, punctuation, Latin and spaces end a run (unidic-lite tags kana it cannot
+        read as symbols: they still belong to the run).
+        """
+        runs: list[tuple[int, str]] = []
+        reading = ""
+        for end in range(start, len(words)):
+            if not kana[end] or (end > start and words[end].white_space):
+                break
+            reading += surfaces[end]
+            if len(reading) > self._longest:
+                break
+            runs.append((end + 1, reading))
+        for end, reading in reversed(runs):
+            written = self._spellings.get(reading)
+            if written is None or not self._acceptable(words, start, end, reading, written):
+                continue
+            return end, reading, written
+        return None
+
+    def _acceptable(
+        self, words: list[fugashi.UnidicNode], start: int, end: int, reading: str, written: tuple[str, ...]
+    ) -> bool:
+        """Whether words[start:end] may be read as `written` (see the module's docstring)."""
+        if (
+            start > 0
+            and words[start].feature.pos1 in _ENDINGS
+            and words[start - 1].feature.pos1 in _INFLECTING
+        ):
+            return False
+        if end - start > 1:
+            return len(reading) >= MIN_READING
+        word = words[start]
+        if content_key(word) in self._known or word.feature.pos3 == "副詞可能":
+            # The tagger read this word as one the index knows, or as a time or amount
+            # (きのう is 昨日, not 機能): keep its reading.
+            return False
+        return len(reading) >= MIN_READING or (len(written) == 1 and word.feature.pos1 == "名詞")
