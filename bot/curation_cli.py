@@ -358,12 +358,14 @@ def preview_command(as_json: bool) -> None:
             )
         click.echo("\nanswer quality (before → after):")
         for q in result.quality:
-            click.echo(
-                f"  {q.name}: {q.before.answerable}+{q.before.out_of_scope} questions  "
-                f"hit@1 {_pair(q.before.hit1, q.after.hit1)}  hit@3 {_pair(q.before.hit3, q.after.hit3)}  "
-                f"out-of-scope handled "
-                f"{_pair(q.before.out_of_scope_handled, q.after.out_of_scope_handled)}"
-            )
+            parts = [f"{q.name}: {q.before.answerable} answerable, {q.before.out_of_scope} out of scope"]
+            if q.before.answerable:
+                parts.append(f"hit@1 {_pair(q.before.hit1, q.after.hit1)}")
+                parts.append(f"hit@3 {_pair(q.before.hit3, q.after.hit3)}")
+            if q.before.out_of_scope:
+                handled = _pair(q.before.out_of_scope_handled, q.after.out_of_scope_handled)
+                parts.append(f"out-of-scope handled {handled}")
+            click.echo("  " + "  ".join(parts))
         click.echo(
             f"\nchanged answers among the last {result.recent} distinct logged questions: "
             f"{len(result.changed)}"
