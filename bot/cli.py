@@ -39,7 +39,17 @@ LAZY_GROUPS = {
     "dashboard": "bot.staff_cli:dashboard",
     **{
         name: f"bot.curation_cli:{name.replace('-', '_')}_command"
-        for name in ("resolve", "reopen", "suggest", "draft", "preview", "publish", "context", "audit")
+        for name in (
+            "resolve",
+            "reopen",
+            "suggest",
+            "draft",
+            "preview",
+            "publish",
+            "quality",
+            "context",
+            "audit",
+        )
     },
     "answer-key": "bot.curation_cli:answer_key_command",
 }

@@ -1,4 +1,4 @@
-"""`python -m bot resolve|reopen|suggest|draft|preview|publish|context|audit|answer-key`: improving
+"""`python -m bot resolve|reopen|suggest|draft|preview|publish|quality|context|audit|answer-key`: improving
 answers from the command line, the same operations the dashboard's pages call (loaded lazily by
 `bot.cli`; `versions export` lives there with the other version commands).
 
@@ -50,6 +50,7 @@ from .drafts import (
 from .errors import EditError
 from .preview import preview as run_preview
 from .publish import active_bundle, publish
+from .quality import quality_by_version
 from .reports import LOCAL_TZ, parse_time
 from .store import Exchange, Resolution, open_database
 from .suggest import suggest as run_suggest
@@ -62,6 +63,7 @@ __all__ = [
     "draft_command",
     "preview_command",
     "publish_command",
+    "quality_command",
     "reopen_command",
     "resolve_command",
     "suggest_command",
@@ -456,3 +458,25 @@ def audit_command(
         when = row.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
         details = json.dumps(row.details, ensure_ascii=False)
         click.echo(f"{when}  {row.staff_name:<14}  {row.action:<8}  {row.target:<14}  {details}")
+
+
+@click.command("quality")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def quality_command(as_json: bool) -> None:
+    """Answer quality of every plan version on today's answer key and the shipped labelled questions.
+
+    Example: python -m bot quality
+    """
+    with _sessions()() as session:
+        rows = quality_by_version(session)
+    if as_json:
+        click.echo(json.dumps([row.as_json() for row in rows], ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        mark = "*" if row.active else " "
+        figures = [
+            f"{name} hit@1 {f.hit1:.3f} hit@3 {f.hit3:.3f} (n={f.answerable})"
+            for name, f in (("answer key", row.answer_key), ("shipped", row.shipped))
+            if f is not None
+        ]
+        click.echo(f"{mark} {row.version_id:>3}  {row.label}  " + ("  ".join(figures) or "-"))

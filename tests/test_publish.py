@@ -12,9 +12,12 @@ from sqlalchemy import select
 
 from bot import audit
 from bot.cli import cli
+from bot.curation import MEASURES, Verdict, resolve
 from bot.drafts import Edit, add_edit, pending_edits
 from bot.errors import EditError, UnknownVersionError
+from bot.preview import bundled_questions
 from bot.publish import bundled_matches, export_version, publish, rollback
+from bot.quality import quality_by_version
 from bot.service import PlanService
 from bot.store import PlanEdit, PlanVersion
 from index import bundled_plan_dir, read_sources
@@ -132,3 +135,18 @@ def test_the_whole_loop_on_the_command_line(service: PlanService, tmp_path: Path
         ("edit", "tanaka", "低炭素"),
         ("resolve", "tanaka", f"exchange {green}"),
     ]
+
+
+def test_quality_over_time_scores_every_version_on_todays_answer_key(service: PlanService) -> None:
+    green = ask(service, GREEN)
+    with service.sessions() as session, session.begin():
+        resolve(session, [green], Verdict(MEASURES, ("4-1-2",)), "tanaka", service.bundle.plan)
+    _publish_green(service)
+    shipped = bundled_questions()[:40]
+    with service.sessions() as session:
+        rows = quality_by_version(session, shipped=shipped)
+    assert [(row.version_id, row.active) for row in rows] == [(1, False), (2, True)]
+    assert [row.answer_key.hit1 if row.answer_key else None for row in rows] == [0.0, 1.0]
+    assert all(
+        row.shipped is not None and row.shipped.answerable + row.shipped.out_of_scope == 40 for row in rows
+    )
