@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session, selectinload
 
-from index import Plan
+from index import Located, Plan, PlanBundle
 from index.evaluate import Labelled
 
 from . import audit
@@ -35,6 +35,7 @@ __all__ = [
     "answer_key",
     "answer_key_jsonl",
     "context",
+    "find_measures",
     "reopen",
     "resolve",
     "resolved",
@@ -245,3 +246,20 @@ def context(session: Session, exchange_id: int, *, window: dt.timedelta = CONTEX
         )
         for e in session.scalars(query)
     ]
+
+
+def find_measures(bundle: PlanBundle, text: str, *, limit: int = 10) -> list[Located]:
+    """Measures for the resolve form's search box: an id (2-2-4), words of a title, or a question
+    (what the search ranks, whatever grade it would give), in that order, without repeats."""
+    text = text.strip()
+    if not text:
+        return []
+    found: dict[str, Located] = {}
+    for located in bundle.plan.located():
+        if text == located.middle.id:
+            found = {text: located, **found}
+        elif text in located.middle.title or text in located.measure.title:
+            found.setdefault(located.middle.id, located)
+    for hit in bundle.index.search(text, limit=limit).candidates:
+        found.setdefault(hit.id, hit.located)
+    return list(found.values())[:limit]

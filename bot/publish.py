@@ -15,8 +15,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from index import PlanBundle, PlanDataError, bundled_plan_dir, read_sources
-from index.diff import Change
+from index import PlanBundle, PlanDataError, build_bundle, bundled_plan_dir, read_sources
+from index.diff import Change, diff_plans
 from index.plan import digest
 
 from . import audit
@@ -32,6 +32,7 @@ __all__ = [
     "export_version",
     "publish",
     "rollback",
+    "version_changes",
 ]
 
 
@@ -133,3 +134,24 @@ def bundled_matches(active: PlanBundle, directory: Path | None = None) -> bool:
         return digest(read_sources(directory or bundled_plan_dir())) == active.digest
     except PlanDataError:
         return False
+
+
+def version_changes(session: Session, version_id: int) -> list[Change] | None:
+    """What version `version_id` changed against the version stored before it (the versions page's diff).
+
+    Empty for the first version; None when this release cannot read either of them.
+    UnknownVersionError for an unknown version.
+    """
+    version = session.get(PlanVersion, version_id)
+    if version is None:
+        raise UnknownVersionError(f"no plan version {version_id}")
+    previous = session.scalar(
+        select(PlanVersion).where(PlanVersion.id < version_id).order_by(PlanVersion.id.desc()).limit(1)
+    )
+    if previous is None:
+        return []
+    try:
+        old, new = build_bundle(previous.sources), build_bundle(version.sources)
+    except PlanDataError:
+        return None
+    return diff_plans(old.plan, old.thesaurus, new.plan, new.thesaurus)

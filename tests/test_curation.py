@@ -21,6 +21,7 @@ from bot.curation import (
     answer_key,
     answer_key_jsonl,
     context,
+    find_measures,
     reopen,
     resolve,
     spam_exchange_ids,
@@ -218,3 +219,20 @@ def test_the_audit_trail_filters_by_staff_action_and_time(service: PlanService) 
         later = everything[0].created_at + dt.timedelta(seconds=1)
         assert audit.list_events(session, audit.AuditFilter(since=later)) == []
         assert len(audit.list_events(session, audit.AuditFilter(until=later))) == 2
+
+
+FIND = [
+    ("2-2-4", ["2-2-4"]),  # an id
+    ("保育", ["2-2-4"]),  # words of a title
+    ("グリーンカーテンと省エネ", ["4-1-2"]),  # a question: what the search ranks
+]
+
+
+@pytest.mark.parametrize(("text", "first"), FIND)
+def test_the_measure_search_box_finds_ids_titles_and_questions(
+    service: PlanService, text: str, first: list[str]
+) -> None:
+    found = [located.middle.id for located in find_measures(service.bundle, text)]
+    assert found[: len(first)] == first
+    assert len(found) == len(set(found)) <= 10
+    assert find_measures(service.bundle, "  ") == []

@@ -16,7 +16,7 @@ from bot.curation import MEASURES, Verdict, resolve
 from bot.drafts import Edit, add_edit, pending_edits
 from bot.errors import EditError, UnknownVersionError
 from bot.preview import bundled_questions
-from bot.publish import bundled_matches, export_version, publish, rollback
+from bot.publish import bundled_matches, export_version, publish, rollback, version_changes
 from bot.quality import quality_by_version
 from bot.service import PlanService
 from bot.store import PlanEdit, PlanVersion
@@ -150,3 +150,13 @@ def test_quality_over_time_scores_every_version_on_todays_answer_key(service: Pl
     assert all(
         row.shipped is not None and row.shipped.answerable + row.shipped.out_of_scope == 40 for row in rows
     )
+
+
+def test_each_version_shows_what_it_changed(service: PlanService) -> None:
+    version_id = _publish_green(service)
+    with service.sessions() as session:
+        assert version_changes(session, 1) == []
+        [change] = version_changes(session, version_id) or []
+        assert (change.kind, change.subject) == ("synonyms", "低炭素")
+        with pytest.raises(UnknownVersionError):
+            version_changes(session, 99)
