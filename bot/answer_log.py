@@ -1,10 +1,14 @@
 """Writing the answer log without ever delaying a reply or losing an entry.
 
-Handlers hand a record to `AnswerLog.record()` (a queue put) after the reply is
-sent; one writer thread per process stores records in order. When the database
-is down or locked, records go to this process's spool file and are written, in
-order and exactly once, when it is back: inserts are keyed by the record's uid,
-so replaying a spool that was half written adds nothing twice.
+Handlers hand a record to `AnswerLog.record()` before the reply goes out: it is
+appended to this process's journal file (a write that reaches the operating
+system, so it survives the process being killed) and nothing else happens on the
+caller's thread. One writer thread per process fsyncs the journal in batches and
+copies it, in order, to the database; when the database is down, locked or hung
+the entries simply wait in the journal, which is the only queue (memory holds
+one batch at most). Inserts are keyed by the record's uid, so replaying a
+journal that was half written, or a record written twice, adds nothing twice. A
+journal left by a process that died is adopted at the next start.
 """
 
 from __future__ import annotations
@@ -14,24 +18,25 @@ import fcntl
 import json
 import logging
 import os
-import queue
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .health import DatabaseHealth, unavailable
 from .store import Exchange, ExchangeHit, Feedback
 
 __all__ = ["AnswerLog", "ExchangeRecord", "FeedbackRecord", "HitRecord", "new_uid"]
 
 logger = logging.getLogger(__name__)
+
+BATCH = 200  # records per transaction, and the most the writer holds in memory
+READ_BYTES = 1 << 20
 
 
 def new_uid() -> str:
@@ -113,10 +118,12 @@ def _write(session: Session, record: Record) -> None:
     feedback.created_at = record.created_at
 
 
-class _Spool:
-    """This process's spool file, locked so that no other process drains it while we live.
+class _Journal:
+    """This process's journal file, locked so that no other process adopts it while we live.
 
-    Its methods are called by the writer thread and, at shutdown, by the closing thread.
+    Appends come from request threads, everything else from the writer thread (and, at
+    shutdown, the closing thread); one lock orders them. `_stored` is the byte offset up to
+    which entries are in the database: the file is emptied whenever everything is.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -124,21 +131,59 @@ class _Spool:
         self.directory = directory
         self.rejected = directory / "rejected.jsonl.txt"  # not *.jsonl: never replayed
         name = f"{os.getpid()}-{new_uid()[:8]}"
-        # Created under another name and locked before it becomes visible as a spool, so a
+        # Created under another name and locked before it becomes visible as a journal, so a
         # starting process can never adopt it in the instant before the lock.
         unlocked = directory / f"{name}.new"
-        self._handle: IO[str] = unlocked.open("a+", encoding="utf-8")
-        fcntl.flock(self._handle, fcntl.LOCK_EX)
-        self.path = unlocked.rename(directory / f"{name}.jsonl")
+        self._fd = os.open(unlocked, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self.path = directory / f"{name}.jsonl"
+        unlocked.rename(self.path)
         self._lock = threading.Lock()
+        self._stored = 0
+        self._dirty = False
+        self._closed = False
         self.pending = 0
 
     def append(self, record: Record) -> None:
+        """One write(2) of one whole line: in the kernel's hands once this returns."""
+        data = (_to_line(record) + "\n").encode()
         with self._lock:
-            self._handle.write(_to_line(record) + "\n")
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
+            if self._closed:
+                raise RuntimeError("the answer log is closed")
+            os.write(self._fd, data)
+            self._dirty = True
             self.pending += 1
+
+    def sync(self) -> None:
+        """fsync what was appended since the last call (one fsync for a whole batch)."""
+        with self._lock:
+            if self._dirty and not self._closed:
+                os.fsync(self._fd)
+                self._dirty = False
+
+    def unstored(self) -> list[tuple[Record, int]]:
+        """Up to BATCH entries not yet in the database, each with the offset just past it."""
+        with self._lock:
+            if self._closed:
+                return []
+            data = os.pread(self._fd, READ_BYTES, self._stored)
+        entries: list[tuple[Record, int]] = []
+        offset = self._stored
+        for line in data.splitlines(keepends=True)[:BATCH]:
+            if not line.endswith(b"\n"):
+                break  # beyond READ_BYTES: read with the next batch
+            offset += len(line)
+            entries.append((_from_line(line.decode()), offset))
+        return entries
+
+    def stored(self, offset: int, count: int) -> None:
+        """Entries up to `offset` are in the database; empty the file when all of it is."""
+        with self._lock:
+            self._stored = offset
+            self.pending -= count
+            if not self._closed and offset == os.fstat(self._fd).st_size:
+                os.ftruncate(self._fd, 0)
+                self._stored = 0
 
     def reject(self, records: list[Record]) -> None:
         """Keep entries the database refuses for good where staff can find them."""
@@ -146,7 +191,7 @@ class _Spool:
             rejected.writelines(_to_line(record) + "\n" for record in records)
 
     def adopt_orphans(self) -> None:
-        """Move entries of spools left by processes that died into ours, oldest file first."""
+        """Move entries of journals left by processes that died into ours, oldest file first."""
         for path in sorted(self.directory.glob("*.jsonl")):
             if path == self.path:
                 continue
@@ -156,7 +201,8 @@ class _Spool:
                         fcntl.flock(orphan, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     except BlockingIOError:
                         continue  # its process is alive and will drain it
-                    self._adopt(orphan.read().splitlines())
+                    self._adopt(orphan.read().split("\n"))  # not splitlines(): U+2028 is text
+                    self.sync()  # on disk in ours before the orphan goes
                     path.unlink()
             except FileNotFoundError:
                 continue  # its process closed it, or another process adopted it first
@@ -170,156 +216,147 @@ class _Spool:
                 with self._lock, self.rejected.open("a", encoding="utf-8") as rejected:
                     rejected.write(line + "\n")
 
-    def read(self) -> list[Record]:
-        with self._lock:
-            self._handle.seek(0)
-            return [_from_line(line) for line in self._handle.read().splitlines() if line.strip()]
-
-    def keep(self, records: list[Record]) -> None:
-        """Rewrite the spool with only `records` (the ones not yet stored)."""
-        with self._lock:
-            self._handle.seek(0)
-            self._handle.truncate()
-            for record in records:
-                self._handle.write(_to_line(record) + "\n")
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
-            self.pending = len(records)
-
     def close(self) -> None:
+        """Release the file: deleted when empty, else left (synced) for the next start to adopt."""
         with self._lock:
-            empty = self.pending == 0
-            self._handle.close()
-            if empty:
+            if self._closed:
+                return
+            self._closed = True
+            os.fsync(self._fd)
+            if self.pending == 0:
                 self.path.unlink(missing_ok=True)
-
-
-_STOP = object()
+            os.close(self._fd)
 
 
 class AnswerLog:
-    """The per-process answer-log writer: `record()` never blocks, `flush()` waits for the database."""
+    """The per-process answer-log writer: `record()` never waits for the database, `flush()` does."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], spool_dir: Path, *, retry_seconds: float = 2.0
+        self,
+        sessions: sessionmaker[Session],
+        spool_dir: Path,
+        *,
+        retry_seconds: float = 2.0,
+        health: DatabaseHealth | None = None,
     ) -> None:
         self._sessions = sessions
-        self._spool = _Spool(spool_dir)
+        self._journal = _Journal(spool_dir)
         self._retry_seconds = retry_seconds
-        self._queue: queue.Queue[object] = queue.Queue()
+        self._health = health or DatabaseHealth()
+        self._wake = threading.Event()
         self._idle = threading.Event()
-        self._in_flight: Record | None = None
+        self._stopping = threading.Event()
+        self._outage_written: int | None = None  # entries written since the database came back
         self._thread = threading.Thread(target=self._run, name="answer-log", daemon=True)
-        self._spool.adopt_orphans()
+        self._journal.adopt_orphans()
         self._thread.start()
 
     @property
     def spooled(self) -> int:
-        """Entries waiting in the spool for the database to come back."""
-        return self._spool.pending
+        """Entries in the journal that are not in the database yet."""
+        return self._journal.pending
+
+    @property
+    def journal_path(self) -> Path:
+        return self._journal.path
 
     def record(self, record: Record) -> None:
+        """Journal the entry (durable against a killed process) and wake the writer."""
         self._idle.clear()
-        self._queue.put(record)
+        self._journal.append(record)
+        self._wake.set()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything recorded so far is in the database; False on timeout."""
         self._idle.clear()
-        self._queue.put(None)  # wakes the writer for an immediate drain attempt
-        return self._idle.wait(timeout) and self._queue.empty() and self._spool.pending == 0
+        self._wake.set()  # an immediate drain attempt, even while retrying
+        return self._idle.wait(timeout) and self._journal.pending == 0
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop the writer; whatever it could not store by `timeout` stays in the spool."""
-        self._queue.put(_STOP)
+        """Stop the writer; whatever it could not store by `timeout` stays in the journal."""
+        self._stopping.set()
+        self._wake.set()
         self._thread.join(timeout)
-        if self._thread.is_alive():  # the database hangs: keep the queue on disk for the next start
-            # The entry being written may still land too; replaying it later adds nothing.
-            if self._in_flight is not None:
-                self._spool.append(self._in_flight)
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if isinstance(item, ExchangeRecord | FeedbackRecord):
-                    self._spool.append(item)
-        self._spool.close()
+        # A writer stuck on a hung database may still finish its batch; replaying it adds nothing.
+        self._journal.close()
 
     def _run(self) -> None:
-        while True:
-            try:
-                item = self._queue.get(timeout=self._retry_seconds)
-            except queue.Empty:
-                item = None
-            if item is _STOP:
-                self._safely(self._drain)
-                return
-            if isinstance(item, ExchangeRecord | FeedbackRecord):
-                self._in_flight = item
-                self._safely(self._store, item)
-                self._in_flight = None
-            else:
-                self._safely(self._drain)
-            if self._queue.empty() and not self._spool.pending:
-                self._idle.set()
+        failing = False
+        while not self._stopping.is_set():
+            # While the database is unavailable, try again every few seconds (or when flushed).
+            self._wake.wait(self._retry_seconds if failing else None)
+            self._wake.clear()
+            failing = not self._step()
+        self._step()
 
-    def _safely(self, step: Callable[..., object], *args: object) -> None:
-        """One writer step; an unexpected failure (disk full, a bug) is logged, never fatal."""
+    def _step(self) -> bool:
+        """Sync the journal and write it to the database; False when the database is unavailable."""
         try:
-            step(*args)
-        except Exception:
-            logger.exception("answer log: writer step failed; retrying in %.1fs", self._retry_seconds)
-            time.sleep(self._retry_seconds)
-
-    def _store(self, record: Record) -> None:
-        # Keep order: while older entries wait in the spool, new ones queue behind them.
-        if self._spool.pending and not self._drain():
-            self._spool.append(record)
-            return
-        if not self._try_write([record]):
-            self._spool.append(record)
+            self._journal.sync()
+            return self._drain()
+        except Exception:  # disk full, a bug: logged, never fatal; the journal keeps the entries
+            logger.exception("answer log: writer step failed; retrying")
+            return False
 
     def _drain(self) -> bool:
-        """Write spooled entries in order; True when the spool is empty afterwards."""
-        if not self._spool.pending:
-            return True
-        records = self._spool.read()
-        stored = 0
-        for record in records:
-            if not self._try_write([record]):
-                break
-            stored += 1
-        if stored:
-            self._spool.keep(records[stored:])
-            logger.info("answer log: wrote %d spooled entries, %d left", stored, self._spool.pending)
-        return self._spool.pending == 0
-
-    def _try_write(self, records: list[Record], *, retry: bool = True) -> bool:
-        """True when the records are stored (or kept aside for good); False to spool them."""
-        try:
-            with self._sessions() as session, session.begin():
-                for record in records:
-                    _write(session, record)
-            return True
-        except IntegrityError:
-            # Usually another process stored the same entry between our check and insert:
-            # writing again finds it and adds nothing. A second failure is a bad entry.
-            if retry:
-                return self._try_write(records, retry=False)
-            self._reject(records)
-            return True
-        except DBAPIError as error:
-            if isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated:
-                logger.warning("answer log: database unavailable, spooling (%s)", type(error).__name__)
+        while entries := self._journal.unstored():
+            written = self._store(entries)
+            if written:
+                self._journal.stored(entries[written - 1][1], written)
+                if self._outage_written is not None:
+                    self._outage_written += written
+            if written < len(entries):
+                if self._outage_written is None:
+                    logger.warning(
+                        "answer log: database unavailable; %d entries wait in %s",
+                        self._journal.pending,
+                        self._journal.path,
+                    )
+                self._outage_written = 0
                 return False
-            self._reject(records)
-            return True
-        except Exception:
-            self._reject(records)
-            return True
+        if self._outage_written is not None:
+            logger.info("answer log: wrote %d entries kept during the outage", self._outage_written)
+            self._outage_written = None
+        self._idle.set()
+        return True
 
-    def _reject(self, records: list[Record]) -> None:
+    def _store(self, entries: list[tuple[Record, int]]) -> int:
+        """Store entries in one transaction, else one by one; how many are done (stored or kept aside)."""
+        records = [record for record, _offset in entries]
+        try:
+            self._transaction(records)
+            return len(records)
+        except Exception as error:
+            if unavailable(error):
+                return 0
+        for done, record in enumerate(records):
+            if not self._write_one(record):
+                return done
+        return len(records)
+
+    def _write_one(self, record: Record) -> bool:
+        """True when the record is stored (or kept aside for good); False while the database is away."""
+        refusal: Exception | None = None
+        for _attempt in (1, 2):
+            try:
+                self._transaction([record])
+                return True
+            except IntegrityError as error:
+                # Usually another process stored the same entry between our check and insert:
+                # writing again finds it and adds nothing. A second failure is a bad entry.
+                refusal = error
+            except Exception as error:
+                if unavailable(error):
+                    return False
+                refusal = error
+                break
         # An entry the database refuses for good must not block the ones behind it;
         # it is kept aside for staff instead of being lost.
-        logger.exception("answer log: entry rejected, kept in %s", self._spool.rejected)
-        self._spool.reject(records)
+        logger.error("answer log: entry rejected, kept in %s", self._journal.rejected, exc_info=refusal)
+        self._journal.reject([record])
+        return True
+
+    def _transaction(self, records: list[Record]) -> None:
+        with self._health.call("the answer log"), self._sessions() as session, session.begin():
+            for record in records:
+                _write(session, record)

@@ -303,19 +303,33 @@ def logs(ctx: click.Context, limit: int, fmt: str, **options: Any) -> None:
 
 
 @logs.command("purge")
-@click.option("--older-than", "days", type=click.IntRange(min=1), required=True, help="Retention in days.")
+@click.option("--older-than", "days", type=click.IntRange(min=1), help="Retention in days.")
+@click.option("--exchange", "exchange_id", type=click.IntRange(1, 2**31 - 1), help="One exchange, by its id.")
 @click.option("--yes", is_flag=True, help="Delete; without it, only count (dry run).")
-def logs_purge(days: int, yes: bool) -> None:
-    """Delete exchanges older than the retention period (dry run unless --yes).
+def logs_purge(days: int | None, exchange_id: int | None, yes: bool) -> None:
+    """Delete exchanges older than the retention period, or one exchange (dry run unless --yes).
 
     Example: python -m bot logs purge --older-than 365 --yes
     """
-    from .reports import purge
+    if (days is None) == (exchange_id is None):
+        raise click.UsageError("give one of --older-than or --exchange")
+    from .reports import delete_exchange, purge
+    from .store import Exchange
 
     sessions, _plan = _staff_context()
-    with sessions() as session, session.begin():
-        count = purge(session, days, execute=yes)
     verb = "deleted" if yes else "would delete (dry run; add --yes to delete)"
+    with sessions() as session, session.begin():
+        if exchange_id is not None:
+            if session.get(Exchange, exchange_id) is None:
+                raise click.ClickException(
+                    f"there is no exchange {exchange_id} (ids are in: logs --format json)"
+                )
+            if yes:
+                delete_exchange(session, exchange_id)
+            click.echo(f"{verb} exchange {exchange_id} with its feedback")
+            return
+        assert days is not None
+        count = purge(session, days, execute=yes)
     click.echo(f"{verb} {count} exchange(s) older than {days} days")
 
 
@@ -399,9 +413,18 @@ def reindex_command(
             f"version {outcome.version_id}",
             label=label,
             folder=str(plan_dir or bundled_plan_dir()),
+            reactivated=outcome.reactivated,
             changes=[str(change) for change in outcome.changes],
         )
-    click.echo(f"stored as version {outcome.version_id} and activated; running bots switch within seconds")
+    if outcome.reactivated:
+        click.echo(
+            f"same content as version {outcome.version_id}: nothing stored, version {outcome.version_id} "
+            "is active again; running bots switch within seconds"
+        )
+    else:
+        click.echo(
+            f"stored as version {outcome.version_id} and activated; running bots switch within seconds"
+        )
 
 
 @cli.group("versions", invoke_without_command=True)

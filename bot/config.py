@@ -1,12 +1,13 @@
 """Every environment variable the product reads, in one place, read once at the edge.
 
-Secrets (the bot token, LOG_SALT, database passwords) live only here and in the
+Secrets (the bot token, LOG_SALT, SESSION_SECRET, database passwords) live only here and in the
 process environment; `Settings.__repr__` hides them so they never reach a log.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import secrets
@@ -43,6 +44,31 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+MIN_SECRET_CHARS = 32  # 128 bits as hex: too long to guess offline from a pseudonym or a cookie
+
+ProxyNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _secret(env: Mapping[str, str], name: str, data_dir: Path, file_name: str) -> str:
+    """A secret from the environment (at least MIN_SECRET_CHARS long) or kept in the data folder."""
+    value = env.get(name)
+    if not value:
+        return _local_secret(data_dir, file_name)
+    if len(value) < MIN_SECRET_CHARS:
+        raise ConfigError(
+            f"{name} must be at least {MIN_SECRET_CHARS} characters "
+            "(make one with: python -c 'import secrets; print(secrets.token_hex(32))')"
+        )
+    return value
+
+
+def _proxies(raw: str) -> tuple[ProxyNetwork, ...]:
+    try:
+        return tuple(ipaddress.ip_network(part, strict=False) for part in raw.replace(",", " ").split())
+    except ValueError:
+        raise ConfigError("TRUSTED_PROXIES must be IP addresses or networks separated by commas") from None
+
+
 def _staff_ids(raw: str) -> frozenset[int]:
     try:
         return frozenset(int(part) for part in raw.replace(",", " ").split())
@@ -55,12 +81,14 @@ class Settings:
     data_dir: Path
     database_url: str
     log_salt: str = field(repr=False)
+    session_secret: str = field(repr=False)  # signs the staff pages' cookie
     telegram_token: str | None = field(default=None, repr=False)
     telegram_base_url: str = TELEGRAM_API
     telegram_base_file_url: str = TELEGRAM_FILE_API
     staff_telegram_ids: frozenset[int] = frozenset()
     webhook_url: str | None = None
     port: int = 8000
+    trusted_proxies: tuple[ProxyNetwork, ...] = ()  # whose X-Forwarded-For / -Proto the staff pages believe
 
     @property
     def embedded_database(self) -> bool:
@@ -81,28 +109,30 @@ class Settings:
         return cls(
             data_dir=data_dir,
             database_url=database_url,
-            log_salt=env.get("LOG_SALT") or _local_salt(data_dir),
+            log_salt=_secret(env, "LOG_SALT", data_dir, "log_salt"),
+            session_secret=_secret(env, "SESSION_SECRET", data_dir, "session_secret"),
             telegram_token=env.get("TELEGRAM_BOT_TOKEN") or None,
             telegram_base_url=env.get("TELEGRAM_BASE_URL") or TELEGRAM_API,
             telegram_base_file_url=env.get("TELEGRAM_BASE_FILE_URL") or TELEGRAM_FILE_API,
             staff_telegram_ids=_staff_ids(env.get("STAFF_TELEGRAM_IDS", "")),
             webhook_url=env.get("WEBHOOK_URL") or None,
             port=port,
+            trusted_proxies=_proxies(env.get("TRUSTED_PROXIES", "")),
         )
 
 
-def _local_salt(data_dir: Path) -> str:
-    """Without LOG_SALT, a random salt kept in the data folder (readable by this user only).
+def _local_secret(data_dir: Path, name: str) -> str:
+    """Without LOG_SALT or SESSION_SECRET, a random value kept in the data folder (this user only).
 
-    It keeps pseudonyms stable across restarts on one machine; production sets LOG_SALT
-    so that every process pseudonymises the same way.
+    It keeps pseudonyms and staff sessions stable across restarts on one machine;
+    production sets the variables so that every process agrees.
     """
-    path = data_dir / "log_salt"
+    path = data_dir / name
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         # Written in full under a private name, then linked into place: a process starting
-        # at the same moment sees either no salt or the whole salt, never an empty file.
-        draft = data_dir / f".log_salt.{os.getpid()}"
+        # at the same moment sees either no secret or the whole secret, never an empty file.
+        draft = data_dir / f".{name}.{os.getpid()}"
         fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(secrets.token_hex(32))

@@ -50,7 +50,6 @@ def run_chat(
         if not text:
             write(HINT)
             continue
-        service.active.refresh()
         last = service.answer("console", user, text)
         write(render_plain(answer_lines(last.bundle.plan, last.result)))
         write("")

@@ -1,7 +1,9 @@
 """The answering service every channel shares: search the active plan, then log the exchange.
 
-Channels (console, Telegram, web) call `answer()`, show the reply, and only then
-call `record()`, so writing the log never delays what the resident sees.
+Channels (console, Telegram, web) call `answer()` and `record()`, and show the
+reply. `record()` only appends to a local journal (see `answer_log`), so logging
+never delays what the resident sees; Telegram records before replying, so that a
+reply a resident saw is never missing from the log, even if the process is killed.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from index import PlanBundle, SearchResult
 
 from .answer_log import AnswerLog, ExchangeRecord, FeedbackRecord, HitRecord, new_uid
 from .config import Settings
+from .health import DatabaseHealth
 from .store import open_database, pseudonym, utcnow
-from .versions import ActivePlan, ensure_initial_version
+from .versions import ActivePlan
 
 __all__ = ["Answered", "PlanService"]
 
@@ -56,21 +59,32 @@ class PlanService:
     """Search + answer log for one process. Build with `PlanService.start(settings)`."""
 
     def __init__(
-        self, settings: Settings, sessions: sessionmaker[Session], active: ActivePlan, log: AnswerLog
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        active: ActivePlan,
+        log: AnswerLog,
+        health: DatabaseHealth,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.active = active
         self.log = log
+        self.health = health
 
     @classmethod
     def start(cls, settings: Settings) -> PlanService:
-        """Connect, migrate the embedded database, make sure a plan version exists, start the log writer."""
+        """Migrate the embedded database, load the active plan and follow it, start the log writer.
+
+        Works while PostgreSQL is down or hung: answers come from the last plan version this
+        data folder knew, and the log waits in the journal until the database is back.
+        """
         sessions = open_database(settings.database_url, migrate=settings.embedded_database)
-        ensure_initial_version(sessions)
-        active = ActivePlan.from_database(sessions)
-        log = AnswerLog(sessions, Path(settings.data_dir) / "spool")
-        return cls(settings, sessions, active, log)
+        health = DatabaseHealth()
+        active = ActivePlan.start(sessions, Path(settings.data_dir), health)
+        active.follow()
+        log = AnswerLog(sessions, Path(settings.data_dir) / "spool", health=health)
+        return cls(settings, sessions, active, log, health)
 
     @property
     def bundle(self) -> PlanBundle:
@@ -79,13 +93,19 @@ class PlanService:
     def user_key(self, channel: str, user_id: object) -> str:
         return pseudonym(self.settings.log_salt, channel, user_id)
 
-    def answer(self, channel: str, user_id: object, question: str) -> Answered:
-        """Search the active plan version (one whole bundle, whatever reindexing happens meanwhile)."""
+    def answer(self, channel: str, user_id: object, question: str, *, uid: str | None = None) -> Answered:
+        """Search the active plan version (one whole bundle, whatever reindexing happens meanwhile).
+
+        `uid` names the exchange when the channel can handle one message twice (Telegram after
+        a crash), so that the answer log keeps it once.
+        """
         started = time.perf_counter()
         bundle = self.active.bundle
         result = bundle.index.search(question[:MAX_QUESTION_CHARS])
         latency_ms = (time.perf_counter() - started) * 1000
-        return Answered(new_uid(), channel, self.user_key(channel, user_id), result, bundle, latency_ms)
+        return Answered(
+            uid or new_uid(), channel, self.user_key(channel, user_id), result, bundle, latency_ms
+        )
 
     def record(self, answered: Answered) -> None:
         self.log.record(answered.log_record())
@@ -95,4 +115,5 @@ class PlanService:
         self.log.record(FeedbackRecord(exchange_uid, key, helpful, utcnow()))
 
     def close(self) -> None:
+        self.active.stop()
         self.log.close()

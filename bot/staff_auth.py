@@ -1,15 +1,16 @@
-"""Staff accounts and how they sign in: password hashes, login throttling, CSRF, cookie hardening.
+"""Staff accounts and how they sign in: password hashes and rules, server-side sessions, throttling, CSRF.
 
 Only a salted scrypt hash of a password is stored, with its cost parameters in the
-stored string so they can be raised later without breaking existing accounts. The
-session cookie is signed with a key derived from LOG_SALT, so no new secret has to
-be configured, and it carries a stamp of the account's password hash: removing an
-account or giving it a new password ends its sessions.
+stored string so they can be raised later without breaking existing accounts.
+A signed-in browser holds a random session token; the database holds its SHA-256
+(`staff_sessions`), so every web process behind a load balancer agrees, and logout,
+a new password or removing the account ends the session at once.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -17,35 +18,36 @@ import threading
 import time
 import unicodedata
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn
 
 from .errors import StaffAccountError
-from .store import StaffUser, utcnow
-
-if TYPE_CHECKING:  # the command line imports this module without the web stack
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from .store import StaffSession, StaffUser, utcnow
 
 __all__ = [
     "MIN_PASSWORD_CHARS",
     "ROLES",
-    "HardenResponses",
     "LoginThrottle",
-    "account_stamp",
     "add_staff",
     "authenticate",
     "csrf_ok",
+    "end_all_sessions",
+    "end_session",
     "find_staff",
     "hash_password",
     "list_staff",
     "new_csrf_token",
     "normalize_name",
+    "open_session",
+    "password_problem",
     "remove_staff",
-    "session_secret",
+    "session_staff",
+    "set_password",
     "verify_password",
 ]
 
@@ -54,10 +56,14 @@ __all__ = [
 SCRYPT_N = 2**15
 SCRYPT_R = 8
 SCRYPT_P = 3
-MIN_PASSWORD_CHARS = 10
+MIN_PASSWORD_CHARS = 12
+MIN_PASSWORD_SCORE = 3  # zxcvbn's "safely unguessable" (about 10^8 guesses and more)
 MAX_NAME_CHARS = 64
 # Editors resolve, edit, publish and roll back; viewers read (see bot/roles.py).
 ROLES = ("editor", "viewer")
+SESSION_IDLE = dt.timedelta(minutes=60)  # a browser left open ends after an hour without a request
+SESSION_LIFETIME = dt.timedelta(hours=8)  # a working day, however active
+SEEN_RESOLUTION = dt.timedelta(minutes=1)  # `seen_at` is written at most once a minute per session
 
 
 def _b64(data: bytes) -> str:
@@ -112,28 +118,68 @@ def list_staff(session: Session) -> list[StaffUser]:
     return list(session.scalars(select(StaffUser).order_by(StaffUser.name)))
 
 
-def add_staff(session: Session, name: str, password: str, *, role: str = "viewer") -> StaffUser:
-    """A new account; StaffAccountError for a taken or unusable name, a short password or an unknown role."""
-    if role not in ROLES:
-        raise StaffAccountError(f"unknown role '{role}' (choose one of: {', '.join(ROLES)})")
+def password_problem(password: str, name: str) -> str | None:
+    """Why a password is refused (for the command line), or None.
+
+    zxcvbn estimates guesses against common passwords, names, keyboard walks, dates
+    and repetitions (aaaaaaaaaaaa, 123456789012); the staff name counts as known.
+    """
+    password = _normalize(password)
+    if len(password) < MIN_PASSWORD_CHARS:
+        return f"the password must have at least {MIN_PASSWORD_CHARS} characters"
+    verdict = zxcvbn(password[:100], user_inputs=[name, "asaka", "planbot", "staff"])
+    if verdict["score"] < MIN_PASSWORD_SCORE:
+        warning = verdict["feedback"]["warning"] or "it follows a common pattern"
+        return f"the password is too easy to guess ({warning.rstrip('.')}); add more uncommon words"
+    return None
+
+
+def _usable_name(name: str) -> str:
     name = normalize_name(name)
     if not name or len(name) > MAX_NAME_CHARS or not name.isprintable() or any(c.isspace() for c in name):
         raise StaffAccountError(f"'{name}' is not a usable name: 1–{MAX_NAME_CHARS} characters, no spaces")
-    if len(_normalize(password)) < MIN_PASSWORD_CHARS:
-        raise StaffAccountError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
+    return name
+
+
+def add_staff(session: Session, name: str, password: str, *, role: str = "viewer") -> StaffUser:
+    """A new account; StaffAccountError for a taken or unusable name, a weak password or an unknown role."""
+    if role not in ROLES:
+        raise StaffAccountError(f"unknown role '{role}' (choose one of: {', '.join(ROLES)})")
+    name = _usable_name(name)
+    problem = password_problem(password, name)
+    if problem:
+        raise StaffAccountError(problem)
     if find_staff(session, name) is not None:
         raise StaffAccountError(
-            f"staff account '{name}' already exists (to change its password: staff remove, then staff add)"
+            f"staff account '{name}' already exists (to change its password: staff passwd)"
         )
     user = StaffUser(name=name, password_hash=hash_password(password), created_at=utcnow(), role=role)
     session.add(user)
     return user
 
 
-def remove_staff(session: Session, name: str) -> None:
+def _existing(session: Session, name: str) -> StaffUser:
     user = find_staff(session, name)
     if user is None:
         raise StaffAccountError(f"there is no staff account '{normalize_name(name)}' (see: staff list)")
+    return user
+
+
+def set_password(session: Session, name: str, password: str) -> StaffUser:
+    """A new password for an account; every session it had ends."""
+    user = _existing(session, name)
+    problem = password_problem(password, user.name)
+    if problem:
+        raise StaffAccountError(problem)
+    user.password_hash = hash_password(password)
+    end_all_sessions(session, user.id)
+    return user
+
+
+def remove_staff(session: Session, name: str) -> None:
+    """Remove an account and end its sessions."""
+    user = _existing(session, name)
+    end_all_sessions(session, user.id)
     session.delete(user)
 
 
@@ -146,14 +192,52 @@ def authenticate(session: Session, name: str, password: str) -> StaffUser | None
     return user if verify_password(password, user.password_hash) else None
 
 
-def account_stamp(user: StaffUser) -> str:
-    """Kept in the session: it changes when the account is re-created, which ends old sessions."""
-    return hashlib.sha256(f"{user.id}:{user.password_hash}".encode()).hexdigest()[:32]
+def _session_id(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
-def session_secret(log_salt: str) -> str:
-    """The cookie-signing key, derived from LOG_SALT (one secret to manage, separate keys per use)."""
-    return hmac.new(log_salt.encode(), b"planbot-staff-session", hashlib.sha256).hexdigest()
+def open_session(session: Session, user: StaffUser) -> str:
+    """A new session for `user`; returns the token for the cookie (the database keeps only its hash)."""
+    now = utcnow()
+    session.execute(delete(StaffSession).where(StaffSession.seen_at < now - SESSION_IDLE))  # tidy up
+    token = secrets.token_urlsafe(32)
+    session.add(StaffSession(id=_session_id(token), staff_id=user.id, created_at=now, seen_at=now))
+    return token
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Who a valid session belongs to."""
+
+    staff_id: int
+    name: str
+    role: str  # read with the session on every request, so a changed role counts at once
+
+
+def session_staff(session: Session, token: str) -> SignedIn | None:
+    """The staff member of a live session; an idle or too old session is ended here. Notes the visit."""
+    now = utcnow()
+    row = session.get(StaffSession, _session_id(token))
+    if row is None:
+        return None
+    if now - row.seen_at > SESSION_IDLE or now - row.created_at > SESSION_LIFETIME:
+        session.delete(row)
+        return None
+    user = session.get(StaffUser, row.staff_id)
+    if user is None:
+        return None
+    if now - row.seen_at > SEEN_RESOLUTION:
+        row.seen_at = now
+    return SignedIn(user.id, user.name, user.role)
+
+
+def end_session(session: Session, token: str) -> None:
+    session.execute(delete(StaffSession).where(StaffSession.id == _session_id(token)))
+
+
+def end_all_sessions(session: Session, staff_id: int) -> None:
+    """Log out everywhere: every browser this account is signed in on."""
+    session.execute(delete(StaffSession).where(StaffSession.staff_id == staff_id))
 
 
 def new_csrf_token() -> str:
@@ -171,112 +255,67 @@ def csrf_ok(session: Mapping[str, object], submitted: object) -> bool:
 
 
 class LoginThrottle:
-    """Failed logins per (name, client) in a sliding window, kept in this process's memory.
+    """Login attempts in a sliding window, kept in this process's memory, counted three ways.
 
-    Enough to stop guessing through the form: each failure costs a scrypt hash, and after
-    `limit` failures the pair waits out the window. Several web processes each keep their own count.
+    Per name and address (`limit`), per address across names (guessing many accounts from
+    one place) and per name across addresses (guessing one account from many places). Each
+    attempt costs a scrypt hash; over a limit, the key waits out the window. Several web
+    processes each keep their own count.
     """
 
     def __init__(
-        self, *, limit: int = 5, window_seconds: float = 15 * 60, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        limit: int = 5,
+        per_address: int = 20,
+        per_name: int = 50,
+        window_seconds: float = 15 * 60,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.limit = limit
+        self.limits = {"pair": limit, "address": per_address, "name": per_name}
         self.window = window_seconds
         self._clock = clock
-        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._attempts: dict[Hashable, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        failures = self._failures.get(key, deque())
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        if not failures:
-            self._failures.pop(key, None)
-        return failures
+    @staticmethod
+    def _keys(name: str, address: str) -> dict[str, Hashable]:
+        return {"pair": ("pair", name, address), "address": ("address", address), "name": ("name", name)}
 
-    def attempt(self, key: tuple[str, str]) -> int:
-        """Count a login attempt before it is checked; seconds to wait when over the limit, else 0.
+    def _recent(self, key: Hashable, now: float) -> deque[float]:
+        attempts = self._attempts.get(key, deque())
+        while attempts and attempts[0] <= now - self.window:
+            attempts.popleft()
+        if not attempts:
+            self._attempts.pop(key, None)
+        return attempts
+
+    def attempt(self, name: str, address: str) -> int:
+        """Count a login attempt before it is checked; seconds to wait when over a limit, else 0.
 
         Counting first (and clearing on success) means parallel requests cannot all slip
         past the check while their passwords are being hashed.
         """
         with self._lock:
             now = self._clock()
-            attempts = self._recent(key, now)
-            if len(attempts) >= self.limit:
-                return max(1, round(attempts[-self.limit] + self.window - now))
-            attempts.append(now)
-            self._failures[key] = attempts
-            if len(self._failures) > 10_000:  # bound memory against many names or clients
-                for stale in [k for k, v in self._failures.items() if v[-1] <= now - self.window]:
-                    del self._failures[stale]
+            keys = self._keys(name, address)
+            recent = {kind: self._recent(key, now) for kind, key in keys.items()}
+            waits = [
+                round(attempts[-self.limits[kind]] + self.window - now)
+                for kind, attempts in recent.items()
+                if len(attempts) >= self.limits[kind]
+            ]
+            if waits:
+                return max(1, *waits)
+            for kind, key in keys.items():
+                recent[kind].append(now)
+                self._attempts[key] = recent[kind]
+            if len(self._attempts) > 30_000:  # bound memory against many names or clients
+                for stale in [k for k, v in self._attempts.items() if v[-1] <= now - self.window]:
+                    del self._attempts[stale]
             return 0
 
-    def succeeded(self, key: tuple[str, str]) -> None:
+    def succeeded(self, name: str, address: str) -> None:
+        """A right password clears its name and address pair (not the address's or name's totals)."""
         with self._lock:
-            self._failures.pop(key, None)
-
-
-SECURITY_HEADERS = {
-    # No scripts at all; styles only from our own static file; charts are inline SVG.
-    "content-security-policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "x-frame-options": "DENY",
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "same-origin",
-    # Residents' questions must not linger in shared caches or the browser's back/forward cache.
-    "cache-control": "no-store",
-}
-
-
-def _is_https(scope: Scope) -> bool:
-    if scope.get("scheme") == "https":
-        return True
-    for name, value in scope.get("headers", ()):
-        if name == b"x-forwarded-proto":
-            return value.split(b",")[0].strip().lower() == b"https"
-    return False
-
-
-def _insecure_cookie(name: bytes, value: bytes) -> bool:
-    if name.lower() != b"set-cookie":
-        return False
-    return all(part.strip().lower() != b"secure" for part in value.split(b";")[1:])
-
-
-class HardenResponses:
-    """Security headers on every staff response; the Secure flag on cookies when the browser came by HTTPS.
-
-    Starlette's SessionMiddleware fixes Secure at start-up, but one app is reached over plain
-    http://127.0.0.1 (`python -m bot dashboard`) and over HTTPS behind a proxy (`serve`), so the
-    flag is decided per request: the request's scheme, or X-Forwarded-Proto from the proxy.
-    Trusting that header is safe here: it can only add the flag, never remove it.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        https = _is_https(scope)
-
-        async def send_hardened(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [
-                    (name, value + b"; secure") if https and _insecure_cookie(name, value) else (name, value)
-                    for name, value in message.get("headers", ())
-                ]
-                present = {name.lower() for name, _ in headers}
-                headers.extend(
-                    (name.encode(), value.encode())
-                    for name, value in SECURITY_HEADERS.items()
-                    if name.encode() not in present
-                )
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_hardened)
+            self._attempts.pop(self._keys(name, address)["pair"], None)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .config import Settings, configure_logging
 from .errors import ReportingCommand, ReportingGroup
 from .reports import LOCAL_TZ
-from .staff_auth import ROLES, add_staff, list_staff, normalize_name, remove_staff
+from .staff_auth import ROLES, add_staff, list_staff, normalize_name, remove_staff, set_password
 from .store import open_database
 
 __all__ = ["dashboard", "staff"]
@@ -82,10 +82,23 @@ def staff_list() -> None:
         click.echo(f"{user.name}\t{user.role}\t{user.created_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}")
 
 
+@staff.command("passwd")
+@click.argument("name")
+def staff_passwd(name: str) -> None:
+    """Give an account a new password; every browser signed in with it is signed out.
+
+    Example: python -m bot staff passwd tanaka
+    """
+    password = _read_password()
+    with _sessions()() as session, session.begin():
+        user = set_password(session, name, password)
+    click.echo(f"new password for staff account '{user.name}'; its sessions have ended")
+
+
 @staff.command("remove")
 @click.argument("name")
 def staff_remove(name: str) -> None:
-    """Remove an account; its open sessions end at their next request.
+    """Remove an account; its sessions end at once.
 
     Example: python -m bot staff remove tanaka
     """

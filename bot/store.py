@@ -45,6 +45,8 @@ __all__ = [
     "PlanEdit",
     "PlanVersion",
     "Resolution",
+    "StaffAction",
+    "StaffSession",
     "StaffUser",
     "make_engine",
     "make_sessionmaker",
@@ -184,6 +186,30 @@ class StaffUser(Base):
     role: Mapped[str] = mapped_column(String(16), default="viewer", server_default="viewer")
 
 
+class StaffSession(Base):
+    """A signed-in browser. The cookie carries a random token, this row only its SHA-256, so
+    logout, a new password or removing the account ends the session in every web process."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie's token
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime]
+    seen_at: Mapped[dt.datetime]
+
+
+class StaffAction(Base):
+    """Audit of what staff did to residents' exchanges beyond reading: revealing personal data, deleting."""
+
+    __tablename__ = "staff_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_name: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))  # "reveal" or "delete"
+    exchange_id: Mapped[int] = mapped_column(Integer)  # no foreign key: a deleted exchange stays audited
+    created_at: Mapped[dt.datetime]
+
+
 class HandledItem(Base):
     """An unanswered or unhelpful exchange that staff have dealt with (it leaves the inbox)."""
 
@@ -262,6 +288,22 @@ class AuditEvent(Base):
     details: Mapped[dict[str, object]] = mapped_column(JSON)
 
 
+# A database that stops answering must fail within seconds, not hold a thread forever:
+# connecting, every statement and lock wait, and the socket itself (keepalives for a
+# silent peer, tcp_user_timeout for data that is never acknowledged) are bounded.
+# A server that is frozen while its kernel still acknowledges is noticed by
+# `health.DatabaseHealth` instead; nothing waits on it but background threads.
+POSTGRES_TIMEOUTS: dict[str, object] = {
+    "connect_timeout": 5,
+    "options": "-c statement_timeout=60000 -c lock_timeout=5000 -c idle_in_transaction_session_timeout=60000",
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10000,
+}
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite files get WAL and a busy timeout so bots and staff share them."""
     if url.startswith("sqlite"):
@@ -278,8 +320,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    # A database that stops answering must fail fast, so that entries go to the spool.
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    return create_engine(url, pool_pre_ping=True, connect_args=POSTGRES_TIMEOUTS)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -67,12 +67,12 @@ from .config import Settings
 from .errors import ConfigError
 from .reports import LOCAL_TZ, LogFilter, compute_stats, list_exchanges
 from .service import Answered, PlanService
+from .update_journal import JournaledQueue, JournaledUpdateProcessor, UpdateJournal, exchange_uid
 
 __all__ = ["RetryingRateLimiter", "build_application", "start_services", "stop_services"]
 
 logger = logging.getLogger(__name__)
 
-PLAN_POLL_SECONDS = 5.0
 BUTTON_TEXT_LIMIT = 40
 APOLOGY = "申し訳ありません。回答の準備中にエラーが起きました。少し時間をおいて、もう一度お試しください。"
 NOT_TEXT = "申し訳ありません。文字で送られた質問にだけお答えできます。知りたいことを文字で送ってください。"
@@ -217,7 +217,7 @@ def _chapter_menu(plan: Plan) -> tuple[str, InlineKeyboardMarkup]:
 
 
 async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A resident's question: answer from the plan, then log the exchange."""
+    """A resident's question: answer from the plan, journal the exchange, then reply."""
     message = _message(update)
     text = message.text or ""
     if not text.strip():
@@ -227,9 +227,10 @@ async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if user is None:  # no sender (a channel post): nobody to answer
         return
     service = _service(context)
-    answered = service.answer("telegram", user.id, text)
+    uid = exchange_uid(context.bot.id, update.update_id)
+    answered = service.answer("telegram", user.id, text, uid=uid)
+    service.record(answered)  # journaled before the resident can see the reply
     await message.reply_text(reply_html(answered), reply_markup=answer_keyboard(answered))
-    service.record(answered)
 
 
 async def not_text(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -386,17 +387,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             logger.warning("could not send the apology for update %s", update_id)
 
 
-async def _follow_plan_versions(service: PlanService) -> None:
-    while True:
-        await asyncio.sleep(PLAN_POLL_SECONDS)
-        try:
-            await asyncio.to_thread(service.active.refresh)
-        except Exception:  # the database may be down; keep serving the version we have
-            logger.warning("could not check for a new plan version", exc_info=True)
-
-
 async def start_services(application: Application) -> None:
-    """Register commands and start following plan versions (polling and webhook alike)."""
+    """Register commands and queue updates a stopped process left unhandled (polling and webhook alike)."""
     service: PlanService = application.bot_data["service"]
     bot = application.bot
     try:
@@ -408,15 +400,14 @@ async def start_services(application: Application) -> None:
                 )
     except TelegramError:
         logger.warning("could not register the command list; carrying on", exc_info=True)
-    application.bot_data["plan_watcher"] = asyncio.create_task(_follow_plan_versions(service))
+    if isinstance(application.update_queue, JournaledQueue):
+        await application.update_queue.replay(application)
 
 
 async def stop_services(application: Application) -> None:
-    watcher = application.bot_data.pop("plan_watcher", None)
-    if watcher is not None:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+    """After the last update was handled: release the update journal."""
+    if isinstance(application.update_queue, JournaledQueue):
+        application.update_queue.journal.close()
 
 
 def build_application(settings: Settings, service: PlanService, *, webhook: bool = False) -> Application:
@@ -429,9 +420,11 @@ def build_application(settings: Settings, service: PlanService, *, webhook: bool
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
         .defaults(Defaults(parse_mode=ParseMode.HTML))
-        .concurrent_updates(True)
         .rate_limiter(RetryingRateLimiter())
     )
+    journal = UpdateJournal(settings.data_dir / "updates")
+    builder = builder.update_queue(JournaledQueue(journal))
+    builder = builder.concurrent_updates(JournaledUpdateProcessor(journal))
     builder = builder.updater(None) if webhook else builder.post_init(start_services).post_stop(stop_services)
     application = builder.build()
     application.bot_data["service"] = service

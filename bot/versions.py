@@ -1,15 +1,21 @@
 """Plan versions in the database: reindex, activate, roll back, and follow the active one.
 
-Staff reindex from any machine; every running bot process polls the active
-version id and swaps its whole PlanBundle (plan + thesaurus + index) atomically,
-so an answer is always built from one version.
+Staff reindex from any machine; every running process (bot, web, console) follows
+the active version the same way: one background thread per process polls its id
+and swaps the whole PlanBundle (plan + thesaurus + index) atomically, so an
+answer is always built from one version and never waits for the database. The
+last version a process knew is kept in its data folder, so a process that starts
+while the database is unreachable answers with it (or with the bundled plan).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,11 +25,23 @@ from index import PlanBundle, PlanDataError, build_bundle, bundled_plan_dir, rea
 from index.diff import Change, diff_plans
 
 from .errors import NoActivePlanError, ReindexConflictError, UnknownVersionError
+from .health import DatabaseHealth, unavailable
 from .store import PlanVersion, utcnow
 
-__all__ = ["ActivePlan", "ReindexOutcome", "activate", "ensure_initial_version", "list_versions", "reindex"]
+__all__ = [
+    "ActivePlan",
+    "ReindexOutcome",
+    "activate",
+    "active_version",
+    "ensure_initial_version",
+    "list_versions",
+    "reindex",
+]
 
 logger = logging.getLogger(__name__)
+
+FOLLOW_SECONDS = 5.0
+LAST_KNOWN = "active_plan.json"  # in the data folder: the last version this process knew
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +50,10 @@ class ReindexOutcome:
     changes: list[Change]
     version_id: int | None  # None: identical content or a dry run
     identical: bool
+    reactivated: bool = False  # the content of an earlier version, which is active again
 
 
-def _active(session: Session) -> PlanVersion | None:
+def active_version(session: Session) -> PlanVersion | None:
     return session.scalar(select(PlanVersion).where(PlanVersion.active.is_(True)))
 
 
@@ -63,7 +82,7 @@ def ensure_initial_version(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         if session.scalar(select(PlanVersion.id).limit(1)) is not None:
             return
-    bundle = build_bundle(read_sources(bundled_plan_dir()))
+    bundle = _bundled()
     try:
         with sessions() as session, session.begin():
             if session.scalar(select(PlanVersion.id).limit(1)) is None:
@@ -104,7 +123,7 @@ def _reindex(
 ) -> ReindexOutcome:
     bundle = build_bundle(sources)
     with sessions() as session, session.begin():
-        active = _active(session)
+        active = active_version(session)
         if active is not None and active.digest == bundle.digest:
             return ReindexOutcome(bundle, [], None, True)  # the Procfile's release line, most deploys
         current = _loadable(active)
@@ -121,7 +140,7 @@ def _reindex(
             existing.active, existing.activated_at = True, utcnow()
             if label:
                 existing.label = label
-            return ReindexOutcome(bundle, changes, existing.id, False)
+            return ReindexOutcome(bundle, changes, existing.id, False, reactivated=True)
         version = _store_active(session, bundle, label or f"reindex {utcnow():%Y-%m-%d %H:%M}", author)
         return ReindexOutcome(bundle, changes, version.id, False)
 
@@ -154,32 +173,99 @@ def _loadable(version: PlanVersion | None) -> PlanBundle | None:
 
 
 class ActivePlan:
-    """The plan version this process answers with; `refresh()` follows the database."""
+    """The plan version this process answers with; a background thread follows the database.
+
+    `bundle` is read on every answer and never touches the database: `follow()` polls
+    every FOLLOW_SECONDS (the one refresh policy of every process), `refresh()` checks now.
+    """
 
     def __init__(
-        self, sessions: sessionmaker[Session] | None, bundle: PlanBundle, version_id: int | None
+        self,
+        sessions: sessionmaker[Session] | None,
+        bundle: PlanBundle,
+        version_id: int | None,
+        *,
+        last_known: Path | None = None,
+        health: DatabaseHealth | None = None,
     ) -> None:
         self._sessions = sessions
         self._lock = threading.Lock()
         self.bundle = bundle
         self.version_id = version_id
         self._unloadable: int | None = None  # a broken version is not retried every poll
+        self._last_known = last_known
+        self._health = health or DatabaseHealth()
+        self._stop = threading.Event()
+        self._follower: threading.Thread | None = None
 
     @classmethod
-    def from_database(cls, sessions: sessionmaker[Session]) -> ActivePlan:
+    def from_database(
+        cls,
+        sessions: sessionmaker[Session],
+        *,
+        last_known: Path | None = None,
+        health: DatabaseHealth | None = None,
+    ) -> ActivePlan:
         """The active version; the bundled plan when this release cannot read it (until a reindex)."""
         with sessions() as session:
-            active = _active(session)
+            active = active_version(session)
             if active is None:
                 raise NoActivePlanError(
                     "the database has no active plan version: run `python -m bot reindex`"
                 )
             bundle = _loadable(active)
             if bundle is not None:
-                return cls(sessions, bundle, active.id)
-            plan = cls(sessions, build_bundle(read_sources(bundled_plan_dir())), None)
+                return cls(sessions, bundle, active.id, last_known=last_known, health=health)
+            plan = cls(sessions, _bundled(), None, last_known=last_known, health=health)
             plan._unloadable = active.id
             return plan
+
+    @classmethod
+    def start(cls, sessions: sessionmaker[Session], data_dir: Path, health: DatabaseHealth) -> ActivePlan:
+        """The active version, remembered in `data_dir`; during an outage the remembered one.
+
+        A process must be able to start while the database is down or hung (a crash or a
+        deploy during an outage): it answers with the version it last knew, or the bundled
+        plan, and the follower picks up the database's version when it is back.
+        """
+        last_known = data_dir / LAST_KNOWN
+        try:
+            with health.call("start-up"):
+                ensure_initial_version(sessions)
+                plan = cls.from_database(sessions, last_known=last_known, health=health)
+            plan._remember()
+        except Exception as error:
+            if not unavailable(error):
+                raise
+            bundle, version_id = _remembered(last_known)
+            plan = cls(sessions, bundle, version_id, last_known=last_known, health=health)
+            logger.warning(
+                "database unavailable at start-up: answering with %s",
+                f"plan version {version_id} (kept in {last_known})" if version_id else "the bundled plan",
+            )
+        return plan
+
+    def follow(self, interval: float = FOLLOW_SECONDS) -> None:
+        """Poll the database for a new active version every `interval` seconds, in a daemon thread."""
+        if self._sessions is None or self._follower is not None:
+            return
+        self._follower = threading.Thread(target=self._follow, args=(interval,), name="plan", daemon=True)
+        self._follower.start()
+
+    def stop(self) -> None:
+        """Stop following (a poll stuck on a hung database is left to die with the process)."""
+        self._stop.set()
+        if self._follower is not None:
+            self._follower.join(1.0)
+
+    def _follow(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                with self._health.call("the plan follower"):
+                    self.refresh()
+            except Exception as error:
+                if not unavailable(error):  # outages are logged once, by the health tracker
+                    logger.exception("could not check for a new plan version")
 
     def refresh(self) -> bool:
         """Swap to the database's active version if it changed; True when it did.
@@ -204,4 +290,37 @@ class ActivePlan:
             # One assignment swaps plan, thesaurus and index together.
             self.bundle, self.version_id = bundle, active.id
             logger.info("now answering with plan version %s (%s)", active.id, active.label)
-            return True
+        self._remember()
+        return True
+
+    def _remember(self) -> None:
+        """Keep the version in the data folder (whole or not at all) for a start during an outage."""
+        if self._last_known is None or self.version_id is None:
+            return
+        data = {"version_id": self.version_id, "sources": dict(self.bundle.sources)}
+        draft = self._last_known.with_name(f".{self._last_known.name}.{os.getpid()}")
+        try:
+            self._last_known.parent.mkdir(parents=True, exist_ok=True)
+            with draft.open("w", encoding="utf-8") as handle:
+                json.dump(data, handle, ensure_ascii=False)
+                handle.flush()
+                os.fsync(handle.fileno())
+            draft.replace(self._last_known)
+        except OSError:
+            logger.warning("could not keep plan version %s in %s", self.version_id, self._last_known)
+
+
+def _bundled() -> PlanBundle:
+    return build_bundle(read_sources(bundled_plan_dir()))
+
+
+def _remembered(last_known: Path) -> tuple[PlanBundle, int | None]:
+    """The version kept in `last_known`, or the bundled plan when there is none this release can read."""
+    try:
+        data = json.loads(last_known.read_text(encoding="utf-8"))
+        return build_bundle(data["sources"]), int(data["version_id"])
+    except FileNotFoundError:
+        return _bundled(), None
+    except (OSError, ValueError, KeyError, TypeError, PlanDataError) as error:
+        logger.error("ignoring %s (%s): answering with the bundled plan", last_known, error)
+        return _bundled(), None

@@ -1,8 +1,9 @@
 """The web process (`python -m bot serve`): Telegram webhook, health check, staff pages.
 
 Follows python-telegram-bot's custom-webhook example: Starlette receives updates
-and puts them on the Application's update queue; the Application runs without
-an Updater inside the server's lifespan.
+and puts them on the Application's update queue, which journals each one to disk
+before the 200 goes back (`update_journal`); the Application runs without an
+Updater inside the server's lifespan.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -24,6 +26,7 @@ from telegram.ext import Application
 from .errors import ConfigError
 from .service import PlanService
 from .telegram import build_application, start_services, stop_services
+from .web_edge import SecurityHeaders
 
 __all__ = ["create_app", "webhook_path", "webhook_secret"]
 
@@ -61,7 +64,16 @@ def create_app(service: PlanService, *, application: Application | None = None) 
         return Response(status_code=200)
 
     async def healthz(_request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "plan_version": service.active.version_id})
+        # Still 200 when degraded: the process answers residents; restarting it would not help.
+        available = service.health.available
+        return JSONResponse(
+            {
+                "status": "ok" if available else "degraded",
+                "plan_version": service.active.version_id,
+                "database": "ok" if available else "unavailable",
+                "unwritten_exchanges": service.log.spooled,
+            }
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -84,7 +96,8 @@ def create_app(service: PlanService, *, application: Application | None = None) 
         Route(webhook_path(token), telegram_webhook, methods=["POST"]),
         *_staff_routes(service),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    headers = Middleware(SecurityHeaders, trusted_proxies=settings.trusted_proxies)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[headers])
 
 
 def _staff_routes(service: PlanService) -> list[BaseRoute]:

@@ -75,6 +75,7 @@ class _Reader:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[Problem] = []
+        self.ids: dict[str, str] = {}  # middle measure id -> the entry that first used it
 
     def error(self, entry: str, message: str) -> None:
         self.problems.append(Problem(self.file, entry, message))
@@ -291,7 +292,12 @@ def _middle(
         more = reader.flag(data, "more", entry)
         middle_id = reader.text(data, "id", entry)
         expected = f"{chapter_no}-{measure_no}-{position}"
-        if middle_id is not None and middle_id != expected:
+        first = reader.ids.setdefault(middle_id, entry) if middle_id is not None else entry
+        if first != entry:
+            reader.error(
+                entry, f"duplicate id '{middle_id}' (already used by {first}; expected '{expected}')"
+            )
+        elif middle_id is not None and middle_id != expected:
             reader.error(entry, f"id '{middle_id}' does not match its position (expected '{expected}')")
         if title is None or number is None or middle_id is None:
             return None

@@ -319,7 +319,10 @@ class SearchIndex:
         order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] > 0][:limit]
         if not order:
             return SearchResult(question=question, grade=Grade.NONE, reason=Reason.NO_MATCH)
-        found = tuple(Hit(self.chunks[i], float(scores[i]), self._matched(query, i)) for i in order)
+        found = tuple(
+            Hit(located=self.chunks[i], score=float(scores[i]), matched=self._matched(query, i))
+            for i in order
+        )
         evidence = self._evidence(query.weights, order[0])
         best_terms = self._chunk_terms[order[0]]
         asks_procedure = bool(procedure_asked(reading.lemmas, reading.text) - best_terms)
@@ -351,7 +354,10 @@ class SearchIndex:
         query = self._query(reading.tokens, reading.text, reading.spelled)
         scores = self.bm25.scores(query.weights)
         members.sort(key=lambda i: -scores[i])
-        hits = tuple(Hit(self.chunks[i], float(scores[i]), self._matched(query, i)) for i in members[:limit])
+        hits = tuple(
+            Hit(located=self.chunks[i], score=float(scores[i]), matched=self._matched(query, i))
+            for i in members[:limit]
+        )
         return SearchResult(
             question=question,
             grade=Grade.ANSWER,

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def make_settings(data_dir: Path, **overrides: str) -> Settings:
     """Settings as the environment would give them, on a private data folder."""
-    env = {"PLANBOT_DATA_DIR": str(data_dir), "LOG_SALT": "test-salt", **overrides}
+    env = {"PLANBOT_DATA_DIR": str(data_dir), "LOG_SALT": "test-salt-0123456789abcdef0123456789", **overrides}
     return Settings.from_env(env)
 
 
@@ -67,6 +67,6 @@ def bot_env(api_base_url: str, api_file_url: str, data_dir: Path, **extra: str) 
         "TELEGRAM_BASE_URL": api_base_url,
         "TELEGRAM_BASE_FILE_URL": api_file_url,
         "PLANBOT_DATA_DIR": str(data_dir),
-        "LOG_SALT": "test-salt",
+        "LOG_SALT": "test-salt-0123456789abcdef0123456789",
         **extra,
     }

@@ -69,3 +69,20 @@ def test_a_declined_answer_shows_no_measure(bundle: PlanBundle) -> None:
     lines = answer_lines(bundle.plan, bundle.index.search("今日の天気は？"))
     assert not any(line.style is Style.HEADING for line in lines)
     assert any("第1章 災害対策・防犯" in line.text for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("question", "lead"),
+    [
+        ("保育園の申し込みはいつから？", "手続きや日時・場所・料金など"),
+        ("電話で相談したい", "直接お答えする施策"),
+    ],
+)
+def test_a_related_answer_says_so_and_lists_measures_not_a_card(
+    bundle: PlanBundle, question: str, lead: str
+) -> None:
+    result = bundle.index.search(question)
+    text = render_plain(answer_lines(bundle.plan, result))
+    assert lead in text and "【関係する施策】" in text
+    assert result.hits[0].title in text
+    assert "目指す姿" not in text and "■" not in text  # no measure card

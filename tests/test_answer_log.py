@@ -77,8 +77,10 @@ def test_no_raw_user_id_or_name_is_stored(service: PlanService, settings: Settin
     assert service.log.flush()
     dump = "\n".join(sqlite3.connect(settings.database_url.removeprefix("sqlite:///")).iterdump())
     assert "987654321" not in dump
-    assert pseudonym("test-salt", "telegram", 987654321) in dump
-    assert pseudonym("other-salt", "telegram", 987654321) != pseudonym("test-salt", "telegram", 987654321)
+    assert pseudonym(settings.log_salt, "telegram", 987654321) in dump
+    assert pseudonym("other-salt", "telegram", 987654321) != pseudonym(
+        settings.log_salt, "telegram", 987654321
+    )
 
 
 def test_second_feedback_press_replaces_the_first(service: PlanService) -> None:
@@ -215,7 +217,7 @@ def test_postgres_killed_mid_run_loses_nothing(pg_settings: Settings) -> None:
 
 
 def test_log_writer_never_blocks_the_caller(settings: Settings) -> None:
-    """record() is a queue put: answering goes on while the database is locked."""
+    """record() is a journal append: answering goes on while the database is locked."""
     service = PlanService.start(settings)
     try:
         locker = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"), timeout=0)
@@ -261,7 +263,9 @@ def test_settings_accept_hosting_platform_postgres_urls(tmp_path: Path) -> None:
 
 
 def test_settings_hide_secrets(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, TELEGRAM_BOT_TOKEN="123:SECRET", LOG_SALT="salty")
+    settings = make_settings(
+        tmp_path, TELEGRAM_BOT_TOKEN="123:SECRET", LOG_SALT="salty-salt-0123456789abcdef0123456789"
+    )
     assert "SECRET" not in repr(settings) and "salty" not in repr(settings)
 
 
@@ -279,11 +283,13 @@ def test_embedded_default_database_lives_in_the_data_dir(tmp_path: Path) -> None
         assert connection.execute(text("select 1")).scalar() == 1
 
 
-def test_spool_directory_is_used_only_when_needed(service: PlanService, settings: Settings) -> None:
+def test_journal_is_emptied_once_the_database_has_everything(
+    service: PlanService, settings: Settings
+) -> None:
     _ask(service, 1, "空き家")
     assert service.log.flush()
-    assert list((settings.data_dir / "spool").glob("*.jsonl")) == [service.log._spool.path]
-    assert service.log._spool.path.read_text() == ""
+    assert list((settings.data_dir / "spool").glob("*.jsonl")) == [service.log.journal_path]
+    assert service.log.journal_path.read_text() == ""
 
 
 def test_answer_log_can_be_built_directly(tmp_path: Path) -> None:

@@ -125,7 +125,7 @@ def test_a_configuration_mistake_is_a_one_line_error(
 
 
 def test_chat_answers_logs_and_takes_feedback(tmp_path: Path) -> None:
-    env = {"PLANBOT_DATA_DIR": str(tmp_path), "LOG_SALT": "s"}
+    env = {"PLANBOT_DATA_DIR": str(tmp_path), "LOG_SALT": "test-salt-0123456789abcdef0123456789"}
     result = CliRunner().invoke(cli, ["chat"], input="保育園が足りない\n+\n/chapters\n\n/quit\n", env=env)
     assert result.exit_code == 0, result.output
     assert "幼児期等の教育と保育の充実" in result.output

@@ -166,7 +166,11 @@ def test_roles_default_to_viewer_and_only_editors_may_change(service: PlanServic
 
 
 def test_staff_add_takes_a_role(service: PlanService) -> None:
-    env = {"PLANBOT_DATA_DIR": str(service.settings.data_dir), "LOG_SALT": "test-salt", "DATABASE_URL": ""}
+    env = {
+        "PLANBOT_DATA_DIR": str(service.settings.data_dir),
+        "LOG_SALT": service.settings.log_salt,
+        "DATABASE_URL": "",
+    }
     runner = CliRunner()
     added = runner.invoke(cli, ["staff", "add", "sato", "--role", "editor"], input=PASSWORD + "\n", env=env)
     assert (added.exit_code, added.output) == (0, "added staff account 'sato' (editor)\n")

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import re
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlencode
 
@@ -23,7 +24,9 @@ from bot.reports import LOCAL_TZ
 from bot.service import PlanService
 from bot.staff_auth import LoginThrottle, hash_password, verify_password
 from bot.staff_cli import dashboard, staff
-from bot.store import Exchange, Export, HandledItem, StaffUser, utcnow
+from bot.store import Exchange, Export, Feedback, HandledItem, StaffAction, StaffSession, StaffUser, utcnow
+from bot.web import create_app
+from tests.helpers import make_settings
 
 STAFF = "tanaka"
 PASSWORD = "correct horse battery"
@@ -80,16 +83,34 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
-def login(client: TestClient, name: str = STAFF, password: str = PASSWORD, **extra: str) -> httpx.Response:
+def login(
+    client: TestClient,
+    name: str = STAFF,
+    password: str = PASSWORD,
+    headers: Mapping[str, str] | None = None,
+    **extra: str,
+) -> httpx.Response:
     token = csrf_token(client.get("/staff/login").text)
     form = {"name": name, "password": password, "csrf_token": token, **extra}
-    return client.post("/staff/login", data=form, follow_redirects=False)
+    return client.post("/staff/login", data=form, headers=headers, follow_redirects=False)
+
+
+def press_export(client: TestClient, token: str | None = None, **values: str) -> httpx.Response:
+    """Press a page's CSV button: a POST of the filter with the session's CSRF token."""
+    token = token or csrf_token(client.get("/staff/inbox").text)
+    return client.post("/staff/export.csv", data={**values, "csrf_token": token})
 
 
 def questions_in(html: str) -> set[str]:
     """The questions a page lists, unescaped (the page shows them as text)."""
     cells = re.findall(r'class="question">(.*?)</(?:td|p)>', html, flags=re.S)
     return {cell.replace("&lt;", "<").replace("&gt;", ">").replace("&#34;", '"') for cell in cells}
+
+
+def bars(html: str) -> list[str]:
+    """The tooltips of the desktop drawing's columns (the phone drawing repeats them)."""
+    wide = "".join(re.findall(r'<svg class="wide".*?</svg>', html, flags=re.S))
+    return re.findall(r'<rect class="bar"[^>]*><title>([^<]*)</title>', wide)
 
 
 class Filled(NamedTuple):
@@ -102,7 +123,9 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
     """One filled database for the tests that only read (starting a service takes about a second)."""
     data_dir = tmp_path_factory.mktemp("dashboard")
     service = PlanService.start(
-        Settings.from_env({"PLANBOT_DATA_DIR": str(data_dir), "LOG_SALT": "test-salt"})
+        Settings.from_env(
+            {"PLANBOT_DATA_DIR": str(data_dir), "LOG_SALT": "test-salt-0123456789abcdef0123456789"}
+        )
     )
     add_account(service)
     yield Filled(service, fill(service))
@@ -170,8 +193,11 @@ def test_export_and_actions_refused_without_session(visitor: TestClient, shared:
             return tuple(session.scalar(select(func.count()).select_from(m)) for m in (Export, HandledItem))
 
     before = recorded()
-    response = visitor.get("/staff/export.csv")
-    assert (response.status_code, response.text) == (401, "ログインが必要です。")
+    for response in (
+        visitor.get("/staff/export.csv"),
+        visitor.post("/staff/export.csv", data={"inbox": "1", "csrf_token": "x"}),
+    ):
+        assert response.status_code in (303, 405) and "宇宙" not in response.text
     target = exchange_id(shared.service, shared.uids["宇宙旅行の費用"])
     response = visitor.post(f"/staff/inbox/{target}/handled", data={"note": "x", "csrf_token": "x"})
     assert response.headers["location"] == "/staff/login"
@@ -199,11 +225,23 @@ def test_login_goes_only_to_dashboard_pages(visitor: TestClient) -> None:
     assert response.headers["location"] == "/staff/"
 
 
-def test_session_cookie_is_secure_behind_https(visitor: TestClient) -> None:
-    token = csrf_token(visitor.get("/staff/login").text)
-    form = {"name": STAFF, "password": PASSWORD, "csrf_token": token}
-    response = visitor.post("/staff/login", data=form, headers={"X-Forwarded-Proto": "https"})
-    assert response.headers["set-cookie"].endswith("; secure")
+PROXY = "10.0.0.5"  # the reverse proxy in front of `serve`, named in TRUSTED_PROXIES
+
+
+@pytest.fixture
+def behind_proxy(tmp_path: Path) -> Iterator[PlanService]:
+    service = PlanService.start(make_settings(tmp_path, TRUSTED_PROXIES=f"{PROXY}/32, 192.168.0.0/16"))
+    add_account(service)
+    yield service
+    service.close()
+
+
+def test_session_cookie_is_secure_behind_https(behind_proxy: PlanService) -> None:
+    for peer, secure in ((PROXY, True), ("203.0.113.9", False)):
+        client = TestClient(create_standalone_app(behind_proxy), follow_redirects=False, client=(peer, 1))
+        response = login(client, headers={"X-Forwarded-Proto": "https"})
+        assert response.headers["set-cookie"].endswith("; secure") is secure, peer
+        assert ("strict-transport-security" in response.headers) is secure, peer
 
 
 def test_security_headers(stranger: TestClient) -> None:
@@ -211,6 +249,91 @@ def test_security_headers(stranger: TestClient) -> None:
     assert "script-src" not in headers["content-security-policy"]  # no scripts at all: default-src 'none'
     assert "default-src 'none'" in headers["content-security-policy"]
     assert (headers["x-frame-options"], headers["cache-control"]) == ("DENY", "no-store")
+    assert "camera=()" in headers["permissions-policy"]
+    assert "strict-transport-security" not in headers  # plain http: HSTS would lock out 127.0.0.1
+
+
+def test_security_headers_on_every_response_of_the_web_process(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, TELEGRAM_BOT_TOKEN="123:ABC", TRUSTED_PROXIES=PROXY)
+    service = PlanService.start(settings)
+    try:
+        client = TestClient(create_app(service), follow_redirects=False, client=(PROXY, 1))
+        for path in ("/healthz", "/nowhere", "/staff/static/staff.css", "/staff/login"):
+            headers = client.get(path, headers={"X-Forwarded-Proto": "https"}).headers
+            assert headers["x-content-type-options"] == "nosniff", path
+            assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+            assert "camera=()" in headers["permissions-policy"], path
+            assert headers["strict-transport-security"].startswith("max-age="), path
+    finally:
+        service.close()
+
+
+def test_logout_ends_the_session_on_the_server(visitor: TestClient, shared: Filled) -> None:
+    """Replaying the cookie after logout reads nothing, exports nothing, closes nothing."""
+    login(visitor)
+    page = visitor.get("/staff/inbox").text
+    replayed = dict(visitor.cookies)
+    assert visitor.post("/staff/logout", data={"csrf_token": csrf_token(page)}).status_code == 303
+
+    attacker = TestClient(create_standalone_app(shared.service), follow_redirects=False, cookies=replayed)
+    assert attacker.get("/staff/exchanges").status_code == 303
+    response = attacker.post("/staff/export.csv", data={"inbox": "1", "csrf_token": csrf_token(page)})
+    assert response.status_code == 303 and "宇宙" not in response.text
+    target = exchange_id(shared.service, shared.uids["宇宙旅行の費用"])
+    response = attacker.post(
+        f"/staff/inbox/{target}/handled", data={"note": "", "csrf_token": csrf_token(page)}
+    )
+    assert response.status_code == 303
+    with shared.service.sessions() as session:
+        assert session.scalar(select(HandledItem).where(HandledItem.exchange_id == target)) is None
+
+
+def test_log_out_everywhere(shared: Filled) -> None:
+    office, phone = (TestClient(create_standalone_app(shared.service), follow_redirects=False) for _ in "ab")
+    login(office), login(phone)
+    token = csrf_token(phone.get("/staff/").text)
+    assert phone.post("/staff/logout", data={"csrf_token": token, "everywhere": "1"}).status_code == 303
+    assert office.get("/staff/").status_code == 303 and phone.get("/staff/").status_code == 303
+
+
+def test_idle_and_old_sessions_end(client: TestClient, service: PlanService) -> None:
+    assert client.get("/staff/").status_code == 200
+    with service.sessions() as session, session.begin():
+        session.execute(update(StaffSession).values(seen_at=utcnow() - dt.timedelta(minutes=61)))
+    assert client.get("/staff/").status_code == 303
+    login(client)
+    with service.sessions() as session, session.begin():
+        session.execute(update(StaffSession).values(created_at=utcnow() - dt.timedelta(hours=8, minutes=1)))
+    assert client.get("/staff/").status_code == 303
+
+
+def test_cookie_key_is_its_own_secret(service: PlanService, anonymous: TestClient) -> None:
+    """The cookie is signed with SESSION_SECRET (or the data folder's key), never with LOG_SALT."""
+    from itsdangerous import BadSignature, TimestampSigner
+
+    add_account(service)
+    cookie = login(anonymous).cookies["planbot_staff"]
+    settings = service.settings
+    assert settings.session_secret != settings.log_salt and len(settings.session_secret) >= 32
+    TimestampSigner(settings.session_secret).unsign(cookie)
+    with pytest.raises(BadSignature):
+        TimestampSigner(settings.log_salt).unsign(cookie)
+    assert (settings.data_dir / "session_secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_short_secrets_are_refused(tmp_path: Path) -> None:
+    from bot.cli import cli
+
+    for name in ("LOG_SALT", "SESSION_SECRET"):
+        env = {"PLANBOT_DATA_DIR": str(tmp_path), "LOG_SALT": "x" * 40, name: "x"}
+        result = CliRunner().invoke(cli, ["logs"], env=env)
+        assert result.exit_code == 1, result.output
+        assert (
+            result.output.strip().count("\n") == 0
+            and f"{name} must be at least 32 characters" in result.output
+        )
+    settings = make_settings(tmp_path, SESSION_SECRET="s" * 32)
+    assert settings.session_secret == "s" * 32 and "s" * 32 not in repr(settings)
 
 
 @pytest.mark.parametrize(("name", "password"), [(STAFF, "wrong password"), ("nobody", PASSWORD), (STAFF, "")])
@@ -233,17 +356,51 @@ def test_failed_logins_are_rate_limited(visitor: TestClient) -> None:
 
 def test_throttle_window_and_keys() -> None:
     now = [0.0]
-    throttle = LoginThrottle(limit=2, window_seconds=60, clock=lambda: now[0])
+    throttle = LoginThrottle(limit=2, per_address=100, per_name=100, window_seconds=60, clock=lambda: now[0])
     key = ("tanaka", "10.0.0.1")
-    assert throttle.attempt(key) == 0
+    assert throttle.attempt(*key) == 0
     now[0] = 30
-    assert throttle.attempt(key) == 0
-    assert throttle.attempt(key) == 30  # counted before checking: parallel tries cannot slip through
-    assert throttle.attempt(("tanaka", "10.0.0.2")) == 0
+    assert throttle.attempt(*key) == 0
+    assert throttle.attempt(*key) == 30  # counted before checking: parallel tries cannot slip through
+    assert throttle.attempt("tanaka", "10.0.0.2") == 0
     now[0] = 61
-    assert throttle.attempt(key) == 0  # the first attempt left the window
-    throttle.succeeded(key)
-    assert throttle.attempt(key) == 0
+    assert throttle.attempt(*key) == 0  # the first attempt left the window
+    throttle.succeeded(*key)
+    assert throttle.attempt(*key) == 0
+
+
+def test_throttle_counts_an_address_across_names_and_a_name_across_addresses() -> None:
+    throttle = LoginThrottle(limit=5, per_address=3, per_name=4, clock=lambda: 0.0)
+    assert [throttle.attempt(name, "10.0.0.1") for name in ("a", "b", "c", "d")][-1] > 0
+    assert [throttle.attempt("e", f"10.0.1.{n}") for n in range(5)][-1] > 0
+    assert throttle.attempt("f", "10.0.2.1") == 0
+
+
+def test_forwarded_for_is_believed_only_from_trusted_proxies(behind_proxy: PlanService) -> None:
+    """Names guessed from one address hit its limit; a client cannot pick a new address per request."""
+    for n in range(21):  # real accounts with cheap hashes: a wrong password costs little to check here
+        add_account(behind_proxy, f"user{n}")
+    direct = TestClient(
+        create_standalone_app(behind_proxy), follow_redirects=False, client=("203.0.113.9", 1)
+    )
+    codes = [
+        login(
+            direct, name=f"user{n}", password="wrong", headers={"X-Forwarded-For": f"198.51.100.{n}"}
+        ).status_code
+        for n in range(21)
+    ]
+    assert codes[:20] == [401] * 20 and codes[20] == 429
+    proxied = TestClient(create_standalone_app(behind_proxy), follow_redirects=False, client=(PROXY, 1))
+    codes = [
+        login(
+            proxied,
+            name=f"user{n}",
+            password="wrong",
+            headers={"X-Forwarded-For": f"198.51.100.{n}, {PROXY}"},
+        ).status_code
+        for n in range(21)
+    ]
+    assert codes == [401] * 21  # 21 residents' addresses behind the proxy, one try each
 
 
 def test_removed_account_loses_its_session(client: TestClient, service: PlanService) -> None:
@@ -282,7 +439,7 @@ def test_overview_shows_the_period_figures(reader: TestClient) -> None:
     assert "9件中 4件に回答" in page and "44.4%" in page
     assert "役に立った 1件・役に立たなかった 1件" in page and "50.0%" in page
     assert "第1版" in page  # the plan version in use
-    assert page.count('<rect class="bar"') == 30 + 6  # one column per day, one row per chapter
+    assert len(bars(page)) == 30 and page.count("<meter ") == 6  # one column per day, one row per chapter
     assert "第2章 福祉・こども・健康" in page
     assert "/staff/measures/2-2-4" in page
     assert "ラーメン" in page  # a frequent word of unanswered questions
@@ -291,7 +448,7 @@ def test_overview_shows_the_period_figures(reader: TestClient) -> None:
     assert re.search(r"質問数</div>\s*<div class=\"value\">10<small>", everything)
     week = reader.get("/staff/?period=7").text
     assert re.search(r"質問数</div>\s*<div class=\"value\">8<small>", week)
-    assert week.count('<rect class="bar"') == 7 + 6
+    assert len(bars(week)) == 7 and week.count("<meter ") == 6
 
 
 def test_overview_reports_bad_dates(reader: TestClient) -> None:
@@ -403,7 +560,7 @@ def test_unknown_measure_and_page_are_not_found(reader: TestClient) -> None:
 
 
 def test_export_csv_of_the_filter_is_recorded(reader: TestClient, shared: Filled) -> None:
-    response = reader.get("/staff/export.csv?measure=2-2-4&period=all")
+    response = press_export(reader, measure="2-2-4", period="all")
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert response.headers["content-disposition"].startswith('attachment; filename="planbot-exchanges-')
     assert response.content.startswith("\ufeff".encode())
@@ -469,7 +626,7 @@ def test_the_pages_on_postgres(pg_settings: Settings) -> None:
         target = exchange_id(service, uids["宇宙旅行の費用"])
         client.post(f"/staff/inbox/{target}/handled", data={"note": "済", "csrf_token": csrf_token(page)})
         assert "宇宙旅行の費用" not in questions_in(client.get("/staff/exchanges?inbox=1").text)
-        assert client.get("/staff/export.csv?inbox=1").text.count("\n") == 1 + 5
+        assert press_export(client, inbox="1").text.count("\n") == 1 + 5
     finally:
         service.close()
 
@@ -489,7 +646,11 @@ def test_password_hashes() -> None:
 
 @pytest.fixture
 def cli_env(settings: Settings) -> Mapping[str, str | None]:
-    return {"PLANBOT_DATA_DIR": str(settings.data_dir), "LOG_SALT": "test-salt", "DATABASE_URL": None}
+    return {
+        "PLANBOT_DATA_DIR": str(settings.data_dir),
+        "LOG_SALT": "test-salt-0123456789abcdef0123456789",
+        "DATABASE_URL": None,
+    }
 
 
 def test_staff_commands(cli_env: Mapping[str, str | None]) -> None:
@@ -508,8 +669,24 @@ def test_staff_commands(cli_env: Mapping[str, str | None]) -> None:
     assert missing.exit_code == 1 and "there is no staff account 'suzuki'" in missing.output
 
 
+def test_new_password_ends_every_session(
+    cli_env: Mapping[str, str | None], client: TestClient, service: PlanService
+) -> None:
+    assert client.get("/staff/").status_code == 200
+    weak = CliRunner().invoke(staff, ["passwd", STAFF], input="password1234\n", env=cli_env)
+    assert weak.exit_code == 1 and "too easy to guess" in weak.output
+    assert client.get("/staff/").status_code == 200  # a refused password changes nothing
+    changed = CliRunner().invoke(staff, ["passwd", STAFF], input="kodomo-no-mori-2026\n", env=cli_env)
+    assert changed.exit_code == 0, changed.output
+    assert client.get("/staff/").status_code == 303
+    assert login(client, password="kodomo-no-mori-2026").status_code == 303
+
+
 ADD_ERRORS = [
-    (["add", "sato"], "short\n", "at least 10 characters"),
+    (["add", "sato"], "short\n", "at least 12 characters"),
+    (["add", "sato"], "aaaaaaaaaaaa\n", "too easy to guess"),
+    (["add", "sato"], "1234567890123\n", "too easy to guess"),
+    (["add", "sato"], "sato12345678\n", "too easy to guess"),
     (["add", "sato"], "", "no password on stdin"),
     (["add", "sa to"], PASSWORD + "\n", "not a usable name"),
 ]
@@ -541,3 +718,187 @@ def test_staff_add_asks_twice_at_a_terminal(
 def test_every_command_has_help_with_an_example(command: click.Command) -> None:
     result = CliRunner().invoke(command, ["--help"])
     assert result.exit_code == 0 and "Example: python -m bot " in result.output
+
+
+# --- bounded work --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["since=0001-01-02", "until=9999-12-30", "since=0001-01-02&until=9999-12-30", "period=all"],
+)
+def test_long_periods_draw_a_bounded_chart(reader: TestClient, query: str) -> None:
+    response = reader.get(f"/staff/?{query}")
+    assert response.status_code == 200
+    assert 1 <= len(bars(response.text)) <= 100
+    assert len(response.content) < 300_000
+
+
+def test_a_long_log_is_drawn_by_week_then_by_month(client: TestClient, service: PlanService) -> None:
+    for days in (200, 800):
+        service.record(service.answer("web", f"old-{days}", "保育園の質問"))
+        assert service.log.flush()
+        with service.sessions() as session, session.begin():
+            newest = session.scalar(select(func.max(Exchange.id)))
+            when = utcnow() - dt.timedelta(days=days)
+            session.execute(update(Exchange).where(Exchange.id == newest).values(created_at=when))
+        page = client.get("/staff/?period=all").text
+        titles = bars(page)
+        assert len(titles) <= 100, days
+        assert all(("週" in title) == (days == 200) for title in titles), titles[:3]
+        assert (
+            sum(int(t.rsplit(": ", 1)[1].rstrip("件")) for t in titles) == len(QUESTIONS) + (days == 800) + 1
+        )
+
+
+OUT_OF_RANGE = [
+    "/staff/?until=9999-12-31",
+    "/staff/?since=0001-01-01",
+    "/staff/?since=0001-01-01T00:00%2B14:00",
+    "/staff/exchanges?chapter=99999999999999999999999",
+    "/staff/exchanges?version=4294967296",
+    "/staff/exchanges?search=" + "あ" * 101,
+    "/staff/measures/2-2-4?until=9999-12-31",
+]
+
+
+@pytest.mark.parametrize("path", OUT_OF_RANGE)
+def test_out_of_range_values_are_a_japanese_400(reader: TestClient, path: str) -> None:
+    response = reader.get(path)
+    assert response.status_code == 400
+    assert re.search(
+        r'<ul class="errors" role="alert"><li>[^<]*(までの日付|正しくありません|文字以内)', response.text
+    )
+
+
+def test_out_of_range_ids_and_pages(reader: TestClient) -> None:
+    token = csrf_token(reader.get("/staff/inbox").text)
+    for target in ("99999999999999999999999", "2147483648", "0"):
+        response = reader.post(f"/staff/inbox/{target}/handled", data={"note": "", "csrf_token": token})
+        assert response.status_code == 400 and "範囲外" in response.text, target
+    assert "10件中 1–10件" in reader.get("/staff/exchanges?page=" + "9" * 5000).text
+
+
+# --- personal details, one exchange ------------------------------------------------------------------
+
+PERSONAL = "山田太郎です。保育園のことで電話090-1234-5678か taro@example.jp に連絡ください。本町1-2-3"
+
+
+def _ask(service: PlanService, question: str) -> int:
+    answered = service.answer("web", "personal", question)
+    service.record(answered)
+    assert service.log.flush()
+    return exchange_id(service, answered.uid)
+
+
+def test_personal_details_are_masked_on_pages_and_in_exports(
+    client: TestClient, service: PlanService
+) -> None:
+    target = _ask(service, PERSONAL)
+    pages = [client.get(p).text for p in ("/staff/exchanges", "/staff/inbox", f"/staff/exchanges/{target}")]
+    csv_text = press_export(client, search="保育園").content.decode("utf-8-sig")
+    for text in [*pages, csv_text]:
+        for secret in ("山田", "太郎", "090-1234-5678", "taro@example.jp", "本町1-2-3"):
+            assert secret not in text
+    assert "〔氏名〕です。保育園のことで電話〔電話番号〕か 〔メール〕 に連絡ください。〔住所〕" in csv_text
+    assert "〔電話番号〕" in pages[0] and "伏せ字を外して表示" in pages[2]
+
+
+def test_revealing_one_exchange_is_audited(client: TestClient, service: PlanService) -> None:
+    target = _ask(service, PERSONAL)
+    page = client.get(f"/staff/exchanges/{target}").text
+    assert client.post(f"/staff/exchanges/{target}/reveal", data={"csrf_token": "forged"}).status_code == 403
+    revealed = client.post(f"/staff/exchanges/{target}/reveal", data={"csrf_token": csrf_token(page)})
+    assert revealed.status_code == 200 and "090-1234-5678" in revealed.text and "山田太郎" in revealed.text
+    assert "090-1234-5678" not in client.get(f"/staff/exchanges/{target}").text  # masked again
+    with service.sessions() as session:
+        actions = session.execute(select(StaffAction.staff_name, StaffAction.action, StaffAction.exchange_id))
+        assert list(actions) == [(STAFF, "reveal", target)]
+
+
+def test_deleting_one_exchange_from_its_page(
+    client: TestClient, service: PlanService, uids: dict[str, str]
+) -> None:
+    target = exchange_id(service, uids["ごみの出し方"])
+    page = client.get(f"/staff/exchanges/{target}").text
+    unconfirmed = client.post(f"/staff/exchanges/{target}/delete", data={"csrf_token": csrf_token(page)})
+    assert unconfirmed.status_code == 400 and "ごみの出し方" in client.get("/staff/exchanges").text
+    done = client.post(
+        f"/staff/exchanges/{target}/delete", data={"csrf_token": csrf_token(page), "confirm": "1"}
+    )
+    assert (done.status_code, done.headers["location"]) == (303, "/staff/exchanges")
+    assert "ごみの出し方" not in questions_in(client.get("/staff/exchanges").text)
+    assert client.get(f"/staff/exchanges/{target}").status_code == 404
+    with service.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Feedback)) == 1  # its rating went too
+        assert session.scalar(select(StaffAction.action).where(StaffAction.exchange_id == target)) == "delete"
+    again = client.post(
+        f"/staff/exchanges/{target}/delete", data={"csrf_token": csrf_token(page), "confirm": "1"}
+    )
+    assert again.status_code == 404
+
+
+# --- lists ----------------------------------------------------------------------------------------------
+
+
+def test_list_rows_are_compact(client: TestClient, service: PlanService) -> None:
+    long_question = "保育園について" + "とても長い質問です。" * 100
+    _ask(service, long_question)
+    page = client.get("/staff/exchanges").text
+    assert long_question not in page.replace("<summary>", "").split("</summary>")[0]
+    assert re.search(r'<details class="long"><summary>保育園について[^<]{50,}…', page)
+    assert page.count("第2章 福祉・こども・健康 › 2 ") <= page.count(
+        'title="第2章'
+    )  # citations only as tooltips
+    assert re.search(r"<summary>ほか\d件</summary>", page)  # more measures behind an expander
+
+
+def test_one_date_control_and_sortable_columns(reader: TestClient) -> None:
+    page = reader.get("/staff/exchanges?unanswered=1").text
+    assert page.count('name="since"') == 1 and page.count('name="until"') == 1
+    newest = questions_in(reader.get("/staff/exchanges?sort=-time").text)
+    times = re.findall(r'title="詳細">([\d-]+ [\d:]+)</a>', reader.get("/staff/exchanges?sort=time").text)
+    assert times == sorted(times) and len(times) == len(newest)
+    by_feedback = reader.get("/staff/exchanges?sort=-feedback").text
+    assert questions_in(by_feedback.split("</tr>")[1]) == {"ごみの出し方"}  # the unhelpful one first
+    assert 'aria-sort="descending"' in by_feedback
+    assert reader.get("/staff/exchanges?sort=evil").status_code == 400
+
+
+def test_reasons_are_japanese_everywhere(reader: TestClient) -> None:
+    page = reader.get("/staff/exchanges").text
+    assert "回答なし（該当なし）" in page or "回答なし（根拠不足）" in page
+    for code in ("no_match", "weak_evidence", "off_topic", "matched"):
+        assert f">{code}<" not in page
+
+
+# --- reports --------------------------------------------------------------------------------------------
+
+
+def test_weekly_and_monthly_report_compares_with_the_period_before(
+    client: TestClient, service: PlanService, uids: dict[str, str]
+) -> None:
+    questions = [q for q, _ in QUESTIONS]
+    with service.sessions() as session, session.begin():
+        for n, question in enumerate(questions):
+            day = dt.datetime(
+                2026, 11, 18 if n < 6 else 10, 12, tzinfo=LOCAL_TZ
+            )  # a Wednesday, the week before
+            session.execute(update(Exchange).where(Exchange.uid == uids[question]).values(created_at=day))
+    week = client.get("/staff/report?unit=week&start=2026-11-18").text
+    assert (
+        "2026年11月16日（月）〜11月22日（日）" in week and "比較: 2026年11月9日（月）〜11月15日（日）" in week
+    )
+    assert re.search(
+        r"質問数</div><div class=\"value\">6<small>件</small></div>"
+        r"\s*<div class=\"sub\">\s*<span[^>]*>前週 4件（\+2件）",
+        week,
+    )
+    assert len(bars(week)) == 7
+    month = client.get("/staff/report?unit=month&start=2026-11-30").text
+    assert "2026年11月1日（日）〜11月30日（月）" in month and "前月 0件（+10件）" in month
+    assert 'href="?unit=month&amp;start=2026-10-01" rel="prev"' in month
+    default = client.get("/staff/report").text
+    assert "週の報告" in default and "（月）〜" in default  # the last week that has ended
+    for query in ("unit=year", "start=9999-12-31", "start=tomorrow", "unit=month&start=0001-01-01"):
+        assert client.get(f"/staff/report?{query}").status_code == 400, query

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from bot.dashboard import create_standalone_app
 from bot.service import PlanService
-from bot.store import Export
+from bot.store import Exchange, Export, StaffAction
 from tests.test_dashboard import HOSTILE, PASSWORD, STAFF, add_account, fill
 
 pytestmark = pytest.mark.browser
@@ -109,7 +109,7 @@ def test_a_working_session(page: Page, base_url: str, service: PlanService) -> N
     expect(page.locator(".card", has_text="使用中の計画版")).to_contain_text("第1版")
     expect(page.get_by_role("img", name="日別の質問数").locator("rect")).to_have_count(30)
     expect(
-        page.get_by_role("img", name="章別の回答数（1位に表示した施策の章）").locator("rect")
+        page.get_by_role("list", name="章別の回答数（1位に表示した施策の章）").get_by_role("listitem")
     ).to_have_count(6)
     shoot(page, "overview")
     page.get_by_role("link", name="全期間", exact=True).click()
@@ -148,7 +148,7 @@ def test_a_working_session(page: Page, base_url: str, service: PlanService) -> N
 
     # CSV export of the inbox: a file with a BOM, recorded.
     with page.expect_download() as download:
-        page.get_by_role("link", name="CSVを書き出す").click()
+        page.get_by_role("button", name="CSVを書き出す").click()
     content = Path(download.value.path()).read_bytes()
     assert content.startswith("\ufeff時刻".encode())
     assert "宇宙旅行の費用" in content.decode("utf-8-sig")
@@ -156,7 +156,7 @@ def test_a_working_session(page: Page, base_url: str, service: PlanService) -> N
         export = session.scalars(select(Export)).one()
     assert (export.staff_name, export.filter) == (STAFF, {"inbox": "True"})
 
-    page.get_by_role("button", name="ログアウト").click()
+    page.get_by_role("button", name="ログアウト", exact=True).click()
     expect(page.get_by_role("heading", name="職員ログイン")).to_be_visible()
     page.goto(f"{base_url}/staff/exchanges")
     expect(page.get_by_role("heading", name="職員ログイン")).to_be_visible()
@@ -167,4 +167,134 @@ def test_pages_refuse_a_browser_without_session(page: Page, base_url: str) -> No
         page.goto(base_url + path)
         expect(page.get_by_role("heading", name="職員ログイン")).to_be_visible()
         assert "保育園" not in page.content()
-    assert page.request.get(f"{base_url}/staff/export.csv").status == 401
+    assert page.request.post(f"{base_url}/staff/export.csv", max_redirects=0).status == 303
+
+
+def sign_in(page: Page, base_url: str, path: str = "/staff/") -> None:
+    page.goto(base_url + path)
+    page.get_by_label("名前").fill(STAFF)
+    page.get_by_label("パスワード").fill(PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    expect(page.get_by_role("button", name="ログアウト", exact=True)).to_be_visible()
+
+
+# Everything a phone user can press must be where the finger lands: not covered, not off screen.
+COVERED = """() => {
+  const out = [];
+  const controls = 'main a, main button, main summary, main input, main select, header a, header button';
+  for (const el of document.querySelectorAll(controls)) {
+    const box = el.getBoundingClientRect();
+    if (!box.width || !box.height || !el.checkVisibility({visibilityProperty: true})) continue;
+    el.scrollIntoView({block: 'center', inline: 'center'});
+    const r = el.getBoundingClientRect();
+    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    if (!hit || !(hit === el || el.contains(hit) || hit.contains(el))) out.push(el.outerHTML.slice(0, 80));
+  }
+  return out;
+}"""
+SMALLEST_TEXT = """() => Math.min(
+  ...[...document.querySelectorAll('main text, main .chart .label, main td, main p, main a')]
+    .filter(el => el.getBoundingClientRect().width > 0 && el.checkVisibility())
+    .map(el => el.tagName === 'text'
+      ? el.getBoundingClientRect().height
+      : parseFloat(getComputedStyle(el).fontSize)))"""
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="ja-JP",
+    )
+    yield context.new_page()
+    context.close()
+
+
+def test_every_page_fits_a_phone(phone: Page, base_url: str, service: PlanService) -> None:
+    with service.sessions() as session:
+        target = session.scalar(select(Exchange.id).where(Exchange.question == "ごみの出し方"))
+    sign_in(phone, base_url)
+    pages = {
+        "overview": "/staff/",
+        "exchanges": "/staff/exchanges?period=all",
+        "inbox": "/staff/inbox",
+        "measure": "/staff/measures/2-2-4",
+        "report": "/staff/report?unit=month",
+        "exchange": f"/staff/exchanges/{target}",
+    }
+    for name, path in pages.items():
+        phone.goto(base_url + path)
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{name} is {width}px wide"
+        assert phone.evaluate(SMALLEST_TEXT) >= 10, f"{name} has text smaller than 10px"
+        assert phone.evaluate(COVERED) == [], f"{name}: covered controls"
+        phone.evaluate("window.scrollTo(0, 0)")
+        shoot(phone, f"phone-{name}")
+    phone.goto(base_url + "/staff/")
+    expect(phone.get_by_role("img", name="日別の質問数")).to_be_visible()  # the phone drawing
+    expect(phone.get_by_role("list", name="章別の回答数（1位に表示した施策の章）")).to_be_visible()
+
+
+def test_lists_expand_sort_and_reveal(page: Page, base_url: str, service: PlanService) -> None:
+    long_question = "山田太郎です。保育園について" + "とても長い質問です。" * 30 + "090-1234-5678"
+    service.record(service.answer("web", "long", long_question))
+    assert service.log.flush()
+    sign_in(page, base_url, "/staff/exchanges?period=all")
+    row = page.locator("tr", has_text="保育園について")
+    expect(row).not_to_contain_text("090-1234-5678")
+    expect(row).not_to_contain_text("山田")
+    row.get_by_text("続きを表示").click()
+    expect(row).to_contain_text("〔電話番号〕")  # expanded, still masked
+    page.get_by_role("link", name="評価").click()
+    expect(page.locator("td.question").first).to_have_text("ごみの出し方")  # most unhelpful first
+    page.locator("tr", has_text="保育園について").locator("td.time a").click()
+    expect(page.get_by_role("heading", name="質問の詳細")).to_be_visible()
+    page.get_by_role("button", name="伏せ字を外して表示（記録されます）").click()
+    expect(page.locator(".question.revealed")).to_contain_text("山田太郎です。")
+    expect(page.locator(".question.revealed")).to_contain_text("090-1234-5678")
+    shoot(page, "exchange-revealed")
+    with service.sessions() as session:
+        assert [a.action for a in session.scalars(select(StaffAction))] == ["reveal"]
+    page.get_by_role("link", name="週・月の報告").click()
+    expect(page.get_by_role("heading", name="朝霞市総合計画ボット 週の報告")).to_be_visible()
+    shoot(page, "report")
+    page.emulate_media(media="print")
+    expect(page.get_by_role("navigation", name="メニュー")).to_be_hidden()
+    expect(page.get_by_role("img", name="日別の質問数")).to_be_visible()
+
+
+def test_another_site_cannot_export_or_act(page: Page, base_url: str, service: PlanService) -> None:
+    sign_in(page, base_url)
+    page.set_content(f'<a href="{base_url}/staff/export.csv?inbox=1">link</a>')
+    page.get_by_role("link", name="link").click()
+    expect(page.get_by_role("heading", name="操作できません")).to_be_visible()  # a GET is not an export
+    page.set_content(
+        f'<form method="post" action="{base_url}/staff/export.csv"><input name="inbox" value="1">'
+        "<button>post</button></form>"
+    )
+    page.get_by_role("button", name="post").click()
+    expect(
+        page.get_by_role("heading", name="職員ログイン").or_(
+            page.get_by_role("heading", name="操作を受け付けられません")
+        )
+    ).to_be_visible()
+    with service.sessions() as session:
+        assert session.scalar(select(Export)) is None
+
+
+def test_a_copied_cookie_dies_with_logout(browser: Browser, page: Page, base_url: str) -> None:
+    sign_in(page, base_url)
+    cookies = page.context.cookies()
+    page.get_by_role("button", name="ログアウト", exact=True).click()
+    expect(page.get_by_role("heading", name="職員ログイン")).to_be_visible()
+    thief = browser.new_context()
+    try:
+        thief.add_cookies(cookies)  # type: ignore[arg-type]
+        stolen = thief.new_page()
+        stolen.goto(f"{base_url}/staff/inbox")
+        expect(stolen.get_by_role("heading", name="職員ログイン")).to_be_visible()
+    finally:
+        thief.close()

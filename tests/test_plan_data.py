@@ -195,6 +195,13 @@ BREAKAGES = [
         "第4章 › 2 › (2)",
     ),
     (
+        "chapter4.yaml",
+        "      - id: 4-2-2\n",
+        "      - id: 4-2-1\n",
+        "duplicate id '4-2-1' (already used by 第4章 › 2 › (1); expected '4-2-2')",
+        "第4章 › 2 › (2)",
+    ),
+    (
         "chapter5.yaml",
         "        more: false\n",
         "        mroe: false\n",

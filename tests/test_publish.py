@@ -94,7 +94,11 @@ def test_export_refuses_a_folder_with_other_plan_files(service: PlanService, tmp
 
 def test_the_whole_loop_on_the_command_line(service: PlanService, tmp_path: Path) -> None:
     green = ask(service, GREEN)
-    env = {"PLANBOT_DATA_DIR": str(service.settings.data_dir), "LOG_SALT": "test-salt", "DATABASE_URL": ""}
+    env = {
+        "PLANBOT_DATA_DIR": str(service.settings.data_dir),
+        "LOG_SALT": service.settings.log_salt,
+        "DATABASE_URL": "",
+    }
     runner = CliRunner()
 
     def run(*args: str) -> str:

@@ -13,8 +13,10 @@ from click.testing import CliRunner
 from sqlalchemy import update
 
 from bot.cli import cli
+from bot.redact import mask
+from bot.reports import REASONS, LogFilter, WordTally, count_exchanges, list_exchanges, rows_to_csv
 from bot.service import PlanService
-from bot.store import Exchange
+from bot.store import Exchange, ExchangeHit, Feedback
 from tests.helpers import make_settings
 
 
@@ -48,7 +50,7 @@ def env(tmp_path: Path) -> dict[str, str]:
             )
     finally:
         service.close()
-    return {"PLANBOT_DATA_DIR": str(tmp_path), "LOG_SALT": "test-salt"}
+    return {"PLANBOT_DATA_DIR": str(tmp_path), "LOG_SALT": "test-salt-0123456789abcdef0123456789"}
 
 
 def _json(env: dict[str, str], *args: str) -> list[dict[str, object]]:
@@ -89,7 +91,10 @@ def test_logs_csv_opens_in_excel_with_citations(env: dict[str, str]) -> None:
     assert any(r[2] == '\'=HYPERLINK("http://x")' for r in rows)  # text, not a formula, in Excel
     akiya = next(r for r in rows if r[2] == "空き家")
     assert "第5章 都市基盤・産業振興 › 4 住宅 › (1) 安心で快適な住環境の整備" in akiya[6]
-    assert akiya[7] == "👎"
+    assert akiya[7] == "役に立たなかった 1"  # words, not emoji
+    assert {r[4] for r in rows[1:]} <= {"回答", "回答（分野の一覧）"} | {
+        r for r in REASONS.values() if "なし" in r
+    }
 
 
 def test_logs_table_is_the_default(env: dict[str, str]) -> None:
@@ -132,3 +137,91 @@ def test_purge_is_a_dry_run_unless_confirmed(env: dict[str, str]) -> None:
     assert "deleted 1 exchange(s)" in result.output
     assert "公園の遊具" not in _questions(env)
     assert len(_json(env)) == 6
+
+
+def _record(service: PlanService, *questions: str) -> None:
+    for user, question in enumerate(questions):
+        service.record(service.answer("web", f"r{user}", question))
+    assert service.log.flush()
+
+
+def test_csv_cells_are_words_and_never_formulas(service: PlanService) -> None:
+    _record(service, "＝１＋１", "＋８１の電話", "－5度の日", "＠ホーム", "=1+1", "将棋の駒の動かし方")
+    with service.sessions() as session:
+        text = rows_to_csv(list_exchanges(session, LogFilter(), service.active.bundle.plan))
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
+    assert {r[2] for r in rows[1:]} >= {"'＝１＋１", "'＋８１の電話", "'－5度の日", "'＠ホーム", "'=1+1"}
+    assert next(r for r in rows if r[2] == "将棋の駒の動かし方")[4] in REASONS.values()
+    assert all(r[4] in REASONS.values() for r in rows[1:])
+
+
+def test_staff_search_folds_spelling_like_the_bot(service: PlanService) -> None:
+    _record(service, "ごみの収集日", "ゴミ捨て場", "ｺﾞﾐ袋", "ＤＸの推進", "公園の遊具")
+
+    def found(word: str) -> set[str]:
+        with service.sessions() as session:
+            rows = list_exchanges(session, LogFilter(search=word), None)
+            assert count_exchanges(session, LogFilter(search=word)) == len(rows)
+        return {row.question for row in rows}
+
+    assert found("ゴミ") == found("ごみ") == found("ｺﾞﾐ") == {"ごみの収集日", "ゴミ捨て場", "ｺﾞﾐ袋"}
+    assert found("dx") == found("ＤＸ") == {"ＤＸの推進"}
+    assert found("遊具") == {"公園の遊具"}
+
+
+def test_word_lists_group_by_lemma_and_drop_fragments() -> None:
+    tally = WordTally()
+    for question in (
+        "グリーンカーテンを広めたい",
+        "グリーンカーテンの補助",
+        '<script>alert("c")</script>',
+        '<script>alert("c")</script>',
+        "c の本",
+        "c の本",
+        "山田太郎の件",
+        "山田太郎の件",
+    ):
+        tally.add(question)
+    words = dict(tally.most_common(20))
+    assert words["グリーンカーテン"] == 2
+    assert not {"グリーン", "カーテン", "c", "script", "alert", "山田", "太郎"} & set(words), words
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("山田太郎と申します。保育園に入れません", "〔氏名〕と申します。保育園に入れません"),
+        ("電話は090-1234-5678です", "電話は〔電話番号〕です"),
+        ("電話０４８－４６３－１１１１まで", "電話〔電話番号〕まで"),
+        ("+81 48 463 1111", "〔電話番号〕"),
+        ("連絡は taro.yamada@example.jp へ", "連絡は 〔メール〕 へ"),
+        ("ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ", "〔メール〕"),
+        ("朝霞市本町1-2-3に住んでいます", "〔住所〕に住んでいます"),
+        ("埼玉県朝霞市本町一丁目2番3号の前", "〔住所〕の前"),
+        ("施策2-2-4の保育園が足りない", "施策2-2-4の保育園が足りない"),
+        ("2026年11月の公園、定員100人", "2026年11月の公園、定員100人"),
+    ],
+)
+def test_personal_details_are_masked(typed: str, shown: str) -> None:
+    assert mask(typed) == shown
+
+
+def test_purge_one_exchange(env: dict[str, str]) -> None:
+    [row] = _json(env, "--search", "空き家")
+    dry = CliRunner().invoke(cli, ["logs", "purge", "--exchange", str(row["id"])], env=env)
+    assert dry.exit_code == 0 and "would delete (dry run; add --yes to delete) exchange" in dry.output
+    assert _questions(env, "--search", "空き家") == {"空き家"}
+    done = CliRunner().invoke(cli, ["logs", "purge", "--exchange", str(row["id"]), "--yes"], env=env)
+    assert done.exit_code == 0 and f"deleted exchange {row['id']}" in done.output
+    assert _questions(env, "--search", "空き家") == set()
+    missing = CliRunner().invoke(cli, ["logs", "purge", "--exchange", "999999", "--yes"], env=env)
+    assert missing.exit_code == 1 and "no exchange 999999" in missing.output
+    neither = CliRunner().invoke(cli, ["logs", "purge"], env=env)
+    assert neither.exit_code == 2 and "--older-than or --exchange" in neither.output
+    service = PlanService.start(make_settings(Path(env["PLANBOT_DATA_DIR"])))
+    try:
+        with service.sessions() as session:
+            for model in (ExchangeHit, Feedback):
+                assert session.query(model).filter(model.exchange_id == row["id"]).count() == 0
+    finally:
+        service.close()

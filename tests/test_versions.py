@@ -51,7 +51,11 @@ def settings_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {"PLANBOT_DATA_DIR": str(tmp_path / "data"), "LOG_SALT": "s", "DATABASE_URL": ""}
+    return {
+        "PLANBOT_DATA_DIR": str(tmp_path / "data"),
+        "LOG_SALT": "test-salt-0123456789abcdef0123456789",
+        "DATABASE_URL": "",
+    }
 
 
 def test_new_database_starts_with_the_bundled_plan_as_version_1(env: dict[str, str]) -> None:
@@ -132,6 +136,16 @@ def test_rollback_to_an_earlier_version(env: dict[str, str], plan_dir: Path) -> 
     assert _cli(env, "versions")[1].splitlines()[1].startswith("*   1 ")
     code, output = _cli(env, "reindex", "--activate", "99")
     assert code == 1 and "no plan version 99" in output
+
+
+def test_reindexing_earlier_content_reactivates_that_version(env: dict[str, str], plan_dir: Path) -> None:
+    _retitle(plan_dir)
+    _cli(env, "reindex", "--plan-dir", str(plan_dir))
+    _retitle(plan_dir, NEW_TITLE, OLD_TITLE)
+    code, output = _cli(env, "reindex", "--plan-dir", str(plan_dir))
+    assert code == 0 and "same content as version 1: nothing stored, version 1 is active again" in output
+    assert "stored as" not in output
+    assert _cli(env, "versions")[1].splitlines()[1].startswith("*   1 ")
 
 
 def test_a_reindex_racing_another_is_told_to_run_again(env: dict[str, str], plan_dir: Path) -> None:
@@ -326,7 +340,11 @@ def test_two_bot_processes_on_one_postgres_database_both_switch(
     from bot.store import upgrade
 
     upgrade(pg_database)
-    env = {"PLANBOT_DATA_DIR": str(tmp_path / "staff"), "LOG_SALT": "s", "DATABASE_URL": pg_database}
+    env = {
+        "PLANBOT_DATA_DIR": str(tmp_path / "staff"),
+        "LOG_SALT": "test-salt-0123456789abcdef0123456789",
+        "DATABASE_URL": pg_database,
+    }
     with BotApiServer(token="123:ABC") as first_api, BotApiServer(token="123:ABC") as second_api:
         processes = [
             BotProcess(

@@ -64,7 +64,12 @@ def test_malformed_update_is_a_400(client: TestClient) -> None:
 
 
 def test_healthz_reports_the_plan_version(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok", "plan_version": 1}
+    assert client.get("/healthz").json() == {
+        "status": "ok",
+        "plan_version": 1,
+        "database": "ok",
+        "unwritten_exchanges": 0,
+    }
 
 
 def test_staff_pages_are_served_by_the_web_process(client: TestClient) -> None:
