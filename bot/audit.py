@@ -2,31 +2,30 @@
 
 Every change staff make to answers or the plan is written here in the same
 transaction as the change itself, so the trail can never miss one or record one
-that did not happen.
+that did not happen. Reading it also brings in the records the staff pages keep of
+their own (CSV exports in `exports`, reveals and deletions in `staff_actions`), so
+one list shows everything staff did.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from .store import AuditEvent, utcnow
+from .reports import LOCAL_TZ
+from .store import AuditEvent, Export, StaffAction, utcnow
 
-__all__ = ["ACTIONS", "AuditFilter", "AuditRow", "list_events", "record"]
+__all__ = ["ACTIONS", "RECORDED", "AuditFilter", "AuditRow", "list_events", "record"]
 
-ACTIONS = (
-    "resolve",
-    "reopen",
-    "edit",
-    "discard",
-    "reject",
-    "publish",
-    "rollback",
-    "export",
-)
+T = TypeVar("T")
+
+# Recorded here; `reveal` and `delete` come from the staff pages' own records.
+RECORDED = ("resolve", "reopen", "edit", "discard", "reject", "publish", "rollback", "export")
+ACTIONS = (*RECORDED, "reveal", "delete")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +36,10 @@ class AuditRow:
     action: str
     target: str
     details: dict[str, object]
+
+    @property
+    def local_time(self) -> str:
+        return self.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -60,7 +63,7 @@ class AuditFilter:
 
 def record(session: Session, staff_name: str, action: str, target: str, **details: object) -> None:
     """Add one event to the caller's transaction."""
-    if action not in ACTIONS:
+    if action not in RECORDED:
         raise ValueError(f"unknown audit action '{action}'")
     session.add(
         AuditEvent(created_at=utcnow(), staff_name=staff_name, action=action, target=target, details=details)
@@ -68,20 +71,50 @@ def record(session: Session, staff_name: str, action: str, target: str, **detail
 
 
 def list_events(session: Session, audit_filter: AuditFilter, *, limit: int = 100) -> list[AuditRow]:
-    """Events matching the filter, newest first."""
+    """Events matching the filter, newest first, from this trail and the staff pages' records."""
+    f = audit_filter
+    rows: list[AuditRow] = []
     query = select(AuditEvent)
-    if audit_filter.staff:
-        query = query.where(AuditEvent.staff_name == audit_filter.staff)
-    if audit_filter.action:
-        query = query.where(AuditEvent.action == audit_filter.action)
-    if audit_filter.target:
-        query = query.where(AuditEvent.target == audit_filter.target)
-    if audit_filter.since is not None:
-        query = query.where(AuditEvent.created_at >= audit_filter.since)
-    if audit_filter.until is not None:
-        query = query.where(AuditEvent.created_at < audit_filter.until)
-    query = query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit)
-    return [
+    for column, value in (
+        (AuditEvent.staff_name, f.staff),
+        (AuditEvent.action, f.action),
+        (AuditEvent.target, f.target),
+    ):
+        if value:
+            query = query.where(column == value)
+    query = _period(query, AuditEvent.created_at, f).order_by(AuditEvent.created_at.desc()).limit(limit)
+    rows += [
         AuditRow(e.id, e.created_at, e.staff_name, e.action, e.target, dict(e.details))
         for e in session.scalars(query)
     ]
+    if f.action in (None, "", "export") and f.target in (None, "", "CSV"):
+        exports = _period(select(Export), Export.created_at, f)
+        if f.staff:
+            exports = exports.where(Export.staff_name == f.staff)
+        exports = exports.order_by(Export.created_at.desc()).limit(limit)
+        rows += [
+            AuditRow(e.id, e.created_at, e.staff_name, "export", "CSV", {"filter": e.filter, "rows": e.rows})
+            for e in session.scalars(exports)
+        ]
+    if f.action in (None, "", "reveal", "delete"):
+        actions = _period(select(StaffAction), StaffAction.created_at, f)
+        if f.action:
+            actions = actions.where(StaffAction.action == f.action)
+        if f.staff:
+            actions = actions.where(StaffAction.staff_name == f.staff)
+        actions = actions.order_by(StaffAction.created_at.desc()).limit(limit)
+        rows += [
+            AuditRow(a.id, a.created_at, a.staff_name, a.action, f"exchange {a.exchange_id}", {})
+            for a in session.scalars(actions)
+            if not f.target or f.target == f"exchange {a.exchange_id}"
+        ]
+    rows.sort(key=lambda row: row.created_at, reverse=True)
+    return rows[:limit]
+
+
+def _period(query: Select[T], column: InstrumentedAttribute[dt.datetime], f: AuditFilter) -> Select[T]:
+    if f.since is not None:
+        query = query.where(column >= f.since)
+    if f.until is not None:
+        query = query.where(column < f.until)
+    return query

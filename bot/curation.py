@@ -22,6 +22,8 @@ from index.evaluate import Labelled
 
 from . import audit
 from .errors import CurationError
+from .redact import without_personal
+from .reports import LOCAL_TZ
 from .store import Exchange, HandledItem, Resolution, utcnow
 
 __all__ = [
@@ -119,7 +121,8 @@ def resolve(
         exchange = exchanges[exchange_id]
         replaced = _describe(existing.get(exchange_id))
         resolution = existing.get(exchange_id) or Resolution(exchange_id=exchange_id)
-        resolution.question = exchange.question
+        # Kept beyond the log's retention and deletions: never with a resident's personal details.
+        resolution.question = without_personal(exchange.question).strip()
         resolution.verdict, resolution.measures = verdict.kind, list(verdict.measures)
         resolution.staff_name, resolution.created_at = staff_name, now
         session.add(resolution)
@@ -137,7 +140,7 @@ def resolve(
             staff_name,
             "resolve",
             f"exchange {exchange_id}",
-            question=exchange.question,
+            question=resolution.question,
             verdict=verdict.kind,
             measures=list(verdict.measures),
             replaced=replaced,
@@ -214,6 +217,10 @@ class ContextRow:
     answered: bool
     shown: tuple[str, ...]
     current: bool
+
+    @property
+    def local_time(self) -> str:
+        return self.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def context(session: Session, exchange_id: int, *, window: dt.timedelta = CONTEXT_WINDOW) -> list[ContextRow]:

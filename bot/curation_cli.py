@@ -51,6 +51,7 @@ from .errors import EditError
 from .preview import preview as run_preview
 from .publish import active_bundle, publish
 from .quality import quality_by_version
+from .redact import without_personal
 from .reports import LOCAL_TZ, parse_time
 from .store import Exchange, Resolution, open_database
 from .suggest import suggest as run_suggest
@@ -178,7 +179,7 @@ def suggest_command(
                 )
             measure = resolution.measures[0]
         rejected = rejected_edits(session)
-        question = exchange.question
+        question = without_personal(exchange.question)
     draft = _draft(sessions)
     try:
         found = run_suggest(draft.candidate, question, measure, rejected=rejected)

@@ -18,7 +18,6 @@ __all__ = [
     "CurationError",
     "EditError",
     "NoActivePlanError",
-    "NotAnEditor",
     "PlanBotError",
     "PlanDataError",
     "ReindexConflictError",
@@ -59,10 +58,6 @@ class CurationError(PlanBotError):
 class EditError(PlanBotError):
     """A change to the plan's search data or metadata cannot be drafted, applied, published or exported;
     the message names the change and the problem."""
-
-
-class NotAnEditor(PlanBotError):
-    """The staff account may read but not change answers or the plan (pages answer 403)."""
 
 
 class ReportingCommand(click.Command):

@@ -1,29 +1,36 @@
 """Who may change what: editors resolve, edit, publish and roll back; viewers only read.
 
-The check reads the account's role from the database on every change, so a role
-taken away (or an account removed) counts at once, not at the next login. Pages
-turn `NotAnEditor` into 403 on the server side: hiding a button is not enough.
+The role comes with the signed-in session, which is read from the database on every
+request, so a role taken away counts at once. `editors_only` refuses a viewer's
+change with 403 on the server: hiding a button is not enough.
 """
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+import functools
+from collections.abc import Callable
+from typing import Any
 
-from .errors import NotAnEditor
-from .staff_auth import find_staff
+from starlette.responses import Response
 
-__all__ = ["EDITOR", "VIEWER", "is_editor", "require_editor"]
+from .staff_http import StaffPages, Visit
+
+__all__ = ["EDITOR", "VIEWER", "editors_only"]
 
 EDITOR = "editor"
 VIEWER = "viewer"
 
-
-def is_editor(session: Session, staff_name: str) -> bool:
-    user = find_staff(session, staff_name)
-    return user is not None and user.role == EDITOR
+Handler = Callable[[Any, Visit], Response]
 
 
-def require_editor(session: Session, staff_name: str) -> None:
-    """NotAnEditor unless `staff_name` is an existing editor account."""
-    if not is_editor(session, staff_name):
-        raise NotAnEditor(f"'{staff_name}' is not an editor: only editors may change answers or the plan")
+def editors_only(handler: Handler) -> Handler:
+    """A page handler (inside `staff_only`) that only an editor may run; anyone else gets 403."""
+
+    @functools.wraps(handler)
+    def checked(self: StaffPages, visit: Visit) -> Response:
+        if visit.signed_in.role != EDITOR:
+            text = "この操作は編集者だけができます。必要なら管理者に編集者の権限を依頼してください。"
+            return self.message(visit.request, 403, "権限がありません", text)
+        return handler(self, visit)
+
+    return checked

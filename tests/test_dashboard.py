@@ -67,12 +67,17 @@ def fill(service: PlanService) -> dict[str, str]:
     return uids
 
 
-def add_account(service: PlanService, name: str = STAFF, password: str = PASSWORD) -> None:
+def add_account(
+    service: PlanService, name: str = STAFF, password: str = PASSWORD, *, role: str = "editor"
+) -> None:
     """A staff account with cheap scrypt parameters (they travel in the stored hash) to keep tests fast."""
     with service.sessions() as session, session.begin():
         session.add(
             StaffUser(
-                name=name, password_hash=hash_password(password, n=2**10, r=8, p=1), created_at=utcnow()
+                name=name,
+                password_hash=hash_password(password, n=2**10, r=8, p=1),
+                created_at=utcnow(),
+                role=role,
             )
         )
 
