@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from index import Located, Plan, PlanBundle
@@ -23,7 +23,7 @@ from index.evaluate import Labelled
 from . import audit
 from .errors import CurationError
 from .redact import without_personal
-from .reports import LOCAL_TZ
+from .reports import LOCAL_TZ, SPAM_VERDICT
 from .store import Exchange, HandledItem, Resolution, utcnow
 
 __all__ = [
@@ -41,12 +41,11 @@ __all__ = [
     "reopen",
     "resolve",
     "resolved",
-    "spam_exchange_ids",
 ]
 
 MEASURES = "measures"
 OUT_OF_SCOPE = "out_of_scope"
-SPAM = "spam"
+SPAM = SPAM_VERDICT  # left out of statistics by reports
 VERDICT_LABELS = {MEASURES: "施策", OUT_OF_SCOPE: "計画の対象外", SPAM: "いたずら・スパム"}
 # `kind` of a resolved question in the answer key (`evaluate` reports figures per kind).
 ANSWER_KEY_KIND = "resident"
@@ -197,13 +196,6 @@ def answer_key_jsonl(questions: Iterable[Labelled]) -> str:
     return "".join(
         json.dumps({"q": q.q, "relevant": list(q.relevant), "kind": q.kind}, ensure_ascii=False) + "\n"
         for q in questions
-    )
-
-
-def spam_exchange_ids() -> Select[int | None]:
-    """Exchanges staff marked as mischief, for statistics to leave out (never NULL: safe in NOT IN)."""
-    return select(Resolution.exchange_id).where(
-        Resolution.verdict == SPAM, Resolution.exchange_id.is_not(None)
     )
 
 

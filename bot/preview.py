@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from index import Grade, PlanBundle, SearchResult, bundled_plan_dir
 from index.evaluate import Labelled, Report, evaluate, read_questions
 
-from .curation import MEASURES, Resolved, Verdict, answer_key, resolved, spam_exchange_ids
+from .curation import MEASURES, Resolved, Verdict, answer_key, resolved
+from .reports import spam_exchange_ids
 from .store import Exchange
 
 __all__ = [

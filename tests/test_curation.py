@@ -25,10 +25,9 @@ from bot.curation import (
     find_measures,
     reopen,
     resolve,
-    spam_exchange_ids,
 )
 from bot.errors import CurationError, StaffAccountError
-from bot.reports import LogFilter, count_exchanges
+from bot.reports import LogFilter, compute_stats, count_exchanges, spam_exchange_ids
 from bot.service import PlanService
 from bot.staff_auth import add_staff, find_staff
 from bot.store import Exchange, StaffUser, alembic_config, make_engine, make_sessionmaker, upgrade
@@ -66,6 +65,7 @@ def test_a_verdict_takes_the_exchange_out_of_the_inbox_and_into_the_answer_key(s
             ("明日の天気は？", (), "out_of_scope"),
         }
         assert list(session.scalars(spam_exchange_ids())) == [prank]
+        assert compute_stats(session, LogFilter(), None).exchanges == 2  # mischief is not counted
 
 
 def test_a_whole_word_group_is_resolved_at_once_and_can_be_reopened(service: PlanService) -> None:

@@ -4,6 +4,7 @@ viewers are refused every change (403) on the server, and the loop works through
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
@@ -169,3 +170,19 @@ def test_an_invalid_change_is_refused_with_the_problem(editor: TestClient) -> No
     )
     assert response.status_code == 400
     assert "is not a web address" in response.text
+
+
+def test_a_whole_word_group_is_resolved_from_the_inbox(service: PlanService, editor: TestClient) -> None:
+    ids = [
+        ask(service, question, user=n)
+        for n, question in enumerate(["ラーメン屋のおすすめ", "ラーメンの屋台"])
+    ]
+    inbox = editor.get("/staff/inbox").text
+    link = f"/staff/resolve?id={ids[0]}&amp;id={ids[1]}"
+    assert link in inbox or f"/staff/resolve?id={ids[1]}&amp;id={ids[0]}" in inbox
+    page = editor.get(link.replace("&amp;", "&")).text
+    ticked = re.findall(r'<input type="checkbox" name="id" value="(\d+)" checked>', page)
+    assert sorted(map(int, ticked)) == sorted(ids)
+    resolved = _post(editor, "/staff/resolve", {"id": [str(i) for i in ids], "verdict": "out_of_scope"})
+    assert resolved.status_code == 303 and resolved.headers["location"] == "/staff/inbox"
+    assert "ラーメン" not in editor.get("/staff/inbox").text.split("最近対応した質問")[0]
