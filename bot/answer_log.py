@@ -63,6 +63,7 @@ class ExchangeRecord:
     plan_version: str
     latency_ms: float
     hits: tuple[HitRecord, ...] = ()
+    state: dict[str, object] | None = None
 
 
 @dataclass(frozen=True, slots=True)
