@@ -1,7 +1,7 @@
 """curation: staff roles, resolutions, plan edits, audit trail, version authors
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-30 02:10:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
