@@ -41,6 +41,7 @@ __all__ = [
     "reopen",
     "resolve",
     "resolved",
+    "verdicts",
 ]
 
 MEASURES = "measures"
@@ -179,6 +180,12 @@ def resolved(session: Session, *, verdicts: Iterable[str] = (MEASURES, OUT_OF_SC
         .order_by(Resolution.created_at.desc(), Resolution.id.desc())
     )
     return [_resolved(r) for r in session.scalars(query)]
+
+
+def verdicts(session: Session, exchange_ids: Sequence[int]) -> dict[int, Resolved]:
+    """The stored verdicts on these exchanges, by exchange id."""
+    query = select(Resolution).where(Resolution.exchange_id.in_(exchange_ids))
+    return {r.exchange_id: _resolved(r) for r in session.scalars(query) if r.exchange_id is not None}
 
 
 def answer_key(session: Session) -> list[Labelled]:

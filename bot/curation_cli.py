@@ -31,6 +31,7 @@ from .curation import (
     context,
     reopen,
     resolve,
+    verdicts,
 )
 from .drafts import (
     FIELD_KINDS,
@@ -53,7 +54,7 @@ from .publish import active_bundle, publish
 from .quality import quality_by_version
 from .redact import without_personal
 from .reports import LOCAL_TZ, parse_time
-from .store import Exchange, Resolution, open_database
+from .store import Exchange, open_database
 from .suggest import suggest as run_suggest
 from .versions import ensure_initial_version
 
@@ -172,12 +173,12 @@ def suggest_command(
         if exchange is None:
             raise click.ClickException(f"no such exchange: {exchange_id}")
         if measure is None:
-            resolution = session.query(Resolution).filter_by(exchange_id=exchange_id).one_or_none()
-            if resolution is None or resolution.verdict != MEASURES:
+            resolution = verdicts(session, [exchange_id]).get(exchange_id)
+            if resolution is None or resolution.verdict.kind != MEASURES:
                 raise click.ClickException(
                     f"exchange {exchange_id} is not resolved to a measure: give --measure"
                 )
-            measure = resolution.measures[0]
+            measure = resolution.verdict.measures[0]
         rejected = rejected_edits(session)
         question = without_personal(exchange.question)
     draft = _draft(sessions)
@@ -413,7 +414,7 @@ def context_command(exchange_id: int) -> None:
     for row in rows:
         mark = ">" if row.current else " "
         shown = " ".join(row.shown[:3]) if row.answered else "回答なし"
-        when = row.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
+        when = row.local_time
         click.echo(f"{mark} {row.id:>6}  {when}  {shown:<18}  {row.question}")
 
 
@@ -456,7 +457,7 @@ def audit_command(
     if not rows:
         click.echo("no audit events match")
     for row in rows:
-        when = row.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
+        when = row.local_time
         details = json.dumps(row.details, ensure_ascii=False)
         click.echo(f"{when}  {row.staff_name:<14}  {row.action:<8}  {row.target:<14}  {details}")
 

@@ -33,6 +33,7 @@ from .curation import (
     find_measures,
     reopen,
     resolve,
+    verdicts,
 )
 from .drafts import (
     FIELD_KINDS,
@@ -55,7 +56,7 @@ from .reports import LOCAL_TZ, find_exchange, parse_time
 from .roles import EDITOR, editors_only
 from .service import PlanService
 from .staff_http import StaffPages, Visit, staff_only
-from .store import PlanVersion, Resolution
+from .store import PlanVersion
 from .suggest import suggest
 from .versions import list_versions
 
@@ -119,10 +120,7 @@ class CurationPages(StaffPages):
         query = params.get("q", "").strip()[:200]
         with self.service.sessions() as session:
             rows = [row for i in ids if (row := find_exchange(session, i, self.plan)) is not None]
-            verdicts = {
-                r.exchange_id: Verdict(r.verdict, tuple(r.measures)).label
-                for r in session.query(Resolution).filter(Resolution.exchange_id.in_(ids))
-            }
+            labels = {i: item.verdict.label for i, item in verdicts(session, ids).items()}
         if not rows:
             return self.message(visit.request, 404, "見つかりません", "解決する質問が見つかりませんでした。")
         found = find_measures(self.bundle, query) if query else []
@@ -132,7 +130,7 @@ class CurationPages(StaffPages):
             visit.staff,
             active="staff_inbox",
             rows=rows,
-            verdicts=verdicts,
+            verdicts=labels,
             query=query,
             found=found,
             chapters=self.plan.chapters,
@@ -183,16 +181,16 @@ class CurationPages(StaffPages):
         """For a question resolved to measures: the smallest changes that make the search find them."""
         exchange_id = self.exchange_id(visit.request)
         with self.service.sessions() as session:
-            resolution = session.query(Resolution).filter_by(exchange_id=exchange_id).one_or_none()
+            resolution = verdicts(session, [exchange_id]).get(exchange_id)
             rejected = rejected_edits(session)
-        if resolution is None or resolution.verdict != MEASURES:
+        if resolution is None or resolution.verdict.kind != MEASURES:
             text = "この質問は施策に解決されていません。先に解決してください。"
             return self.message(visit.request, 404, "提案はありません", text)
         draft, problem = self._draft()
         if draft is None:
             return self.message(visit.request, 409, "下書きに問題があります", problem)
         found = []
-        for measure_id in resolution.measures:
+        for measure_id in resolution.verdict.measures:
             try:
                 found.append(suggest(draft.candidate, resolution.question, measure_id, rejected=rejected))
             except KeyError:  # the measure left the plan since it was chosen
