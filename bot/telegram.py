@@ -43,6 +43,7 @@ from .callback_data import FeedbackPress, encode, parse
 from .config import Settings
 from .conversation import Conversation, Reply, Turn
 from .errors import ConfigError
+from .redact import mask
 from .reports import LOCAL_TZ, LogFilter, compute_stats, list_exchanges
 from .service import PlanService
 from .update_journal import JournaledQueue, JournaledUpdateProcessor, UpdateJournal, exchange_uid
@@ -259,13 +260,14 @@ async def staff_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def staff_unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The latest declined questions (staff only), escaped: they are residents' raw text."""
+    """The latest declined questions (staff only), with personal details masked and escaped,
+    as on the staff pages: they are residents' raw text."""
     service = _service(context)
 
     def latest() -> Sequence[str]:
         with service.sessions() as session:
             rows = list_exchanges(session, LogFilter(unanswered=True), None, limit=10)
-        return [f"• {row.local_time[5:16]} {html.escape(row.question[:100])}" for row in rows]
+        return [f"• {row.local_time[5:16]} {html.escape(mask(row.question)[:100])}" for row in rows]
 
     lines = await asyncio.to_thread(latest)
     await _message(update).reply_text(

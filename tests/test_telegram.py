@@ -240,11 +240,13 @@ def test_hostile_or_odd_text_gets_a_sensible_reply(resident: Resident, text: str
 
 def test_staff_commands_exist_only_for_staff(api: BotApiServer, resident: Resident) -> None:
     resident.say("将棋の駒の動かし方教えて")
+    resident.say("囲碁のルールを知りたい 連絡先は090-1234-5678")
     staff = Resident(api, STAFF)
     stats = staff.say("/stats")
     assert "今日" in stats.plain_text and "今週" in stats.plain_text and "回答率" in stats.plain_text
     unanswered = staff.say("/unanswered")
     assert "将棋の駒の動かし方教えて" in unanswered.plain_text
+    assert "〔電話番号〕" in unanswered.plain_text and "090-1234-5678" not in unanswered.plain_text
     assert "そのコマンドはありません" in resident.say("/stats").plain_text
     assert "そのコマンドはありません" in resident.say("/unanswered").plain_text
 
