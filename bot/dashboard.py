@@ -31,6 +31,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .charts import chart_span, column_chart, row_chart, span_points
+from .curation_pages import curation_routes
 from .filters import PAGE_SIZE, Pager, parse_filter, parse_report
 from .redact import personal_spans
 from .reports import (
@@ -52,6 +53,7 @@ from .reports import (
     record_action,
     rows_to_csv,
 )
+from .roles import editors_only
 from .service import PlanService
 from .staff_auth import (
     SESSION_LIFETIME,
@@ -235,6 +237,7 @@ class Dashboard(StaffPages):
         )
 
     @staff_only
+    @editors_only
     def delete(self, visit: Visit) -> Response:
         """Delete one exchange (a resident asked, or it holds what must not be kept); audited."""
         assert visit.form is not None
@@ -292,6 +295,7 @@ class Dashboard(StaffPages):
         )
 
     @staff_only
+    @editors_only
     def handle_item(self, visit: Visit) -> Response:
         """Mark an inbox item handled (POST, with a note)."""
         assert visit.form is not None
@@ -394,6 +398,7 @@ def create_dashboard(service: PlanService) -> Starlette:
         Route("/inbox/{exchange_id:int}/handled", pages.handle_item, methods=["POST"], name="staff_handle"),
         Route("/measures/{measure_id}", pages.measure, name="staff_measure"),
         Route("/export.csv", pages.export, methods=["POST"], name="staff_export"),
+        *curation_routes(service),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="staff_static"),
     ]
     middleware = [

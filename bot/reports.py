@@ -26,7 +26,7 @@ from index import Plan, Reason
 from index.tokenizer import normalize, terms, tokenize
 
 from .redact import mask, without_personal
-from .store import Exchange, ExchangeHit, Feedback, HandledItem, PlanVersion, StaffAction, utcnow
+from .store import Exchange, ExchangeHit, Feedback, HandledItem, PlanVersion, Resolution, StaffAction, utcnow
 from .versions import active_version
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "LOCAL_TZ",
     "REASONS",
     "SORTS",
+    "SPAM_VERDICT",
     "Choices",
     "ExchangeRow",
     "HandledRow",
@@ -59,6 +60,7 @@ __all__ = [
     "recently_handled",
     "record_action",
     "rows_to_csv",
+    "spam_exchange_ids",
 ]
 
 LOCAL_TZ = ZoneInfo("Asia/Tokyo")
@@ -459,13 +461,24 @@ class Stats:
         }
 
 
+SPAM_VERDICT = "spam"  # bot.curation's verdict for mischief (いたずら・スパム)
+
+
+def spam_exchange_ids() -> Select[int | None]:
+    """Exchanges staff resolved as mischief: statistics leave them out (never NULL: safe in NOT IN)."""
+    return select(Resolution.exchange_id).where(
+        Resolution.verdict == SPAM_VERDICT, Resolution.exchange_id.is_not(None)
+    )
+
+
 def compute_stats(session: Session, log_filter: LogFilter, plan: Plan | None, *, top: int = 10) -> Stats:
     """Exchanges per day, answered rate, feedback, most shown measures and chapters, and
-    the most frequent words of unanswered questions (the thesaurus to-do list)."""
+    the most frequent words of unanswered questions (the thesaurus to-do list); mischief left out."""
     stats = Stats()
     query = (
         log_filter.resolve(session)
         .apply(select(Exchange))
+        .where(Exchange.id.not_in(spam_exchange_ids()))
         .options(selectinload(Exchange.hits), selectinload(Exchange.feedback))
         .execution_options(yield_per=1000)  # a long period streams instead of loading at once
     )
