@@ -1,6 +1,6 @@
 """curation: staff roles, resolutions, plan edits, audit trail, version authors
 
-Revision ID: 0005
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-30 02:10:00
 """
@@ -8,7 +8,7 @@ Create Date: 2026-11-30 02:10:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
