@@ -24,6 +24,7 @@ from rank_bm25 import BM25Okapi
 from .grading import OTHER_BODY_CUES, information, procedure_asked
 from .kana import KanaReadings
 from .models import Located, Plan
+from .places import PlaceNames
 from .results import Field, Grade, Hit, Match, Reason, SearchResult
 from .synonyms import SynonymIndex, compile_thesaurus
 from .thesaurus import Thesaurus
@@ -110,7 +111,7 @@ class Tuning:
     # of its matched terms. One specific plan word (idf ≈ 3–4) is enough; a lone word
     # that half the plan uses (idf < 1) is not.
     min_evidence: float = 1.5
-    information: float = 2.0  # ranking weighs a term by its information to this power
+    information: float = 0.5  # ranking weighs a term by its information to this power
     # A question asking for a procedure, date, place or fee is answered only when the
     # measure holds this much of it: otherwise its measures are shown as related.
     procedure_evidence: float = 10
@@ -128,9 +129,12 @@ _COMMERCIAL = frozenset(
     "メーカー ブランド 保険会社 通販 美味しい グルメ レストラン 居酒屋 ラーメン 焼き肉屋 添削".split()
 )
 _TEXT_OBJECTS = frozenset(
-    "文章 文 案内文 挨拶文 例文 一言 自己紹介 メール 手紙 スピーチ 作文 原稿 キャッチコピー".split()
+    "文章 文 案内文 挨拶文 例文 一言 自己紹介 メール 手紙 スピーチ 作文 原稿 キャッチコピー "
+    "俳句 短歌 川柳 詩 ポエム 歌詞 小説 物語 haiku poem essay letter email speech story song lyric".split()
 )
-_COMPOSE = frozenset("作る 書く 考える 直す 訳す".split())
+_COMPOSE = frozenset("作る 書く 考える 直す 訳す write compose draft translate".split())
+# Errands for the bot: passing a message on to someone (「会長さんに伝えといて」).
+_ERRAND = re.compile(r"(伝|つた)え(てお|と)いて|伝言(して|を頼|お願い)|言っ(てお|と)いて")
 _ADVICE = re.compile(r"おすすめ|お勧め|オススメ|何がいい|どれがいい|(日本|世界)(で一番|一)")
 _CHAPTER_REF = re.compile(r"第?\s*([1-9])\s*章|chapter\s*([1-9])", re.IGNORECASE)
 _HOME_CITY = "朝霞"
@@ -201,6 +205,7 @@ class SearchIndex:
             ((s.terms, s.plan_terms) for s in synonyms),
         )
         self._field_titles = self._compile_fields()
+        self._places = PlaceNames()
 
     def _compile_fields(self) -> list[tuple[frozenset[str], Field]]:
         fields: list[tuple[frozenset[str], Field]] = []
@@ -275,6 +280,12 @@ class SearchIndex:
         """How much a term says about a question's topic (see index.grading)."""
         return self._information.get(term, 1.0)
 
+    def _ranked(self, query: Mapping[str, float]) -> np.ndarray:
+        """Every chunk's score, each term weighed by its information: a question's topic
+        word (保育園, 駐車場) outweighs the everyday words around it (子供, 増やす, 機会)."""
+        power = self.tuning.information
+        return self.bm25.scores({t: w * self.information(t) ** power for t, w in query.items()})
+
     def _evidence(self, query: Mapping[str, float], chunk: int) -> float:
         """How much of the question the chunk answers: the idf of the query terms it
         contains, weighted by their query weight and their information."""
@@ -302,20 +313,20 @@ class SearchIndex:
 
     def search(self, question: str, limit: int = 5) -> SearchResult:
         """The measures found for `question`, best first, and how far they answer it."""
-        reading = read(question, self.respeller)
+        reading = read(question, self.respeller, self._places.municipalities)
         field = self._field(reading)
         if field is not None:
             return self._field_result(question, reading, field, limit)
         if not reading.terms:
             return SearchResult(question=question, grade=Grade.NONE, reason=Reason.NO_TERMS)
         present = set(reading.terms)
-        asks_advice = _ADVICE.search(reading.text) is not None
+        asks_advice = _ADVICE.search(reading.text) is not None or _ERRAND.search(reading.text) is not None
         if asks_advice or present & _COMMERCIAL or (present & _TEXT_OBJECTS and present & _COMPOSE):
             return SearchResult(question=question, grade=Grade.NONE, reason=Reason.OFF_TOPIC)
         if reading.places and _HOME_CITY not in reading.places and _HOME_CITY not in reading.text:
             return SearchResult(question=question, grade=Grade.NONE, reason=Reason.OTHER_CITY)
         query = self._query(reading.tokens, reading.text, reading.spelled)
-        scores = self.bm25.scores(query.weights)
+        scores = self._ranked(query.weights)
         order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] > 0][:limit]
         if not order:
             return SearchResult(question=question, grade=Grade.NONE, reason=Reason.NO_MATCH)
@@ -352,7 +363,7 @@ class SearchIndex:
             if c.chapter is field.chapter and (field.measure is None or c.measure is field.measure)
         ]
         query = self._query(reading.tokens, reading.text, reading.spelled)
-        scores = self.bm25.scores(query.weights)
+        scores = self._ranked(query.weights)
         members.sort(key=lambda i: -scores[i])
         hits = tuple(
             Hit(located=self.chunks[i], score=float(scores[i]), matched=self._matched(query, i))

@@ -1,0 +1,142 @@
+"""The municipalities a question names, written (所沢市) or typed in kana (ところざわしの).
+
+The plan is Asaka's: a question about another city's service is declined whatever
+words it shares with the plan. A written name is a word unidic tags as a place
+followed by 市, 町, 区, 県…. Typed in kana, the tagger no longer knows most places
+(にいざし is read as に + いざ + し), so places are also looked up by their reading:
+every place name in unidic's own dictionary is filed under its kana, and a run of
+kana that reads as a place, followed by a municipality suffix and a particle
+(わこう + し + の), names that place. Nothing is listed by hand.
+
+Short readings are ambiguous (ちか + く + の is 近くの), so a reading the tagger
+reads together with its suffix as one word is not a place, inside a run of kana a
+place cannot start at a particle, a two-kana reading needs the suffix し and a
+particle the tagger reads as one, and と and ふ follow only the prefectures that
+take them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+
+import fugashi
+
+__all__ = ["PlaceNames"]
+
+_WRITTEN_SUFFIXES = frozenset({"市", "町", "村", "区", "県", "都", "府"})
+# Suffixes as typed in kana; と and ふ only after the prefectures that take them.
+_KANA_SUFFIXES = ("ちょう", "まち", "むら", "けん", "し", "く", "と", "ふ")
+_PREFECTURE_SUFFIXES = {"と": frozenset({"とうきょう"}), "ふ": frozenset({"おおさか", "きょうと"})}
+_PARTICLE = re.compile(r"(?:の|で|に|は|へ|から|まで|って|では|も|が|や)")
+_HIRAGANA_RUN = re.compile(r"[\u3041-\u3096ー]+")
+_KANJI = re.compile(r"[\u3400-\u9fff々]")
+# unidic's entries for place names: reading (lForm) and written form (orth).
+_PLACE_ENTRY = re.compile(
+    "\0名詞,固有名詞,地名,[^,\0]*,[^,\0]*,[^,\0]*,([^,\0]*),[^,\0]*,([^,\0]*),".encode()
+)
+# Inside a run of kana a place starts at a word, not at a particle or an ending the
+# tagger split off (たびに + じょう + けん is 度に条件, not 二条県); at the run's start it
+# may (にいざし is read as に + いざ + し).
+_ENDINGS = frozenset({"助詞", "助動詞"})
+_CHUNK = 1 << 23
+MIN_READING = 2
+
+
+def _hiragana(katakana: str) -> str:
+    return "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in katakana)
+
+
+@cache
+def _unidic_places() -> Mapping[str, tuple[str, ...]]:
+    """Every place name in the tagger's dictionary, by reading (read once per process,
+    a chunk at a time, so the dictionary is never held in memory whole)."""
+    import unidic_lite
+
+    places: dict[str, dict[str, None]] = {}
+    carry = b""
+    with (Path(unidic_lite.DICDIR) / "sys.dic").open("rb") as file:
+        while chunk := file.read(_CHUNK):
+            data = carry + chunk
+            end = 0
+            for match in _PLACE_ENTRY.finditer(data):
+                end = match.end()
+                reading, written = (part.decode("utf-8", "replace") for part in match.groups())
+                kana = _hiragana(reading)
+                if len(kana) >= MIN_READING and _KANJI.search(written) and _HIRAGANA_RUN.fullmatch(kana):
+                    places.setdefault(kana, {})[written] = None
+            carry = data[max(end, len(data) - 512) :]
+    return {kana: tuple(written) for kana, written in places.items()}
+
+
+class PlaceNames:
+    """Place names by reading; `municipalities` finds those a question names."""
+
+    def __init__(self, readings: Mapping[str, tuple[str, ...]] | None = None) -> None:
+        self._readings = _unidic_places() if readings is None else readings
+        self._longest = max(map(len, self._readings), default=0)
+
+    def __len__(self) -> int:
+        return len(self._readings)
+
+    def municipalities(self, words: list[fugashi.UnidicNode]) -> frozenset[str]:
+        """The municipalities `words` name, as written; a kana one as every place it may be
+        (あさか is 朝霞 or 安積), so a reading the home city has is always the home city."""
+        found = {
+            word.surface
+            for word, following in itertools.pairwise(words)
+            if word.feature.pos3 == "地名" and following.surface in _WRITTEN_SUFFIXES
+        }
+        text = "".join(word.white_space + word.surface for word in words)
+        starts: dict[int, int] = {}  # character offset of each word → its index
+        offset = 0
+        for index, word in enumerate(words):
+            offset += len(word.white_space)
+            starts[offset] = index
+            offset += len(word.surface)
+        for run in _HIRAGANA_RUN.finditer(text):
+            for start in range(run.start(), run.end()):
+                if start in starts and (
+                    start == run.start() or words[starts[start]].feature.pos1 not in _ENDINGS
+                ):
+                    found.update(self._place_at(text, start, run.end(), starts, words))
+        return frozenset(found)
+
+    def _place_at(
+        self, text: str, start: int, end: int, starts: Mapping[int, int], words: list[fugashi.UnidicNode]
+    ) -> tuple[str, ...]:
+        """The places whose reading starts at `start`, followed by a suffix and a particle."""
+        for length in range(min(self._longest, end - start), MIN_READING - 1, -1):
+            reading = text[start : start + length]
+            written = self._readings.get(reading)
+            if written is None:
+                continue
+            for suffix in _KANA_SUFFIXES:
+                after = start + length + len(suffix)
+                if not text.startswith(suffix, start + length) or not _PARTICLE.match(text, after):
+                    continue
+                if suffix in _PREFECTURE_SUFFIXES and reading not in _PREFECTURE_SUFFIXES[suffix]:
+                    continue
+                if self._one_word(text, start, after, starts, words) or self._longer(text, start, after, end):
+                    continue  # ちかく is 近く, not チカ + 区; むさしの is 武蔵野, not 武佐 + 市
+                if length == MIN_READING and (suffix != "し" or after not in starts):
+                    continue
+                return written
+        return ()
+
+    def _longer(self, text: str, start: int, after: int, end: int) -> bool:
+        """A longer place's reading starts at `start` and holds the suffix."""
+        return any(
+            text[start:stop] in self._readings for stop in range(after, min(end, start + self._longest) + 1)
+        )
+
+    @staticmethod
+    def _one_word(
+        text: str, start: int, end: int, starts: Mapping[int, int], words: list[fugashi.UnidicNode]
+    ) -> bool:
+        """The tagger read text[start:end] as one word (a place is never read with its suffix)."""
+        word = words[starts[start]]
+        return word.surface == text[start:end] and word.feature.pos3 != "地名"
