@@ -16,7 +16,7 @@ import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["OTHER_BODY_CUES", "information", "procedure_asked"]
+__all__ = ["OTHER_BODY_CUES", "PROCEDURES", "information", "procedure_asked"]
 
 # When, where, how much (in Japanese and English), and the words after them that make them no question:
 # いつも (always), いつか (some day), いつの間に (before one knew), どこも (everywhere),
@@ -35,7 +35,7 @@ _CLAUSE_STARTS = frozenset({"", "and", "but", "so", "or", "then"})
 _ENGLISH_PROCEDURE_VERBS = frozenset({"apply", "book", "reserve", "register", "sign", "enrol", "enroll"})
 _ENGLISH_SUBJECTS = frozenset({"i", "we", "you", "to"})
 # Things a resident applies for, pays or calls: asked for when the question asks.
-_PROCEDURES = frozenset(
+PROCEDURES = frozenset(
     "手続き 手続く 申し込み 申し込む 申込 申請 申請書 届け出 届け出る 予約 受付 受け付ける 締め切り 締切 "
     "料金 手数料 値段 電話番号 連絡先 営業時間 開館時間 必要書類 持ち物 application booking reservation "
     "registration deadline fee fees price prices cost costs hours timetable".split()
@@ -79,7 +79,7 @@ def procedure_asked(lemmas: Sequence[str], text: str) -> frozenset[str]:
     )
     asking = "?" in text or text.rstrip("。 ").endswith("か") or not _ASKING.isdisjoint(lemmas)
     if asking:
-        asked.update(lemma for lemma in lemmas if lemma in _PROCEDURES)
+        asked.update(lemma for lemma in lemmas if lemma in PROCEDURES)
     return frozenset(asked)
 
 

@@ -21,14 +21,14 @@ from typing import NamedTuple
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from .grading import OTHER_BODY_CUES, information, procedure_asked
+from .grading import OTHER_BODY_CUES, PROCEDURES, information, procedure_asked
 from .kana import KanaReadings
 from .models import Located, Plan
 from .places import PlaceNames
 from .results import Field, Grade, Hit, Match, Reason, SearchResult
 from .synonyms import SynonymIndex, compile_thesaurus
 from .thesaurus import Thesaurus
-from .tokenizer import Reading, Respeller, Token, normalize, read, terms, tokenize
+from .tokenizer import Reading, Respeller, Token, analyse, normalize, read, terms, tokenize
 
 __all__ = ["FieldedBM25", "LuceneBM25", "SearchIndex", "Tuning"]
 
@@ -136,6 +136,8 @@ _COMPOSE = frozenset("作る 書く 考える 直す 訳す write compose draft 
 # Errands for the bot: passing a message on to someone (「会長さんに伝えといて」).
 _ERRAND = re.compile(r"(伝|つた)え(てお|と)いて|伝言(して|を頼|お願い)|言っ(てお|と)いて")
 _ADVICE = re.compile(r"おすすめ|お勧め|オススメ|何がいい|どれがいい|(日本|世界)(で一番|一)")
+# Every word a grade turns on, whatever the plan says.
+_CUES = _COMMERCIAL | _TEXT_OBJECTS | _COMPOSE | PROCEDURES | OTHER_BODY_CUES
 _CHAPTER_REF = re.compile(r"第?\s*([1-9])\s*章|chapter\s*([1-9])", re.IGNORECASE)
 _HOME_CITY = "朝霞"
 
@@ -196,8 +198,10 @@ class SearchIndex:
                 ((t.kana, t.surface) for column in tokens.values() for doc in column for t in doc),
                 ((s.kana, s.literal) for s in synonyms if s.literal is not None),
                 (pair for s in synonyms for pair in s.spellings),
+                # Words the grade turns on are read in kana too (てんさく is 添削, かくていしんこく 確定申告).
+                (pair for word in _CUES for pair in analyse(word).spellings),
             ),
-            self.vocabulary.union(*(s.terms for s in synonyms)),
+            self.vocabulary.union(*(s.terms for s in synonyms), _CUES),
         )
         self._information = information(
             self._chunk_terms,
