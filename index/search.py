@@ -138,7 +138,7 @@ _ERRAND = re.compile(r"(伝|つた)え(てお|と)いて|伝言(して|を頼|�
 _ADVICE = re.compile(r"おすすめ|お勧め|オススメ|何がいい|どれがいい|(日本|世界)(で一番|一)")
 # Every word a grade turns on, whatever the plan says.
 _CUES = _COMMERCIAL | _TEXT_OBJECTS | _COMPOSE | PROCEDURES | OTHER_BODY_CUES
-_CHAPTER_REF = re.compile(r"第?\s*([1-9])\s*章|chapter\s*([1-9])", re.IGNORECASE)
+_CHAPTER_REF = re.compile(r"(?:第|だい)?\s*([1-9])\s*(?:章|しょう)|chapter\s*([1-9])", re.IGNORECASE)
 _HOME_CITY = "朝霞"
 
 
@@ -296,8 +296,9 @@ class SearchIndex:
         found = self._chunk_terms[chunk]
         return sum(self.bm25.idf(t) * w * self.information(t) for t, w in query.items() if t in found)
 
-    def _field(self, reading: Reading) -> Field | None:
-        match = _CHAPTER_REF.search(reading.text)
+    def _field(self, reading: Reading, question: str) -> Field | None:
+        # As typed too: respelling may have read だい4しょう's kana as other words.
+        match = _CHAPTER_REF.search(reading.text) or _CHAPTER_REF.search(normalize(question))
         if match:
             number = int(match.group(1) or match.group(2))
             try:
@@ -318,7 +319,7 @@ class SearchIndex:
     def search(self, question: str, limit: int = 5) -> SearchResult:
         """The measures found for `question`, best first, and how far they answer it."""
         reading = read(question, self.respeller, self._places.municipalities)
-        field = self._field(reading)
+        field = self._field(reading, question)
         if field is not None:
             return self._field_result(question, reading, field, limit)
         if not reading.terms:
