@@ -51,12 +51,12 @@ def _hiragana(katakana: str) -> str:
 
 
 @cache
-def _unidic_places() -> Mapping[str, tuple[str, ...]]:
-    """Every place name in the tagger's dictionary, by reading (read once per process,
+def _unidic_places() -> frozenset[str]:
+    """The reading of every place name in the tagger's dictionary (read once per process,
     a chunk at a time, so the dictionary is never held in memory whole)."""
     import unidic_lite
 
-    places: dict[str, dict[str, None]] = {}
+    places: set[str] = set()
     carry = b""
     with (Path(unidic_lite.DICDIR) / "sys.dic").open("rb") as file:
         while chunk := file.read(_CHUNK):
@@ -67,15 +67,15 @@ def _unidic_places() -> Mapping[str, tuple[str, ...]]:
                 reading, written = (part.decode("utf-8", "replace") for part in match.groups())
                 kana = _hiragana(reading)
                 if len(kana) >= MIN_READING and _KANJI.search(written) and _HIRAGANA_RUN.fullmatch(kana):
-                    places.setdefault(kana, {})[written] = None
+                    places.add(kana)
             carry = data[max(end, len(data) - 512) :]
-    return {kana: tuple(written) for kana, written in places.items()}
+    return frozenset(places)
 
 
 class PlaceNames:
-    """Place names by reading; `municipalities` finds those a question names."""
+    """Place names' readings; `municipalities` finds the places a question names."""
 
-    def __init__(self, readings: Mapping[str, tuple[str, ...]] | None = None) -> None:
+    def __init__(self, readings: frozenset[str] | None = None) -> None:
         self._readings = _unidic_places() if readings is None else readings
         self._longest = max(map(len, self._readings), default=0)
 
@@ -83,8 +83,7 @@ class PlaceNames:
         return len(self._readings)
 
     def municipalities(self, words: list[fugashi.UnidicNode]) -> frozenset[str]:
-        """The municipalities `words` name, as written; a kana one as every place it may be
-        (あさか is 朝霞 or 安積), so a reading the home city has is always the home city."""
+        """The municipalities `words` name, as written (所沢 for 所沢市, ところざわ for ところざわし)."""
         found = {
             word.surface
             for word, following in itertools.pairwise(words)
@@ -108,11 +107,10 @@ class PlaceNames:
     def _place_at(
         self, text: str, start: int, end: int, starts: Mapping[int, int], words: list[fugashi.UnidicNode]
     ) -> tuple[str, ...]:
-        """The places whose reading starts at `start`, followed by a suffix and a particle."""
+        """The place whose reading starts at `start`, followed by a suffix and a particle."""
         for length in range(min(self._longest, end - start), MIN_READING - 1, -1):
             reading = text[start : start + length]
-            written = self._readings.get(reading)
-            if written is None:
+            if reading not in self._readings:
                 continue
             for suffix in _KANA_SUFFIXES:
                 after = start + length + len(suffix)
@@ -124,7 +122,7 @@ class PlaceNames:
                     continue  # ちかく is 近く, not チカ + 区; むさしの is 武蔵野, not 武佐 + 市
                 if length == MIN_READING and (suffix != "し" or after not in starts):
                     continue
-                return written
+                return (reading,)
         return ()
 
     def _longer(self, text: str, start: int, after: int, end: int) -> bool:

@@ -210,6 +210,7 @@ class SearchIndex:
         )
         self._field_titles = self._compile_fields()
         self._places = PlaceNames()
+        self._home = (_HOME_CITY, analyse(_HOME_CITY).kana)  # 朝霞, あさか
 
     def _compile_fields(self) -> list[tuple[frozenset[str], Field]]:
         fields: list[tuple[frozenset[str], Field]] = []
@@ -328,7 +329,7 @@ class SearchIndex:
         asks_advice = _ADVICE.search(reading.text) is not None or _ERRAND.search(reading.text) is not None
         if asks_advice or present & _COMMERCIAL or (present & _TEXT_OBJECTS and present & _COMPOSE):
             return SearchResult(question=question, grade=Grade.NONE, reason=Reason.OFF_TOPIC)
-        if reading.places and _HOME_CITY not in reading.places and _HOME_CITY not in reading.text:
+        if reading.places and not any(home in reading.places or home in reading.text for home in self._home):
             return SearchResult(question=question, grade=Grade.NONE, reason=Reason.OTHER_CITY)
         query = self._query(reading.tokens, reading.text, reading.spelled)
         scores = self._ranked(query.weights)
