@@ -32,6 +32,7 @@ _WRITTEN_SUFFIXES = frozenset({"市", "町", "村", "区", "県", "都", "府"})
 _KANA_SUFFIXES = ("ちょう", "まち", "むら", "けん", "し", "く", "と", "ふ")
 _PREFECTURE_SUFFIXES = {"と": frozenset({"とうきょう"}), "ふ": frozenset({"おおさか", "きょうと"})}
 _PARTICLE = re.compile(r"(?:の|で|に|は|へ|から|まで|って|では|も|が|や)")
+_SUFFIX_THEN_PARTICLE = re.compile(f"(?:{'|'.join(_KANA_SUFFIXES)}){_PARTICLE.pattern}")
 _HIRAGANA_RUN = re.compile(r"[\u3041-\u3096ー]+")
 _KANJI = re.compile(r"[\u3400-\u9fff々]")
 # unidic's entries for place names: reading (lForm) and written form (orth).
@@ -87,9 +88,13 @@ class PlaceNames:
         found = {
             word.surface
             for word, following in itertools.pairwise(words)
-            if word.feature.pos3 == "地名" and following.surface in _WRITTEN_SUFFIXES
+            if following.surface in _WRITTEN_SUFFIXES and word.feature.pos3 == "地名"
         }
         text = "".join(word.white_space + word.surface for word in words)
+        # Where a suffix and a particle follow (most questions have none): a place ends there.
+        ends = {match.start() for match in _SUFFIX_THEN_PARTICLE.finditer(text)}
+        if not ends:
+            return frozenset(found)
         starts: dict[int, int] = {}  # character offset of each word → its index
         offset = 0
         for index, word in enumerate(words):
@@ -101,16 +106,22 @@ class PlaceNames:
                 if start in starts and (
                     start == run.start() or words[starts[start]].feature.pos1 not in _ENDINGS
                 ):
-                    found.update(self._place_at(text, start, run.end(), starts, words))
+                    found.update(self._place_at(text, start, run.end(), ends, starts, words))
         return frozenset(found)
 
     def _place_at(
-        self, text: str, start: int, end: int, starts: Mapping[int, int], words: list[fugashi.UnidicNode]
+        self,
+        text: str,
+        start: int,
+        end: int,
+        ends: set[int],
+        starts: Mapping[int, int],
+        words: list[fugashi.UnidicNode],
     ) -> tuple[str, ...]:
         """The place whose reading starts at `start`, followed by a suffix and a particle."""
         for length in range(min(self._longest, end - start), MIN_READING - 1, -1):
             reading = text[start : start + length]
-            if reading not in self._readings:
+            if start + length not in ends or reading not in self._readings:
                 continue
             for suffix in _KANA_SUFFIXES:
                 after = start + length + len(suffix)
