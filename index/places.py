@@ -39,6 +39,25 @@ _KANJI = re.compile(r"[\u3400-\u9fff々]")
 _PLACE_ENTRY = re.compile(
     "\0名詞,固有名詞,地名,[^,\0]*,[^,\0]*,[^,\0]*,([^,\0]*),[^,\0]*,([^,\0]*),".encode()
 )
+_ROMAJI_SUFFIXES = frozenset({"city", "shi", "town", "machi", "ward", "ku", "prefecture", "ken"})
+# Short Latin words before an English suffix are English (one city, China town): a name of
+# two syllables counts only before a Japanese suffix (Toda-shi, Wako-shi).
+_JAPANESE_ROMAJI_SUFFIXES = frozenset({"shi", "machi", "ku", "ken"})
+# Hepburn syllables.
+_SYLLABLES = dict(
+    zip(
+        "a i u e o ka ki ku ke ko sa shi su se so ta chi tsu te to na ni nu ne no ha hi fu he ho "
+        "ma mi mu me mo ya yu yo ra ri ru re ro wa wo ga gi gu ge go za ji zu ze zo da de do "
+        "ba bi bu be bo pa pi pu pe po kya kyu kyo sha shu sho cha chu cho nya nyu nyo hya hyu hyo "
+        "mya myu myo rya ryu ryo gya gyu gyo ja ju jo bya byu byo pya pyu pyo n".split(),
+        "あ い う え お か き く け こ さ し す せ そ た ち つ て と な に ぬ ね の は ひ ふ へ ほ "
+        "ま み む め も や ゆ よ ら り る れ ろ わ を が ぎ ぐ げ ご ざ じ ず ぜ ぞ だ で ど "
+        "ば び ぶ べ ぼ ぱ ぴ ぷ ぺ ぽ きゃ きゅ きょ しゃ しゅ しょ ちゃ ちゅ ちょ "
+        "にゃ にゅ にょ ひゃ ひゅ ひょ みゃ みゅ みょ りゃ りゅ りょ "
+        "ぎゃ ぎゅ ぎょ じゃ じゅ じょ びゃ びゅ びょ ぴゃ ぴゅ ぴょ ん".split(),
+        strict=True,
+    )
+)
 # Inside a run of kana a place starts at a word, not at a particle or an ending the
 # tagger split off (たびに + じょう + けん is 度に条件, not 二条県); at the run's start it
 # may (にいざし is read as に + いざ + し).
@@ -90,6 +109,7 @@ class PlaceNames:
             for word, following in itertools.pairwise(words)
             if following.surface in _WRITTEN_SUFFIXES and word.feature.pos3 == "地名"
         }
+        found.update(self._romaji(words))
         text = "".join(word.white_space + word.surface for word in words)
         # Where a suffix and a particle follow (most questions have none): a place ends there.
         ends = {match.start() for match in _SUFFIX_THEN_PARTICLE.finditer(text)}
@@ -136,6 +156,18 @@ class PlaceNames:
                 return (reading,)
         return ()
 
+    def _romaji(self, words: list[fugashi.UnidicNode]) -> set[str]:
+        """Places written in Latin letters before city, town, ward or prefecture (Wako-shi,
+        Tokorozawa City), read as kana, with or without the long vowels romaji drops."""
+        latin = [word.surface for word in words if word.surface != "-"]
+        return {
+            reading
+            for name, following in itertools.pairwise(latin)
+            if following in _ROMAJI_SUFFIXES
+            for reading in _readings_of(name, short=following in _JAPANESE_ROMAJI_SUFFIXES)
+            if reading in self._readings
+        }
+
     def _longer(self, text: str, start: int, after: int, end: int) -> bool:
         """A longer place's reading starts at `start` and holds the suffix."""
         return any(
@@ -149,3 +181,44 @@ class PlaceNames:
         """The tagger read text[start:end] as one word (a place is never read with its suffix)."""
         word = words[starts[start]]
         return word.surface == text[start:end] and word.feature.pos3 != "地名"
+
+
+def _kana_syllables(name: str) -> list[str] | None:
+    """A Latin word as Hepburn syllables in hiragana, or None when it is not romaji."""
+    syllables: list[str] = []
+    i = 0
+    while i < len(name):
+        if i + 1 < len(name) and name[i] == name[i + 1] and name[i] not in "aeioun":
+            syllables.append("っ")  # a doubled consonant: sapporo
+            i += 1
+            continue
+        for length in (3, 2, 1):
+            kana = _SYLLABLES.get(name[i : i + length])
+            if kana is not None:
+                syllables.append(kana)
+                i += length
+                break
+        else:
+            return None
+    return syllables
+
+
+def _readings_of(name: str, *, short: bool) -> list[str]:
+    """The kana a romanised place name may stand for: romaji drops the long vowels of
+    おう and うう (Tokyo is とうきょう, Wako is わこう), so each o or u syllable may take an う."""
+    syllables = _kana_syllables(name)
+    if syllables is None or not (2 if short else 3) <= len(syllables) <= 8:
+        return []
+    long = [
+        i
+        for i, kana in enumerate(syllables)
+        if kana[-1] in "おこそとのほもよろごぞどぼぽょうくすつぬふむゆるぐずぶぷゅ"
+    ]
+    readings = []
+    for mask in range(1 << min(len(long), 4)):
+        lengthened = list(syllables)
+        for bit, i in enumerate(long[:4]):
+            if mask >> bit & 1:
+                lengthened[i] += "う"
+        readings.append("".join(lengthened))
+    return readings

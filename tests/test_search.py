@@ -137,6 +137,8 @@ OUT_OF_SCOPE = [
     ("ところざわしのごみしゅうしゅうびをおしえて", "other_city"),  # named in kana, tagged as a place
     ("にいざしのとしょかんはなんじまで", "other_city"),  # in kana the tagger reads に + いざ + し
     ("とうきょうとのこうえんにいきたい", "other_city"),
+    ("When is the garbage day in Tokorozawa City?", "other_city"),  # romaji, read as kana
+    ("Wako-shi library opening hours", "other_city"),  # Wako is わこう: romaji drops the long vowel
 ]
 
 
@@ -156,6 +158,8 @@ ANSWERABLE = [
     ("所沢市から朝霞市に引っ越すけど、保育園って入れる？", "2-2-4"),  # names another city, asks about ours
     ("あさかしのほいくえんにはいりたい", "2-2-4"),  # the home city in kana
     ("ちかくのこうえんでボールあそびしたい", "5-3-2"),  # ちかく is 近く, not チカ + 区
+    ("Is there a big park in Asaka City?", "5-3-2"),
+    ("Are there parks in the city centre like in China town?", None),  # English, not romaji
 ]
 
 
