@@ -14,7 +14,6 @@ journal left by a process that died is adopted at the next start.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .health import DatabaseHealth, unavailable
+from .journal_files import adopt_orphans, create_locked
 from .store import Exchange, ExchangeHit, Feedback
 
 __all__ = ["AnswerLog", "ExchangeRecord", "FeedbackRecord", "HitRecord", "new_uid"]
@@ -63,6 +63,7 @@ class ExchangeRecord:
     plan_version: str
     latency_ms: float
     hits: tuple[HitRecord, ...] = ()
+    state: dict[str, object] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,14 +131,7 @@ class _Journal:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.rejected = directory / "rejected.jsonl.txt"  # not *.jsonl: never replayed
-        name = f"{os.getpid()}-{new_uid()[:8]}"
-        # Created under another name and locked before it becomes visible as a journal, so a
-        # starting process can never adopt it in the instant before the lock.
-        unlocked = directory / f"{name}.new"
-        self._fd = os.open(unlocked, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        self.path = directory / f"{name}.jsonl"
-        unlocked.rename(self.path)
+        self._fd, self.path = create_locked(directory)
         self._lock = threading.Lock()
         self._stored = 0
         self._dirty = False
@@ -192,20 +186,7 @@ class _Journal:
 
     def adopt_orphans(self) -> None:
         """Move entries of journals left by processes that died into ours, oldest file first."""
-        for path in sorted(self.directory.glob("*.jsonl")):
-            if path == self.path:
-                continue
-            try:
-                with path.open("r+", encoding="utf-8") as orphan:
-                    try:
-                        fcntl.flock(orphan, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        continue  # its process is alive and will drain it
-                    self._adopt(orphan.read().split("\n"))  # not splitlines(): U+2028 is text
-                    self.sync()  # on disk in ours before the orphan goes
-                    path.unlink()
-            except FileNotFoundError:
-                continue  # its process closed it, or another process adopted it first
+        adopt_orphans(self.directory, self.path, self._adopt)
 
     def _adopt(self, lines: list[str]) -> None:
         for line in filter(str.strip, lines):
@@ -215,6 +196,7 @@ class _Journal:
                 # A line torn by a crash: keep the text, do not block start-up.
                 with self._lock, self.rejected.open("a", encoding="utf-8") as rejected:
                     rejected.write(line + "\n")
+        self.sync()  # on disk in ours before the orphan goes
 
     def close(self) -> None:
         """Release the file: deleted when empty, else left (synced) for the next start to adopt."""

@@ -1,10 +1,11 @@
-"""Telegram button data: what a button asks for, written and read in one place.
+"""Button data: what a button asks for, written and read in one place.
 
-Telegram hands a button's `callback_data` back verbatim when it is pressed, so the data
-is a tiny protocol between the keyboards the bot sends and the handlers that receive the
-presses. Each kind of press is a frozen dataclass; `encode` and `parse` are inverse, and
-`parse` accepts only what `encode` writes, so buttons from old messages or forged clients
-fall through to no action. Telegram allows at most 64 bytes.
+Telegram hands a button's `callback_data` back verbatim when it is pressed, and the web
+chat posts the same string back, so the data is a tiny protocol between the keyboards
+the bot sends and the handlers that receive the presses. Each kind of press is a frozen
+dataclass; `encode` and `parse` are inverse, and `parse` accepts only what `encode` writes,
+so buttons from old messages or forged clients fall through to no action. Telegram allows
+at most 64 bytes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ __all__ = [
     "MeasureView",
     "MiddleView",
     "OpenCard",
+    "TurnAction",
+    "WholeCard",
     "encode",
     "parse",
 ]
@@ -64,6 +67,13 @@ class OpenCard:
 
 
 @dataclass(frozen=True, slots=True)
+class WholeCard:
+    """A measure's whole card (every goal, its description and page): 「目指す姿・詳しく」."""
+
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
 class FeedbackPress:
     """👍 or 👎 on the answer whose exchange has this uid."""
 
@@ -73,7 +83,9 @@ class FeedbackPress:
 
 # The steps of the chapter browser, which edits one message in place.
 BrowseAction = ChapterMenu | ChapterView | MeasureView | MiddleView
-Action = BrowseAction | OpenCard | FeedbackPress
+# What a conversation turn can be asked by a button (👍/👎 are the channel's own).
+TurnAction = BrowseAction | OpenCard | WholeCard
+Action = TurnAction | FeedbackPress
 
 # The one grammar, one alternative per kind.
 _GRAMMAR = re.compile(
@@ -82,6 +94,7 @@ _GRAMMAR = re.compile(
     r"|mm:(?P<m_chapter>[0-9]+)-(?P<m_measure>[0-9]+)"
     r"|m:(?P<middle>[0-9-]+)"
     r"|o:(?P<card>.*)"
+    r"|d:(?P<whole>[0-9-]+)"
     r"|f:(?P<sign>[+-]):(?P<uid>[0-9a-f]{32})",
     re.S,
 )
@@ -100,6 +113,8 @@ def encode(action: Action) -> str:
             return f"m:{id}"
         case OpenCard(id):
             return f"o:{id}"
+        case WholeCard(id):
+            return f"d:{id}"
         case FeedbackPress(helpful, uid):
             return f"f:{'+' if helpful else '-'}:{uid}"
 
@@ -118,6 +133,8 @@ def parse(data: object) -> Action | None:
         return MeasureView(int(group["m_chapter"]), int(group["m_measure"]))
     if group["middle"]:
         return MiddleView(group["middle"])
+    if group["whole"]:
+        return WholeCard(group["whole"])
     if group["sign"]:
         return FeedbackPress(group["sign"] == "+", group["uid"])
     return OpenCard(group["card"])

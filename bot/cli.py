@@ -12,6 +12,7 @@ import importlib
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from index import Plan, PlanBundle, PlanDataError, bundled_plan_dir, load_bundle
 from index.evaluate import evaluate as run_evaluation
 from index.evaluate import read_questions
 
-from .answer import answer_lines, render_plain
+from .answer import render_plain
 from .config import Settings, configure_logging
 from .errors import NoActivePlanError, ReportingGroup
 from .outline import outline_lines, plan_json
@@ -113,7 +114,12 @@ def ask(question: str | None, as_json: bool, plan_dir: Path | None) -> None:
         if as_json or question is None:
             click.echo(json.dumps(result.as_json(), ensure_ascii=False))
         else:
-            click.echo(render_plain(answer_lines(bundle.plan, result)))
+            from .console import render_console
+            from .conversation import Turn, respond
+
+            # A first message with no conversation before it, as a new resident would see it.
+            reply = respond(bundle, Turn("ask", "ask", text=text), None).reply
+            click.echo(render_console(replace(reply, rating=False)))
 
 
 @cli.command()

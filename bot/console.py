@@ -1,56 +1,72 @@
-"""The terminal chat: the no-setup way to try the product (`python -m bot chat`)."""
+"""The terminal chat: the no-setup way to try the product (`python -m bot chat`).
+
+It renders the same conversation as Telegram: buttons become numbered choices
+(type the number), 👍/👎 become `+` / `-`.
+"""
 
 from __future__ import annotations
 
 import getpass
 from collections.abc import Callable
 
-from .answer import about_lines, answer_lines, chapter_menu_lines, help_lines, render_plain, welcome_lines
-from .service import Answered, PlanService
+from .answer import render_plain
+from .conversation import Button, Conversation, Reply, Turn
+from .service import PlanService
 
-__all__ = ["run_chat"]
+__all__ = ["render_console", "run_chat"]
 
 PROMPT = "質問> "
-HINT = "（+ / - でひとつ前の回答を評価、/chapters 章の一覧、/about 総合計画とは、/quit 終了）"
+QUIT = frozenset({"/quit", "/exit", "quit", "exit"})
+
+
+def render_console(reply: Reply) -> str:
+    """The reply as terminal text: its lines, then its buttons as numbered choices."""
+    text = render_plain(reply.lines())
+    choices = [button for row in reply.buttons for button in row]
+    if choices:
+        text += "\n" + "\n".join(f"  [{n}] {button.label}" for n, button in enumerate(choices, 1))
+    if reply.rating:
+        text += "\n  (+ / -)"
+    return text
 
 
 def run_chat(
     service: PlanService, read: Callable[[str], str] = input, write: Callable[[str], None] = print
 ) -> None:
-    """Answer questions typed at the terminal until /quit or end of input; log each exchange."""
+    """Chat at the terminal until /quit or end of input; log each exchange after showing it."""
     user = getpass.getuser()
-    write(render_plain(welcome_lines(service.bundle.plan)))
-    write(HINT)
-    last: Answered | None = None
+    key = service.user_key("console", user)
+    conversation = Conversation(service)
+    rated: Reply | None = None
+    choices: list[Button] = []
+
+    def show(turn: Turn) -> None:
+        nonlocal rated, choices
+        reply = conversation.reply(turn)
+        write(render_console(reply))
+        write("")
+        conversation.record(reply)
+        choices = [button for row in reply.buttons for button in row]
+        if reply.rating:
+            rated = reply
+
+    show(Turn("console", key, text="/start"))
     while True:
         try:
             text = read(PROMPT).strip()
         except (EOFError, KeyboardInterrupt):
             write("")
             return
-        plan = service.bundle.plan
-        if text in ("/quit", "/exit", "quit", "exit"):
+        if text in QUIT:
             return
         if text in ("+", "-"):
-            if last is None:
+            if rated is None or rated.exchange is None:
                 write("評価する回答がまだありません。")
             else:
-                service.record_feedback("console", user, last.uid, text == "+")
+                service.record_feedback("console", user, rated.exchange.uid, text == "+")
                 write("ご評価ありがとうございます。")
             continue
-        commands = {
-            "/chapters": chapter_menu_lines,
-            "/about": about_lines,
-            "/help": help_lines,
-            "/start": welcome_lines,
-        }
-        if text in commands:
-            write(render_plain(commands[text](plan)))
+        if text.isdigit() and 1 <= int(text) <= len(choices):
+            show(Turn("console", key, action=choices[int(text) - 1].action))
             continue
-        if not text:
-            write(HINT)
-            continue
-        last = service.answer("console", user, text)
-        write(render_plain(answer_lines(last.bundle.plan, last.result)))
-        write("")
-        service.record(last)
+        show(Turn("console", key, text=text))

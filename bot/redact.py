@@ -11,10 +11,9 @@ person-name tag (人名), which knows Japanese family and given names.
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
 
-import fugashi
+from index.tokenizer import tagger
 
 __all__ = ["LABELS", "Span", "mask", "personal_spans", "without_personal"]
 
@@ -47,16 +46,6 @@ _PATTERNS = (
     ),
 )
 
-_local = threading.local()
-
-
-def _tagger() -> fugashi.Tagger:
-    """This thread's tagger (a fugashi tagger reuses its nodes, so threads must not share one)."""
-    tagger = getattr(_local, "tagger", None)
-    if tagger is None:
-        tagger = _local.tagger = fugashi.Tagger()
-    return tagger
-
 
 @dataclass(frozen=True, slots=True)
 class Span:
@@ -67,7 +56,7 @@ class Span:
 
 def _names(text: str) -> list[Span]:
     spans, position = [], 0
-    for word in _tagger()(text):
+    for word in tagger()(text):
         start = text.find(word.surface, position)
         if start < 0:  # the tagger normalised something: stop rather than mask the wrong characters
             break

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ScalarSelect, Select, delete, exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from index import Plan
+from index import Plan, Reason
 from index.tokenizer import normalize, terms, tokenize
 
 from .redact import mask, without_personal
@@ -61,6 +61,8 @@ __all__ = [
 ]
 
 LOCAL_TZ = ZoneInfo("Asia/Tokyo")
+# Greetings and thanks are logged, but they are not questions the bot failed to answer.
+UNANSWERED = Exchange.answered.is_(False) & (Exchange.reason != Reason.SMALL_TALK.value)
 SEARCH_SCAN_LIMIT = 5000  # exchanges a staff search reads, newest first
 
 
@@ -86,7 +88,7 @@ REASONS = {
     "weak_evidence": "関連施策のみ（根拠が弱い）",
     "procedure": "関連施策のみ（手続き等は計画外）",
     "other_body": "関連施策のみ（他機関の事業）",
-    "small_talk": "回答なし（あいさつ・雑談）",
+    "small_talk": "あいさつ・雑談（質問ではない）",
 }
 
 
@@ -154,7 +156,7 @@ class LogFilter:
         if self.until is not None:
             query = query.where(Exchange.created_at < self.until)
         if self.unanswered:
-            query = query.where(Exchange.answered.is_(False))
+            query = query.where(UNANSWERED)
         if self.feedback in ("up", "down"):
             helpful = self.feedback == "up"
             query = query.where(
@@ -178,7 +180,7 @@ class LogFilter:
         if self.inbox:
             unhelpful = exists().where(Feedback.exchange_id == Exchange.id, Feedback.helpful.is_(False))
             handled = exists().where(HandledItem.exchange_id == Exchange.id)
-            query = query.where((Exchange.answered.is_(False) | unhelpful) & ~handled)
+            query = query.where((UNANSWERED | unhelpful) & ~handled)
         return query
 
 
@@ -415,6 +417,7 @@ class WordTally:
 class Stats:
     exchanges: int = 0
     answered: int = 0
+    small_talk: int = 0  # greetings, thanks …: neither answered nor unanswered
     helpful: int = 0
     unhelpful: int = 0
     per_day: dict[str, int] = field(default_factory=dict)
@@ -424,7 +427,8 @@ class Stats:
 
     @property
     def answered_rate(self) -> float:
-        return self.answered / self.exchanges if self.exchanges else 0.0
+        questions = self.exchanges - self.small_talk
+        return self.answered / questions if questions else 0.0
 
     @property
     def helpful_ratio(self) -> float:
@@ -435,6 +439,7 @@ class Stats:
         return {
             "exchanges": self.exchanges,
             "answered": self.answered,
+            "small_talk": self.small_talk,
             "answered_rate": round(self.answered_rate, 4),
             "feedback": {
                 "helpful": self.helpful,
@@ -473,6 +478,8 @@ def compute_stats(session: Session, log_filter: LogFilter, plan: Plan | None, *,
                 if hit.rank == 1:
                     measures[hit.measure_id] += 1
                     chapters[hit.chapter] += 1
+        elif exchange.reason == Reason.SMALL_TALK:
+            stats.small_talk += 1
         else:
             words.add(exchange.question)
     stats.per_day = dict(sorted(days.items()))

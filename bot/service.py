@@ -39,7 +39,8 @@ class Answered:
     bundle: PlanBundle
     latency_ms: float
 
-    def log_record(self) -> ExchangeRecord:
+    def log_record(self, state: dict[str, object] | None = None) -> ExchangeRecord:
+        """The exchange as the answer log stores it; `state` is the conversation after it."""
         hits = self.result.hits
         return ExchangeRecord(
             uid=self.uid,
@@ -52,6 +53,7 @@ class Answered:
             plan_version=self.bundle.digest,
             latency_ms=self.latency_ms,
             hits=tuple(HitRecord(h.id, rank, round(h.score, 4), h.chapter) for rank, h in enumerate(hits, 1)),
+            state=state,
         )
 
 

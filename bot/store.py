@@ -109,6 +109,9 @@ class Exchange(Base):
     reason: Mapped[str] = mapped_column(String(32))
     plan_version: Mapped[str] = mapped_column(String(64), index=True)
     latency_ms: Mapped[float] = mapped_column(Float)
+    # The conversation after this exchange (what was shown, what to offer on 他には),
+    # so that any process can take up a resident's follow-up; None for small talk.
+    state: Mapped[dict[str, object] | None] = mapped_column(JSON)
 
     hits: Mapped[list[ExchangeHit]] = relationship(
         back_populates="exchange", order_by="ExchangeHit.rank", cascade="all, delete-orphan"

@@ -54,7 +54,8 @@ def render_table(rows: Sequence[ExchangeRow]) -> str:
 
 def render_stats(stats: Stats) -> str:
     lines = [
-        f"exchanges: {stats.exchanges}   answered: {stats.answered} ({stats.answered_rate:.0%})",
+        f"exchanges: {stats.exchanges}   answered: {stats.answered} ({stats.answered_rate:.0%} of questions)"
+        f"   small talk: {stats.small_talk}",
         f"feedback: 👍 {stats.helpful}  👎 {stats.unhelpful}  helpful ratio {stats.helpful_ratio:.0%}",
         "",
         "per day (JST):",

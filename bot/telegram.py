@@ -1,7 +1,8 @@
-"""The Telegram front door: handlers and Application wiring (no search logic here).
+"""The Telegram front door: handlers and Application wiring (no conversation logic here).
 
-Handlers are thin: they ask `PlanService` for an answer, render it with
-`bot.answer`, reply, and only then hand the exchange to the answer log.
+Handlers are thin: they hand a resident's text or button to `bot.conversation`,
+journal the exchange (so a reply a resident saw is never missing from the log), and
+send the reply as HTML with an inline keyboard. Staff commands and 👍/👎 are Telegram's own.
 """
 
 from __future__ import annotations
@@ -37,55 +38,32 @@ from telegram.ext import (
     filters,
 )
 
-from index import Chapter, Grade, Located, Plan
-
-from .answer import (
-    about_lines,
-    answer_lines,
-    browse_prompt_lines,
-    candidates,
-    card_lines,
-    chapter_lines,
-    help_lines,
-    measure_lines,
-    render_html,
-    welcome_lines,
-)
-from .callback_data import (
-    Action,
-    BrowseAction,
-    ChapterMenu,
-    ChapterView,
-    FeedbackPress,
-    MeasureView,
-    MiddleView,
-    OpenCard,
-    encode,
-    parse,
-)
+from .answer import Language, render_html, say
+from .callback_data import FeedbackPress, encode, parse
 from .config import Settings
+from .conversation import Conversation, Reply, Turn
 from .errors import ConfigError
+from .redact import mask
 from .reports import LOCAL_TZ, LogFilter, compute_stats, list_exchanges
-from .service import Answered, PlanService
+from .service import PlanService
 from .update_journal import JournaledQueue, JournaledUpdateProcessor, UpdateJournal, exchange_uid
 
 __all__ = ["RetryingRateLimiter", "build_application", "start_services", "stop_services"]
 
 logger = logging.getLogger(__name__)
 
-BUTTON_TEXT_LIMIT = 40
-APOLOGY = "申し訳ありません。回答の準備中にエラーが起きました。少し時間をおいて、もう一度お試しください。"
-NOT_TEXT = "申し訳ありません。文字で送られた質問にだけお答えできます。知りたいことを文字で送ってください。"
-EDITED = "メッセージの編集には対応していません。お手数ですが、質問をもう一度送ってください。"
-EMPTY = "知りたいことを文字で送ってください（例：「保育園が足りない」）。"
-UNKNOWN_COMMAND = "そのコマンドはありません。/help で使い方をご覧ください。"
-STALE = "この項目は計画の改訂で変わりました。章の一覧からお探しください。"
 
 PUBLIC_COMMANDS = (
     BotCommand("start", "はじめに・質問の例"),
     BotCommand("chapters", "計画の章から施策をたどる"),
     BotCommand("about", "総合計画とは"),
     BotCommand("help", "使い方"),
+)
+PUBLIC_COMMANDS_EN = (
+    BotCommand("start", "Welcome and example questions"),
+    BotCommand("chapters", "Browse the plan by chapter"),
+    BotCommand("about", "What the comprehensive plan is"),
+    BotCommand("help", "How to use"),
 )
 STAFF_COMMANDS = (
     BotCommand("stats", "今日と今週の利用状況（職員用）"),
@@ -144,181 +122,101 @@ def _query(update: Update) -> CallbackQuery:
     return cast(CallbackQuery, update.callback_query)
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= BUTTON_TEXT_LIMIT else text[: BUTTON_TEXT_LIMIT - 1] + "…"
+def _conversation(context: ContextTypes.DEFAULT_TYPE) -> Conversation:
+    return cast(Conversation, context.bot_data["conversation"])
 
 
-def _button(text: str, action: Action) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text, callback_data=encode(action))
+def _language(update: Update) -> Language:
+    """The resident's app language, for replies that are not conversation turns."""
+    user = update.effective_user
+    code = (user.language_code if user is not None else None) or ""
+    return Language.EN if code.lower().startswith("en") else Language.JA
 
 
-def _feedback_row(uid: str) -> list[InlineKeyboardButton]:
+def _feedback_row(uid: str, language: Language) -> list[InlineKeyboardButton]:
     return [
-        _button("👍 役に立った", FeedbackPress(True, uid)),
-        _button("👎 役に立たなかった", FeedbackPress(False, uid)),
+        InlineKeyboardButton(say(language, "helpful"), callback_data=encode(FeedbackPress(True, uid))),
+        InlineKeyboardButton(say(language, "unhelpful"), callback_data=encode(FeedbackPress(False, uid))),
     ]
 
 
-def _chapter_buttons(plan: Plan) -> list[list[InlineKeyboardButton]]:
-    return [[_button(_short(c.label), ChapterView(c.number))] for c in plan.chapters]
+def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
+    """The reply's buttons, then 👍/👎 for its exchange when it offers them."""
+    rows = [
+        [InlineKeyboardButton(b.label, callback_data=encode(b.action)) for b in row] for row in reply.buttons
+    ]
+    if reply.rating and reply.exchange is not None:
+        rows.append(_feedback_row(reply.exchange.uid, reply.language))
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
-def _measure_buttons(chapter: Chapter) -> list[list[InlineKeyboardButton]]:
-    return [[_button(_short(m.label), MeasureView(chapter.number, m.number))] for m in chapter.measures]
-
-
-def answer_keyboard(answered: Answered) -> InlineKeyboardMarkup:
-    """Candidates (もしかして) or the field's measures, or the chapter menu; then 👍/👎."""
-    result, plan = answered.result, answered.bundle.plan
-    rows: list[list[InlineKeyboardButton]] = []
-    if result.grade is Grade.NONE:
-        rows = _chapter_buttons(plan)
-    elif result.grade is Grade.RELATED:
-        rows = [[InlineKeyboardButton(_short(h.title), callback_data=f"o:{h.id}")] for h in result.hits[:3]]
-    elif result.field is not None and result.field.measure is None:
-        chapter = result.field.chapter
-        rows = _measure_buttons(chapter)
-    else:
-        others = result.hits if result.field is not None else candidates(result)
-        rows = [[_button(_short(f"もしかして：{h.title}"), OpenCard(h.id))] for h in others]
-    return InlineKeyboardMarkup([*rows, _feedback_row(answered.uid)])
-
-
-def reply_html(answered: Answered) -> str:
-    return render_html(answer_lines(answered.bundle.plan, answered.result))
-
-
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Welcome: what the bot does, example questions and the chapter menu."""
-    plan = _service(context).bundle.plan
-    await _message(update).reply_text(
-        render_html(welcome_lines(plan)), reply_markup=InlineKeyboardMarkup(_chapter_buttons(plan))
-    )
-
-
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """How to ask."""
-    await _message(update).reply_text(render_html(help_lines(_service(context).bundle.plan)))
-
-
-async def about(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """What the comprehensive plan is and its period."""
-    await _message(update).reply_text(render_html(about_lines(_service(context).bundle.plan)))
-
-
-async def chapters(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The chapter menu, browsed by editing this one message."""
-    text, markup = _chapter_menu(_service(context).bundle.plan)
-    await _message(update).reply_text(text, reply_markup=markup)
-
-
-def _chapter_menu(plan: Plan) -> tuple[str, InlineKeyboardMarkup]:
-    return render_html(browse_prompt_lines()), InlineKeyboardMarkup(_chapter_buttons(plan))
-
-
-async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A resident's question: answer from the plan, journal the exchange, then reply."""
-    message = _message(update)
-    text = message.text or ""
-    if not text.strip():
-        await message.reply_text(EMPTY)
-        return
-    user = update.effective_user
+async def converse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A resident's text, commands included: one conversation turn, its exchange journaled, the reply."""
+    message, user = _message(update), update.effective_user
     if user is None:  # no sender (a channel post): nobody to answer
         return
-    service = _service(context)
+    service, conversation = _service(context), _conversation(context)
+    key = service.user_key("telegram", user.id)
     uid = exchange_uid(context.bot.id, update.update_id)
-    answered = service.answer("telegram", user.id, text, uid=uid)
-    service.record(answered)  # journaled before the resident can see the reply
-    await message.reply_text(reply_html(answered), reply_markup=answer_keyboard(answered))
+    turn = Turn("telegram", key, user.language_code, text=message.text or "", uid=uid)
+    # The turn reads the resident's context from the database: off the event loop.
+    reply = await asyncio.to_thread(conversation.reply, turn)
+    conversation.record(reply)  # journaled before the resident can see the reply
+    await message.reply_text(render_html(reply.lines()), reply_markup=_markup(reply))
 
 
 async def not_text(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
     """Stickers, photos, voice, locations …: a polite text-only reply."""
-    await _message(update).reply_text(NOT_TEXT)
+    await _message(update).reply_text(say(_language(update), "not_text"))
 
 
 async def edited(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
     """Edited messages are not re-answered: answering twice would confuse the log."""
-    await _message(update).reply_text(EDITED)
-
-
-async def unknown_command(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-    await _message(update).reply_text(UNKNOWN_COMMAND)
-
-
-def _browse_view(plan: Plan, action: BrowseAction) -> tuple[str, InlineKeyboardMarkup]:
-    """Text and buttons of one step of the chapter browser; KeyError or IndexError when stale."""
-    match action:
-        case ChapterMenu():
-            return _chapter_menu(plan)
-        case ChapterView(number):
-            chapter = plan.chapter(number)
-            buttons = [*_measure_buttons(chapter), [_button("← 章の一覧", ChapterMenu())]]
-            return render_html(chapter_lines(chapter)), InlineKeyboardMarkup(buttons)
-        case MeasureView(chapter_no, measure_no):
-            chapter = plan.chapter(chapter_no)
-            measure = chapter.measures[measure_no - 1]
-            buttons = [
-                [_button(_short(f"({m.number}) {m.title}"), MiddleView(m.id))] for m in measure.middles
-            ]
-            buttons.append([_button(f"← 第{chapter.number}章", ChapterView(chapter.number))])
-            return render_html(measure_lines(chapter, measure)), InlineKeyboardMarkup(buttons)
-        case MiddleView(id):
-            located = plan.locate(id)
-            back = MeasureView(located.chapter.number, located.measure.number)
-            markup = InlineKeyboardMarkup([[_button(f"← {_short(located.measure.title)}", back)]])
-            return render_html(card_lines(located)), markup
+    await _message(update).reply_text(say(_language(update), "edited"))
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Every inline button the bot sent: what its data asks for (the handler's pattern parsed it)."""
+    """Every inline button the bot sent (the handler's pattern parsed its data)."""
     query = _query(update)
-    match parse(query.data):
-        case FeedbackPress() as press:
-            await feedback(query, context, press)
-        case OpenCard(id):
-            await open_card(query, context, id)
-        case ChapterMenu() | ChapterView() | MeasureView() | MiddleView() as step:
-            await browse(query, context, step)
-
-
-async def browse(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, step: BrowseAction) -> None:
-    """Chapter → major measures → middle measure cards, editing the message in place."""
-    plan = _service(context).bundle.plan
-    # CallbackQueries need to be answered, even if no notification to the user is needed.
-    try:
-        text, markup = _browse_view(plan, step)
-    except (KeyError, IndexError):
-        await query.answer(STALE)
-        text, markup = _chapter_menu(plan)
-    else:
-        await query.answer()
-    with contextlib.suppress(BadRequest):  # "message is not modified" when pressed twice
-        await query.edit_message_text(text, reply_markup=markup)
-
-
-async def open_card(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, middle_id: str) -> None:
-    """A 「もしかして」 candidate: its card as a new message, the answer stays as it was."""
-    plan = _service(context).bundle.plan
-    try:
-        located: Located = plan.locate(middle_id)
-    except KeyError:
-        await query.answer(STALE)
+    action = parse(query.data)
+    if isinstance(action, FeedbackPress):
+        await feedback(query, context, action)
         return
+    if action is None:
+        return
+    # CallbackQueries need to be answered, even if no notification to the user is needed.
     await query.answer()
-    # The answer may be too old for Telegram to hand back (an inaccessible message): send to the chat.
+    service, conversation = _service(context), _conversation(context)
+    user = query.from_user
+    turn = Turn("telegram", service.user_key("telegram", user.id), user.language_code, action=action)
+    reply = await asyncio.to_thread(conversation.reply, turn)
+    text, markup = render_html(reply.lines()), _markup(reply)
+    # The answer may be too old for Telegram to hand back (an inaccessible message): no markup then.
+    pressed = getattr(query.message, "reply_markup", None)
+    if reply.navigation and pressed is not None and not _rated(pressed):
+        # A step of the chapter browser replaces the browser message it was asked from …
+        with contextlib.suppress(BadRequest):  # "message is not modified" when pressed twice
+            await query.edit_message_text(text, reply_markup=markup)
+        return
+    # … while buttons under an answer open a new message, so the answer and its rating stay.
     if query.message is None:  # a button on an inline-mode message: no chat to send to
         return
-    await context.bot.send_message(query.message.chat.id, render_html(card_lines(located)))
+    await context.bot.send_message(query.message.chat.id, text, reply_markup=markup)
+    conversation.record(reply)
+
+
+def _rated(markup: InlineKeyboardMarkup) -> bool:
+    return any(
+        isinstance(parse(b.callback_data), FeedbackPress) for row in markup.inline_keyboard for b in row
+    )
 
 
 async def feedback(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, press: FeedbackPress) -> None:
     """👍/👎: store the rating (a second press replaces it) and show which one counts."""
     _service(context).record_feedback("telegram", query.from_user.id, press.uid, press.helpful)
-    await query.answer(
-        "ご評価ありがとうございます。" if press.helpful else "ご意見ありがとうございます。改善に役立てます。"
-    )
+    code = query.from_user.language_code or ""
+    language = Language.EN if code.lower().startswith("en") else Language.JA
+    await query.answer(say(language, "rated_up" if press.helpful else "rated_down"))
     markup = getattr(query.message, "reply_markup", None)  # None for messages too old to edit
     if markup is None:
         return
@@ -362,13 +260,14 @@ async def staff_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def staff_unanswered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The latest declined questions (staff only), escaped: they are residents' raw text."""
+    """The latest declined questions (staff only), with personal details masked and escaped,
+    as on the staff pages: they are residents' raw text."""
     service = _service(context)
 
     def latest() -> Sequence[str]:
         with service.sessions() as session:
             rows = list_exchanges(session, LogFilter(unanswered=True), None, limit=10)
-        return [f"• {row.local_time[5:16]} {html.escape(row.question[:100])}" for row in rows]
+        return [f"• {row.local_time[5:16]} {html.escape(mask(row.question)[:100])}" for row in rows]
 
     lines = await asyncio.to_thread(latest)
     await _message(update).reply_text(
@@ -382,7 +281,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     logger.error("update %s failed", update_id, exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
-            await context.bot.send_message(update.effective_chat.id, APOLOGY, parse_mode=None)
+            apology = say(_language(update), "apology")
+            await context.bot.send_message(update.effective_chat.id, apology, parse_mode=None)
         except TelegramError:
             logger.warning("could not send the apology for update %s", update_id)
 
@@ -393,6 +293,7 @@ async def start_services(application: Application) -> None:
     bot = application.bot
     try:
         await bot.set_my_commands(PUBLIC_COMMANDS)
+        await bot.set_my_commands(PUBLIC_COMMANDS_EN, language_code="en")
         for staff_id in service.settings.staff_telegram_ids:
             with contextlib.suppress(BadRequest):  # staff who never opened the chat
                 await bot.set_my_commands(
@@ -428,6 +329,7 @@ def build_application(settings: Settings, service: PlanService, *, webhook: bool
     builder = builder.updater(None) if webhook else builder.post_init(start_services).post_stop(stop_services)
     application = builder.build()
     application.bot_data["service"] = service
+    application.bot_data["conversation"] = Conversation(service)
     # Staff commands only in a private chat: in a group they would post residents' questions there.
     staff = (
         filters.User(user_id=settings.staff_telegram_ids) & filters.ChatType.PRIVATE
@@ -437,13 +339,10 @@ def build_application(settings: Settings, service: PlanService, *, webhook: bool
     if staff is not None:
         application.add_handler(CommandHandler("stats", staff_stats, filters=staff))
         application.add_handler(CommandHandler("unanswered", staff_unanswered, filters=staff))
-    application.add_handler(CommandHandler("start", start))
-    application.add_handler(CommandHandler("help", help_command))
-    application.add_handler(CommandHandler("about", about))
-    application.add_handler(CommandHandler("chapters", chapters))
     application.add_handler(MessageHandler(filters.UpdateType.EDITED, edited))
-    application.add_handler(MessageHandler(filters.COMMAND, unknown_command))
-    application.add_handler(MessageHandler(filters.TEXT & filters.UpdateType.MESSAGE, question))
+    # Questions and the public commands alike: the conversation answers /start, /help, /about,
+    # /chapters and any unknown command.
+    application.add_handler(MessageHandler(filters.TEXT & filters.UpdateType.MESSAGE, converse))
     # Service messages (someone joined, a pin) are not residents talking to the bot.
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & ~filters.StatusUpdate.ALL, not_text))
     application.add_handler(CallbackQueryHandler(on_button, pattern=lambda data: parse(data) is not None))

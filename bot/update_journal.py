@@ -17,7 +17,6 @@ again after a crash; `exchange_uid` makes its logged exchange the same one.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
 import json
 import logging
@@ -29,6 +28,8 @@ from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, SimpleUpdateProcessor
+
+from .journal_files import adopt_orphans, create_locked
 
 __all__ = ["JournaledQueue", "JournaledUpdateProcessor", "UpdateJournal", "exchange_uid"]
 
@@ -52,23 +53,13 @@ class UpdateJournal:
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
-        self._fd, self.path = self._create()
+        self._fd, self.path = create_locked(self.directory)
         self._lock = threading.Lock()
         self._seen: dict[int, dict[str, Any] | None] = {}  # id -> the update while pending, None when done
         self._lines = 0
         self._compact_at = COMPACT_LINES
         self._closed = False
-        self._adopt_orphans()
-
-    def _create(self) -> tuple[int, Path]:
-        """A new journal file, locked before it becomes visible under its adoptable name."""
-        name = f"{os.getpid()}-{os.urandom(4).hex()}"
-        unlocked = self.directory / f"{name}.new"
-        fd = os.open(unlocked, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        path = self.directory / f"{name}.jsonl"
-        unlocked.rename(path)
-        return fd, path
+        adopt_orphans(directory, self.path, self._adopt)
 
     @property
     def pending(self) -> list[dict[str, Any]]:
@@ -123,7 +114,7 @@ class UpdateJournal:
         kept = set(done)
         self._seen = {i: update for i, update in self._seen.items() if update is not None or i in kept}
         old_fd, old_path = self._fd, self.path
-        self._fd, self.path = self._create()
+        self._fd, self.path = create_locked(self.directory)
         self._lines = 0
         for update_id, update in self._seen.items():
             self._append({"update": update} if update is not None else {"done": update_id})
@@ -131,22 +122,6 @@ class UpdateJournal:
         old_path.unlink()
         os.close(old_fd)
         self._compact_at = max(COMPACT_LINES, 2 * self._lines)
-
-    def _adopt_orphans(self) -> None:
-        for path in sorted(self.directory.glob("*.jsonl")):
-            if path == self.path:
-                continue
-            try:
-                with path.open("r", encoding="utf-8") as orphan:
-                    try:
-                        fcntl.flock(orphan, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        continue  # its process is alive
-                    self._adopt(orphan.read().split("\n"))
-                    os.fsync(self._fd)
-                    path.unlink()
-            except FileNotFoundError:
-                continue
 
     def _adopt(self, lines: list[str]) -> None:
         adopted: dict[int, dict[str, Any] | None] = {}
@@ -164,6 +139,7 @@ class UpdateJournal:
                 continue
             self._seen[update_id] = update
             self._append({"update": update} if update is not None else {"done": update_id})
+        os.fsync(self._fd)  # on disk in ours before the orphan goes
         waiting = sum(update is not None for update in adopted.values())
         if waiting:
             logger.info("update journal: %d update(s) left unhandled by a stopped process", waiting)

@@ -40,8 +40,6 @@ _PLACE_ENTRY = re.compile(
     "\0名詞,固有名詞,地名,[^,\0]*,[^,\0]*,[^,\0]*,([^,\0]*),[^,\0]*,([^,\0]*),".encode()
 )
 _ROMAJI_SUFFIXES = frozenset({"city", "shi", "town", "machi", "ward", "ku", "prefecture", "ken"})
-# Short Latin words before an English suffix are English (one city, China town): a name of
-# two syllables counts only before a Japanese suffix (Toda-shi, Wako-shi).
 _JAPANESE_ROMAJI_SUFFIXES = frozenset({"shi", "machi", "ku", "ken"})
 # Hepburn syllables.
 _SYLLABLES = dict(
@@ -157,16 +155,19 @@ class PlaceNames:
         return ()
 
     def _romaji(self, words: list[fugashi.UnidicNode]) -> set[str]:
-        """Places written in Latin letters before city, town, ward or prefecture (Wako-shi,
-        Tokorozawa City), read as kana, with or without the long vowels romaji drops."""
-        latin = [word.surface for word in words if word.surface != "-"]
-        return {
-            reading
-            for name, following in itertools.pairwise(latin)
-            if following in _ROMAJI_SUFFIXES
-            for reading in _readings_of(name, short=following in _JAPANESE_ROMAJI_SUFFIXES)
-            if reading in self._readings
-        }
+        """Places written in Latin letters (Tokorozawa, Wako-shi, Niiza City), read as kana,
+        with or without the long vowels romaji drops. English words read as romaji too
+        (one, China, sakura), so a name needs four syllables on its own, three before city,
+        town, ward or prefecture, and two before -shi, -ku, -machi or -ken."""
+        latin = [word.surface for word in words if word.surface.isascii() and word.surface.isalpha()]
+        found: set[str] = set()
+        for name, following in itertools.zip_longest(latin, latin[1:], fillvalue=""):
+            if following in _JAPANESE_ROMAJI_SUFFIXES:
+                shortest = 2
+            else:
+                shortest = 3 if following in _ROMAJI_SUFFIXES else 4
+            found.update(reading for reading in _readings_of(name, shortest) if reading in self._readings)
+        return found
 
     def _longer(self, text: str, start: int, after: int, end: int) -> bool:
         """A longer place's reading starts at `start` and holds the suffix."""
@@ -203,11 +204,11 @@ def _kana_syllables(name: str) -> list[str] | None:
     return syllables
 
 
-def _readings_of(name: str, *, short: bool) -> list[str]:
+def _readings_of(name: str, shortest: int) -> list[str]:
     """The kana a romanised place name may stand for: romaji drops the long vowels of
     おう and うう (Tokyo is とうきょう, Wako is わこう), so each o or u syllable may take an う."""
     syllables = _kana_syllables(name)
-    if syllables is None or not (2 if short else 3) <= len(syllables) <= 8:
+    if syllables is None or not shortest <= len(syllables) <= 8:
         return []
     long = [
         i

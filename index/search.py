@@ -126,16 +126,22 @@ _FIELD_WORDS = frozenset(
 # dining advice, recommendations, general-knowledge trivia, and asking the bot to
 # write or correct a text.
 _COMMERCIAL = frozenset(
-    "メーカー ブランド 保険会社 通販 美味しい グルメ レストラン 居酒屋 ラーメン 焼き肉屋 添削".split()
+    "メーカー ブランド 保険会社 通販 美味しい グルメ レストラン 居酒屋 ラーメン 焼き肉屋 添削 "
+    "ramen sushi izakaya tasty delicious".split()
 )
 _TEXT_OBJECTS = frozenset(
     "文章 文 案内文 挨拶文 例文 一言 自己紹介 メール 手紙 スピーチ 作文 原稿 キャッチコピー "
-    "俳句 短歌 川柳 詩 ポエム 歌詞 小説 物語 haiku poem essay letter email speech story song lyric".split()
+    "俳句 短歌 川柳 詩 ポエム 歌詞 小説 物語 haiku poem essay letter email e-mail speech story song lyric "
+    "text message greeting".split()
 )
-_COMPOSE = frozenset("作る 書く 考える 直す 訳す write compose draft translate".split())
+_COMPOSE = frozenset("作る 書く 考える 直す 訳す write compose draft translate correct proofread".split())
 # Errands for the bot: passing a message on to someone (「会長さんに伝えといて」).
 _ERRAND = re.compile(r"(伝|つた)え(てお|と)いて|伝言(して|を頼|お願い)|言っ(てお|と)いて")
-_ADVICE = re.compile(r"おすすめ|お勧め|オススメ|何がいい|どれがいい|(日本|世界)(で一番|一)")
+_ADVICE = re.compile(
+    r"おすすめ|お勧め|オススメ|何がいい|どれがいい|(日本|世界)(で一番|一)"
+    r"|\brecommend|\bsuggest (a|some|me)\b|\bbest (place|shop|restaurant|food|ramen|cafe)"
+    r"|\bwhere (can|should|do) (i|we) eat\b"
+)
 # Every word a grade turns on, whatever the plan says.
 _CUES = _COMMERCIAL | _TEXT_OBJECTS | _COMPOSE | PROCEDURES | OTHER_BODY_CUES
 _CHAPTER_REF = re.compile(r"(?:第|だい)?\s*([1-9])\s*(?:章|しょう)|chapter\s*([1-9])", re.IGNORECASE)

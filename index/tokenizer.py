@@ -30,6 +30,7 @@ __all__ = [
     "kana_of",
     "normalize",
     "read",
+    "tagger",
     "terms",
     "tokenize",
 ]
@@ -110,7 +111,7 @@ def normalize(text: str) -> str:
 _local = threading.local()
 
 
-def _tagger() -> fugashi.Tagger:
+def tagger() -> fugashi.Tagger:
     """This thread's tagger. A fugashi tagger reuses its nodes, so one shared by threads
     (the event loop, the plan poller, the staff pages) would hand one thread another's words."""
     tagger = getattr(_local, "tagger", None)
@@ -167,7 +168,7 @@ def tokenize(text: str) -> list[Token]:
     adjacent pair of nouns/affixes is also emitted joined, so a question saying
     保育園 matches a plan text saying 保育園 more strongly than one saying only 保育.
     """
-    return _tokens(list(_tagger()(normalize(text))))
+    return _tokens(list(tagger()(normalize(text))))
 
 
 def _tokens(words: list[fugashi.UnidicNode], *, kana: bool = True) -> list[Token]:
@@ -242,13 +243,13 @@ def read(question: str, respell: Respeller | None = None, places: Placer | None 
     and a second only when words typed in kana are respelled. Municipalities are found
     in the question as typed (respelling reads kana as plan words, never as places)."""
     text = normalize(question)
-    words = list(_tagger()(text))
+    words = list(tagger()(text))
     named = places(words) if places is not None else frozenset()
     spelled: tuple[tuple[str, str], ...] = ()
     respelling = respell(words) if respell is not None else None
     if respelling is not None:
         text, spelled = respelling.text, respelling.spelled
-        words = list(_tagger()(text))
+        words = list(tagger()(text))
     lemmas = tuple(_key(word) for word in words)
     return Reading(text, tuple(_tokens(words, kana=False)), lemmas, named, spelled)
 
@@ -276,7 +277,7 @@ def analyse(text: str) -> Analysis:
     word. unidic-lite splits some words oddly (居場所 → 居 + 場所, with 居 read as the
     verb 居る); such a word's terms would match far more than the word itself.
     """
-    words = list(_tagger()(normalize(text)))
+    words = list(tagger()(normalize(text)))
     kana = "".join(word.white_space + kana_of(word) for word in words)
     tokens = _tokens(words)
     spellings = tuple((token.kana, token.surface) for token in tokens)

@@ -9,16 +9,20 @@ import pytest
 
 from bot.answer import (
     TELEGRAM_LIMIT,
+    Language,
     Line,
     Style,
-    answer_lines,
     candidates,
+    card_lines,
+    declined_lines,
     is_english,
     quote,
     render_html,
     render_plain,
+    short_label,
+    why_line,
 )
-from index import PlanBundle
+from index import Hit, Match, PlanBundle
 
 
 def _visible(text: str) -> str:
@@ -39,7 +43,7 @@ def test_html_stays_under_telegrams_limit_cutting_at_whole_lines() -> None:
 
 
 def test_plain_and_html_say_the_same_thing(bundle: PlanBundle) -> None:
-    lines = answer_lines(bundle.plan, bundle.index.search("空き家"))
+    lines = card_lines(bundle.index.search("空き家").hits[0].located, full=True)
     plain = render_plain(lines).replace("  ", "").replace("\n", "")
     shown = _visible(render_html(lines)).replace("\n", "")
     assert plain.replace(" ", "") == shown.replace(" ", "")
@@ -66,23 +70,38 @@ def test_candidates_are_close_runners_up_only(bundle: PlanBundle) -> None:
 
 
 def test_a_declined_answer_shows_no_measure(bundle: PlanBundle) -> None:
-    lines = answer_lines(bundle.plan, bundle.index.search("今日の天気は？"))
+    lines = declined_lines(bundle.plan, bundle.index.search("今日の天気は？"), Language.JA)
     assert not any(line.style is Style.HEADING for line in lines)
-    assert any("第1章 災害対策・防犯" in line.text for line in lines)
+    assert any("048-463-1111" in line.text for line in lines)
 
 
-@pytest.mark.parametrize(
-    ("question", "lead"),
-    [
-        ("保育園の申し込みはいつから？", "手続きや日時・場所・料金など"),
-        ("電話で相談したい", "直接お答えする施策"),
-    ],
-)
-def test_a_related_answer_says_so_and_lists_measures_not_a_card(
-    bundle: PlanBundle, question: str, lead: str
-) -> None:
-    result = bundle.index.search(question)
-    text = render_plain(answer_lines(bundle.plan, result))
-    assert lead in text and "【関係する施策】" in text
-    assert result.hits[0].title in text
-    assert "目指す姿" not in text and "■" not in text  # no measure card
+def test_why_names_only_words_the_measure_writes(bundle: PlanBundle) -> None:
+    located = bundle.plan.locate("2-2-4")
+    hit = Hit(
+        located,
+        1.0,
+        (
+            Match("保育", "保育"),
+            Match("保育園", "保育"),
+            Match("保育園", "幼児期"),
+            Match("足りない", "不足"),
+        ),
+    )
+    why = why_line(hit, Language.JA)
+    # 保育 is part of 保育園; 不足 is not written in this measure; one plan word per question word.
+    assert why is not None and why.text == "見つけた理由：「保育園」→「保育」"
+    assert why_line(Hit(located, 1.0, (Match("足りない", "不足"),)), Language.JA) is None
+
+
+def test_a_card_shows_the_title_once_and_the_first_goal_short(bundle: PlanBundle) -> None:
+    located = bundle.plan.locate("2-2-4")
+    text = render_plain(card_lines(located))
+    assert text.count(located.middle.title) == 1
+    assert located.measure.goals[0] not in text and "目指す姿：全てのこども・若者が" in text
+    full = render_plain(card_lines(located, full=True))
+    assert all(goal in full for goal in located.measure.goals)
+
+
+def test_button_labels_are_short() -> None:
+    assert short_label("あ" * 30) == "あ" * 19 + "…"
+    assert short_label("空き家対策") == "空き家対策"

@@ -22,6 +22,7 @@ def every_action(bundle: PlanBundle) -> list[codec.Action]:
         *(codec.MeasureView(c.number, m.number) for c in plan.chapters for m in c.measures),
         *(codec.MiddleView(id) for id in middles),
         *(codec.OpenCard(id) for id in middles),
+        *(codec.WholeCard(id) for id in middles),
         codec.FeedbackPress(True, uid),
         codec.FeedbackPress(False, uid),
     ]
@@ -40,20 +41,38 @@ def test_the_wire_format_is_unchanged() -> None:
     """Buttons on messages sent before an upgrade keep working."""
     uid = "0123456789abcdef0123456789abcdef"
     assert [
-        codec.parse(d) for d in ("c", "c:2", "mm:2-2", "m:2-2-4", "o:2-2-4", f"f:+:{uid}", f"f:-:{uid}")
+        codec.parse(d)
+        for d in ("c", "c:2", "mm:2-2", "m:2-2-4", "o:2-2-4", "d:2-2-4", f"f:+:{uid}", f"f:-:{uid}")
     ] == [
         codec.ChapterMenu(),
         codec.ChapterView(2),
         codec.MeasureView(2, 2),
         codec.MiddleView("2-2-4"),
         codec.OpenCard("2-2-4"),
+        codec.WholeCard("2-2-4"),
         codec.FeedbackPress(True, uid),
         codec.FeedbackPress(False, uid),
     ]
 
 
 @pytest.mark.parametrize(
-    "data", ["", "x", "c:", "c:two", "mm:2", "mm:2-", "m:", "m:abc", "f:+:short", "f:?:" + "0" * 32, None, 7]
+    "data",
+    [
+        "",
+        "x",
+        "c:",
+        "c:two",
+        "mm:2",
+        "mm:2-",
+        "m:",
+        "m:abc",
+        "d:",
+        "d:abc",
+        "f:+:short",
+        "f:?:" + "0" * 32,
+        None,
+        7,
+    ],
 )
 def test_data_the_bot_never_writes_is_no_action(data: object) -> None:
     assert codec.parse(data) is None

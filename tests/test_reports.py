@@ -139,6 +139,27 @@ def test_purge_is_a_dry_run_unless_confirmed(env: dict[str, str]) -> None:
     assert len(_json(env)) == 6
 
 
+def test_small_talk_is_neither_answered_nor_unanswered(tmp_path: Path) -> None:
+    from bot.conversation import Conversation, Turn
+
+    service = PlanService.start(make_settings(tmp_path))
+    try:
+        conversation = Conversation(service)
+        for user, text in enumerate(["こんにちは", "ありがとう！", "将棋の駒の動かし方", "空き家"]):
+            conversation.record(
+                conversation.reply(Turn("telegram", service.user_key("telegram", user), text=text))
+            )
+        assert service.log.flush()
+    finally:
+        service.close()
+    env = {"PLANBOT_DATA_DIR": str(tmp_path), "LOG_SALT": "test-salt-0123456789abcdef0123456789"}
+    assert _questions(env, "--unanswered") == {"将棋の駒の動かし方"}
+    stats = CliRunner().invoke(cli, ["stats", "--json"], env=env)
+    data = json.loads(stats.output)
+    assert data["exchanges"] == 4 and data["small_talk"] == 2
+    assert data["answered_rate"] == 0.5  # one of the two questions
+
+
 def _record(service: PlanService, *questions: str) -> None:
     for user, question in enumerate(questions):
         service.record(service.answer("web", f"r{user}", question))

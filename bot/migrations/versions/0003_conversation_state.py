@@ -1,0 +1,24 @@
+"""conversation state of an exchange
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-30 02:00:00
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("exchanges", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("state", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("exchanges", schema=None) as batch_op:
+        batch_op.drop_column("state")
