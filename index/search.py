@@ -142,6 +142,8 @@ _ADVICE = re.compile(
     r"|\brecommend|\bsuggest (a|some|me)\b|\bbest (place|shop|restaurant|food|ramen|cafe)"
     r"|\bwhere (can|should|do) (i|we) eat\b"
 )
+_WHERE = frozenset({"何処", "where"})
+_CONSULT = frozenset({"相談"})
 # Every word a grade turns on, whatever the plan says.
 _CUES = _COMMERCIAL | _TEXT_OBJECTS | _COMPOSE | PROCEDURES | OTHER_BODY_CUES
 _CHAPTER_REF = re.compile(r"(?:第|だい)?\s*([1-9])\s*(?:章|しょう)|chapter\s*([1-9])", re.IGNORECASE)
@@ -348,7 +350,11 @@ class SearchIndex:
         )
         evidence = self._evidence(query.weights, order[0])
         best_terms = self._chunk_terms[order[0]]
-        asks_procedure = bool(procedure_asked(reading.lemmas, reading.text) - best_terms)
+        asked = procedure_asked(reading.lemmas, reading.text) - best_terms
+        # 「どこに相談すれば」 asks who to talk to: a measure that offers consultation answers it.
+        if asked <= _WHERE and _CONSULT & set(reading.terms) & best_terms:
+            asked = frozenset()
+        asks_procedure = bool(asked)
         other_body = bool(OTHER_BODY_CUES.intersection((*reading.lemmas, *reading.terms)) - best_terms)
         if evidence < self.tuning.min_evidence:
             grade, reason = Grade.RELATED, Reason.PROCEDURE if asks_procedure else Reason.WEAK_EVIDENCE

@@ -308,6 +308,8 @@ GRADES = [
     ("医療費の確定申告について知りたい", Grade.RELATED, Reason.OTHER_BODY),
     ("Can I pay my health insurance at the bank?", Grade.RELATED, Reason.OTHER_BODY),
     ("今日の天気は？", Grade.NONE, Reason.NO_MATCH),
+    ("親が認知症っぽい。どこに相談すればいい？", Grade.ANSWER, Reason.MATCHED),  # offers consultation
+    ("認知症の検査はどこで受けられる？", Grade.RELATED, Reason.PROCEDURE),
 ]
 
 
