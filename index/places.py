@@ -60,7 +60,7 @@ _SYLLABLES = dict(
 # tagger split off (たびに + じょう + けん is 度に条件, not 二条県); at the run's start it
 # may (にいざし is read as に + いざ + し).
 _ENDINGS = frozenset({"助詞", "助動詞"})
-_CHUNK = 1 << 23
+_CHUNK = 1 << 20
 MIN_READING = 2
 
 
