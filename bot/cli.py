@@ -8,6 +8,7 @@ stay the quick, scriptable path.
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import importlib
 import json
 import sys
@@ -34,7 +35,25 @@ if TYPE_CHECKING:
 
 PLAN_DIR = click.Path(file_okay=False, path_type=Path)
 # Command groups that live in other modules, imported when first used.
-LAZY_GROUPS = {"staff": "bot.staff_cli:staff", "dashboard": "bot.staff_cli:dashboard"}
+LAZY_GROUPS = {
+    "staff": "bot.staff_cli:staff",
+    "dashboard": "bot.staff_cli:dashboard",
+    **{
+        name: f"bot.curation_cli:{name.replace('-', '_')}_command"
+        for name in (
+            "resolve",
+            "reopen",
+            "suggest",
+            "draft",
+            "preview",
+            "publish",
+            "quality",
+            "context",
+            "audit",
+        )
+    },
+    "answer-key": "bot.curation_cli:answer_key_command",
+}
 
 
 class _Commands(ReportingGroup):
@@ -50,6 +69,21 @@ class _Commands(ReportingGroup):
         command = getattr(importlib.import_module(module), name)
         assert isinstance(command, click.Command)
         return command
+
+
+def cli_actor() -> str:
+    """Who the audit trail names for a command-line change without --by."""
+    return f"cli:{getpass.getuser()}"
+
+
+def by_option(command: Callable[..., None]) -> Callable[..., None]:
+    """`--by NAME`: the name the audit trail records for a change made on the command line."""
+    return click.option(
+        "--by",
+        "actor",
+        default=cli_actor,
+        help="Name recorded in the audit trail (default: cli:<login name>).",
+    )(command)
 
 
 def _bundle(plan_dir: Path | None) -> PlanBundle:
@@ -233,6 +267,7 @@ def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
             click.option(
                 "--version", "plan_version", type=int, help="Only exchanges answered by this plan version."
             ),
+            click.option("--channel", help="Only exchanges from this channel: telegram, web or console."),
         )
     ):
         command = option(command)
@@ -241,8 +276,10 @@ def _filter_options(command: Callable[..., None]) -> Callable[..., None]:
 
 def _log_filter(plan_version: int | None = None, **options: Any) -> LogFilter:
     """`_filter_options`' values, as click passes them, into the filter they describe."""
-    from .reports import LogFilter
+    from .reports import CHANNELS, LogFilter
 
+    if options.get("channel") not in (None, *CHANNELS):
+        raise click.BadParameter(f"choose one of {', '.join(CHANNELS)}", param_hint="'--channel'")
     return LogFilter(version=plan_version, **options)
 
 
@@ -330,26 +367,35 @@ def stats(as_json: bool, **options: Any) -> None:
 @click.option("--dry-run", is_flag=True, help="Validate and show the changes; store nothing.")
 @click.option("--label", default="", help="A note for this version, e.g. 素案 2025-06.")
 @click.option("--activate", "activate_id", type=int, help="Make an earlier version active again (rollback).")
-def reindex_command(plan_dir: Path | None, dry_run: bool, label: str, activate_id: int | None) -> None:
+@by_option
+def reindex_command(
+    plan_dir: Path | None, dry_run: bool, label: str, activate_id: int | None, actor: str
+) -> None:
     """Validate the plan data and thesaurus, show what changed, store and activate the new version.
 
     Running bots switch to it within seconds. Invalid data changes nothing: the active version keeps serving.
 
     Example: python -m bot reindex --plan-dir plan_data --label "素案"
     """
-    from .versions import activate, reindex
+    from . import audit
+    from .publish import rollback
+    from .versions import reindex
 
     sessions, _plan = _staff_context()
     if activate_id is not None:
         try:
-            version = activate(sessions, activate_id)
+            version = rollback(sessions, activate_id, actor)
         except PlanDataError as error:
             raise click.ClickException(f"version {activate_id} cannot be loaded:\n{error}") from None
         click.echo(f"version {version.id} ({version.label}) is now active")
         return
     try:
         outcome = reindex(
-            sessions, read_sources(plan_dir or bundled_plan_dir()), label=label, dry_run=dry_run
+            sessions,
+            read_sources(plan_dir or bundled_plan_dir()),
+            label=label,
+            dry_run=dry_run,
+            author=actor,
         )
     except PlanDataError as error:
         for problem in error.problems:
@@ -367,7 +413,19 @@ def reindex_command(plan_dir: Path | None, dry_run: bool, label: str, activate_i
         click.echo(f"  {change}")
     if outcome.version_id is None:
         click.echo("dry run: nothing stored")
-    elif outcome.reactivated:
+        return
+    with sessions() as session, session.begin():
+        audit.record(
+            session,
+            actor,
+            "publish",
+            f"version {outcome.version_id}",
+            label=label,
+            folder=str(plan_dir or bundled_plan_dir()),
+            reactivated=outcome.reactivated,
+            changes=[str(change) for change in outcome.changes],
+        )
+    if outcome.reactivated:
         click.echo(
             f"same content as version {outcome.version_id}: nothing stored, version {outcome.version_id} "
             "is active again; running bots switch within seconds"
@@ -378,14 +436,20 @@ def reindex_command(plan_dir: Path | None, dry_run: bool, label: str, activate_i
         )
 
 
-@cli.command("versions")
-def versions_command() -> None:
+@cli.group("versions", invoke_without_command=True)
+@click.pass_context
+def versions_command(ctx: click.Context) -> None:
     """List plan versions, newest first; the active one is marked with *.
+
+    Says when the active version differs from the bundled plan_data/, with the command to export it.
 
     Example: python -m bot versions
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    from .publish import bundled_matches
     from .reports import LOCAL_TZ
-    from .versions import list_versions
+    from .versions import ActivePlan, list_versions
 
     sessions, _plan = _staff_context()
     with sessions() as session:
@@ -393,7 +457,32 @@ def versions_command() -> None:
     for version in rows:
         mark = "*" if version.active else " "
         created = version.created_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
-        click.echo(f"{mark} {version.id:>3}  {created}  {version.digest[:12]}  {version.label}")
+        author = f"[{version.author}] " if version.author else ""
+        click.echo(f"{mark} {version.id:>3}  {created}  {version.digest[:12]}  {author}{version.label}")
+    active = ActivePlan.from_database(sessions)
+    if active.version_id is not None and not bundled_matches(active.bundle):
+        click.echo(
+            f"the active version differs from the bundled plan_data/: "
+            f"python -m bot versions export {active.version_id} plan_data"
+        )
+
+
+@versions_command.command("export")
+@click.argument("version_id", type=int)
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@by_option
+def versions_export(version_id: int, directory: Path, actor: str) -> None:
+    """Write plan version N as plan data files into DIR (the bundled plan_data/ format).
+
+    `reindex --plan-dir DIR` on the result finds no change. To keep the repository in step:
+
+    Example: python -m bot versions export 3 plan_data
+    """
+    from .publish import export_version
+
+    sessions, _plan = _staff_context()
+    names = export_version(sessions, version_id, directory, actor)
+    click.echo(f"wrote version {version_id} to {directory}: {', '.join(names)}")
 
 
 def _telegram_settings() -> Settings:
@@ -432,7 +521,7 @@ def run() -> None:
 @cli.command()
 @click.option("--host", default="0.0.0.0", show_default=True, help="Interface to listen on.")
 def serve(host: str) -> None:
-    """Run the web process: Telegram webhook, /healthz and staff pages on $PORT (the Procfile's web).
+    """Run the web process on $PORT: Telegram webhook, /healthz, staff pages, web chat (Procfile's web).
 
     Example: TELEGRAM_BOT_TOKEN=123:ABC WEBHOOK_URL=https://bot.example.jp PORT=8000 python -m bot serve
     """
@@ -444,6 +533,25 @@ def serve(host: str) -> None:
     from .web import create_app
 
     uvicorn.run(create_app(PlanService.start(settings)), host=host, port=settings.port, log_config=None)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port.")
+def web(host: str, port: int) -> None:
+    """Serve the residents' web chat (and the staff pages) without Telegram, at http://HOST:PORT/.
+
+    Example: python -m bot web --port 8000
+    """
+    settings = Settings.from_env()
+    configure_logging()
+    import uvicorn
+
+    from .service import PlanService
+    from .webchat import create_web_app
+
+    click.echo(f"web chat: http://{host}:{port}/   staff pages: http://{host}:{port}/staff/", err=True)
+    uvicorn.run(create_web_app(PlanService.start(settings)), host=host, port=port, log_config=None)
 
 
 def main() -> None:

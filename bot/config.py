@@ -10,6 +10,7 @@ import contextlib
 import ipaddress
 import logging
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,20 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def _embed_origins(raw: str) -> tuple[str, ...]:
+    """CHAT_EMBED_ORIGINS: the other sites that may frame the chat, as `scheme://host[:port]`."""
+    origins = []
+    for part in raw.replace(",", " ").split():
+        origin = part.rstrip("/")
+        if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+            raise ConfigError(
+                f"CHAT_EMBED_ORIGINS: '{part}' is not an origin like https://www.city.asaka.lg.jp"
+                " (scheme and host, no path; separate several with commas)"
+            )
+        origins.append(origin.lower())
+    return tuple(origins)
 
 
 MIN_SECRET_CHARS = 32  # 128 bits as hex: too long to guess offline from a pseudonym or a cookie
@@ -88,6 +103,7 @@ class Settings:
     staff_telegram_ids: frozenset[int] = frozenset()
     webhook_url: str | None = None
     port: int = 8000
+    chat_embed_origins: tuple[str, ...] = ()
     trusted_proxies: tuple[ProxyNetwork, ...] = ()  # whose X-Forwarded-For / -Proto the staff pages believe
 
     @property
@@ -117,6 +133,7 @@ class Settings:
             staff_telegram_ids=_staff_ids(env.get("STAFF_TELEGRAM_IDS", "")),
             webhook_url=env.get("WEBHOOK_URL") or None,
             port=port,
+            chat_embed_origins=_embed_origins(env.get("CHAT_EMBED_ORIGINS", "")),
             trusted_proxies=_proxies(env.get("TRUSTED_PROXIES", "")),
         )
 

@@ -31,9 +31,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .charts import chart_span, column_chart, row_chart, span_points
+from .curation_pages import curation_routes
 from .filters import PAGE_SIZE, Pager, parse_filter, parse_report
 from .redact import personal_spans
 from .reports import (
+    CHANNELS,
     LOCAL_TZ,
     LogFilter,
     active_version,
@@ -51,6 +53,7 @@ from .reports import (
     record_action,
     rows_to_csv,
 )
+from .roles import editors_only
 from .service import PlanService
 from .staff_auth import (
     SESSION_LIFETIME,
@@ -153,6 +156,10 @@ class Dashboard(StaffPages):
         with self.service.sessions() as session:
             stats = compute_stats(session, form.log_filter, self.plan)
             inbox = count_exchanges(session, LogFilter(inbox=True))
+            per_channel = {
+                name: count_exchanges(session, dataclasses.replace(form.log_filter, channel=name))
+                for name in CHANNELS
+            }
             version = active_version(session)
             span = chart_span(form.log_filter.since, form.log_filter.until, log_first_day(session))
         exchanges = request.url_for("staff_exchanges").path
@@ -170,6 +177,10 @@ class Dashboard(StaffPages):
             form=form,
             stats=stats,
             inbox=inbox,
+            per_channel=[
+                (label, per_channel[name], f"{exchanges}?{form.query(channel=name)}")
+                for name, label in CHANNELS.items()
+            ],
             version=version,
             per_day=column_chart("日別の質問数", days),
             per_chapter=row_chart("章別の回答数（1位に表示した施策の章）", chapters),
@@ -226,6 +237,7 @@ class Dashboard(StaffPages):
         )
 
     @staff_only
+    @editors_only
     def delete(self, visit: Visit) -> Response:
         """Delete one exchange (a resident asked, or it holds what must not be kept); audited."""
         assert visit.form is not None
@@ -283,6 +295,7 @@ class Dashboard(StaffPages):
         )
 
     @staff_only
+    @editors_only
     def handle_item(self, visit: Visit) -> Response:
         """Mark an inbox item handled (POST, with a note)."""
         assert visit.form is not None
@@ -385,6 +398,7 @@ def create_dashboard(service: PlanService) -> Starlette:
         Route("/inbox/{exchange_id:int}/handled", pages.handle_item, methods=["POST"], name="staff_handle"),
         Route("/measures/{measure_id}", pages.measure, name="staff_measure"),
         Route("/export.csv", pages.export, methods=["POST"], name="staff_export"),
+        *curation_routes(service),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="staff_static"),
     ]
     middleware = [

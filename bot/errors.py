@@ -15,6 +15,8 @@ from index import PlanBotError, PlanDataError
 
 __all__ = [
     "ConfigError",
+    "CurationError",
+    "EditError",
     "NoActivePlanError",
     "PlanBotError",
     "PlanDataError",
@@ -47,6 +49,15 @@ class ReindexConflictError(PlanBotError):
 
     Raised instead of the database's unique-constraint error, which says nothing useful to staff.
     """
+
+
+class CurationError(PlanBotError):
+    """A verdict on an exchange cannot be stored: no such exchange, no measure chosen, an unknown one."""
+
+
+class EditError(PlanBotError):
+    """A change to the plan's search data or metadata cannot be drafted, applied, published or exported;
+    the message names the change and the problem."""
 
 
 class ReportingCommand(click.Command):

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from .reports import LOCAL_TZ, SORTS, LogFilter, ReportPeriod, parse_time
+from .reports import CHANNELS, LOCAL_TZ, SORTS, LogFilter, ReportPeriod, parse_time
 
 __all__ = ["PAGE_SIZE", "PERIODS", "FilterForm", "Pager", "parse_filter", "parse_report"]
 
@@ -32,6 +32,7 @@ FILTER_KEYS = (
     "version",
     "inbox",
     "sort",
+    "channel",
 )
 DATE_KEYS = ("period", "since", "until")
 
@@ -121,6 +122,10 @@ def parse_filter(params: Mapping[str, str], *, default_period: str | None = None
     if feedback not in (None, "up", "down"):
         errors.append("評価の指定が正しくありません。")
         feedback = None
+    channel = values.get("channel")
+    if channel is not None and channel not in CHANNELS:
+        errors.append("窓口の指定が正しくありません。")
+        channel = None
     log_filter = LogFilter(
         since=since,
         until=until,
@@ -131,6 +136,7 @@ def parse_filter(params: Mapping[str, str], *, default_period: str | None = None
         search=values.get("search"),
         version=number("version", "計画版"),
         inbox="inbox" in values,
+        channel=channel,
     )
     return FilterForm(values, log_filter, tuple(errors))
 

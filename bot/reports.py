@@ -26,13 +26,15 @@ from index import Plan, Reason
 from index.tokenizer import normalize, terms, tokenize
 
 from .redact import mask, without_personal
-from .store import Exchange, ExchangeHit, Feedback, HandledItem, PlanVersion, StaffAction, utcnow
+from .store import Exchange, ExchangeHit, Feedback, HandledItem, PlanVersion, Resolution, StaffAction, utcnow
 from .versions import active_version
 
 __all__ = [
+    "CHANNELS",
     "LOCAL_TZ",
     "REASONS",
     "SORTS",
+    "SPAM_VERDICT",
     "Choices",
     "ExchangeRow",
     "HandledRow",
@@ -58,6 +60,7 @@ __all__ = [
     "recently_handled",
     "record_action",
     "rows_to_csv",
+    "spam_exchange_ids",
 ]
 
 LOCAL_TZ = ZoneInfo("Asia/Tokyo")
@@ -77,6 +80,8 @@ def _keys(text: str) -> frozenset[str]:
     return frozenset(terms(text))
 
 
+# Where residents asked (the code the log stores) and what staff call it.
+CHANNELS = {"telegram": "Telegram", "web": "ウェブ", "console": "端末"}
 # Why the bot answered as it did, in the words staff use (the log stores the code).
 REASONS = {
     "matched": "回答",
@@ -117,6 +122,7 @@ class LogFilter:
     version: int | None = None
     inbox: bool = False  # unanswered or rated unhelpful, not yet handled
     ids: tuple[int, ...] | None = None  # what `search` matched, once resolved against the database
+    channel: str | None = None  # a key of CHANNELS
 
     def describe(self) -> dict[str, str]:
         """The filter as plain strings (recorded with exports, shown on pages)."""
@@ -177,6 +183,8 @@ class LogFilter:
         if self.version is not None:
             digest = select(PlanVersion.digest).where(PlanVersion.id == self.version).scalar_subquery()
             query = query.where(Exchange.plan_version == digest)
+        if self.channel:
+            query = query.where(Exchange.channel == self.channel)
         if self.inbox:
             unhelpful = exists().where(Feedback.exchange_id == Exchange.id, Feedback.helpful.is_(False))
             handled = exists().where(HandledItem.exchange_id == Exchange.id)
@@ -453,13 +461,24 @@ class Stats:
         }
 
 
+SPAM_VERDICT = "spam"  # bot.curation's verdict for mischief (いたずら・スパム)
+
+
+def spam_exchange_ids() -> Select[int | None]:
+    """Exchanges staff resolved as mischief: statistics leave them out (never NULL: safe in NOT IN)."""
+    return select(Resolution.exchange_id).where(
+        Resolution.verdict == SPAM_VERDICT, Resolution.exchange_id.is_not(None)
+    )
+
+
 def compute_stats(session: Session, log_filter: LogFilter, plan: Plan | None, *, top: int = 10) -> Stats:
     """Exchanges per day, answered rate, feedback, most shown measures and chapters, and
-    the most frequent words of unanswered questions (the thesaurus to-do list)."""
+    the most frequent words of unanswered questions (the thesaurus to-do list); mischief left out."""
     stats = Stats()
     query = (
         log_filter.resolve(session)
         .apply(select(Exchange))
+        .where(Exchange.id.not_in(spam_exchange_ids()))
         .options(selectinload(Exchange.hits), selectinload(Exchange.feedback))
         .execution_options(yield_per=1000)  # a long period streams instead of loading at once
     )

@@ -31,6 +31,7 @@ from .store import StaffSession, StaffUser, utcnow
 
 __all__ = [
     "MIN_PASSWORD_CHARS",
+    "ROLES",
     "LoginThrottle",
     "add_staff",
     "authenticate",
@@ -58,6 +59,8 @@ SCRYPT_P = 3
 MIN_PASSWORD_CHARS = 12
 MIN_PASSWORD_SCORE = 3  # zxcvbn's "safely unguessable" (about 10^8 guesses and more)
 MAX_NAME_CHARS = 64
+# Editors resolve, edit, publish and roll back; viewers read (see bot/roles.py).
+ROLES = ("editor", "viewer")
 SESSION_IDLE = dt.timedelta(minutes=60)  # a browser left open ends after an hour without a request
 SESSION_LIFETIME = dt.timedelta(hours=8)  # a working day, however active
 SEEN_RESOLUTION = dt.timedelta(minutes=1)  # `seen_at` is written at most once a minute per session
@@ -138,8 +141,10 @@ def _usable_name(name: str) -> str:
     return name
 
 
-def add_staff(session: Session, name: str, password: str) -> StaffUser:
-    """A new account; StaffAccountError for a taken or unusable name or a weak password."""
+def add_staff(session: Session, name: str, password: str, *, role: str = "viewer") -> StaffUser:
+    """A new account; StaffAccountError for a taken or unusable name, a weak password or an unknown role."""
+    if role not in ROLES:
+        raise StaffAccountError(f"unknown role '{role}' (choose one of: {', '.join(ROLES)})")
     name = _usable_name(name)
     problem = password_problem(password, name)
     if problem:
@@ -148,7 +153,7 @@ def add_staff(session: Session, name: str, password: str) -> StaffUser:
         raise StaffAccountError(
             f"staff account '{name}' already exists (to change its password: staff passwd)"
         )
-    user = StaffUser(name=name, password_hash=hash_password(password), created_at=utcnow())
+    user = StaffUser(name=name, password_hash=hash_password(password), created_at=utcnow(), role=role)
     session.add(user)
     return user
 
@@ -206,6 +211,7 @@ class SignedIn:
 
     staff_id: int
     name: str
+    role: str  # read with the session on every request, so a changed role counts at once
 
 
 def session_staff(session: Session, token: str) -> SignedIn | None:
@@ -222,7 +228,7 @@ def session_staff(session: Session, token: str) -> SignedIn | None:
         return None
     if now - row.seen_at > SEEN_RESOLUTION:
         row.seen_at = now
-    return SignedIn(user.id, user.name)
+    return SignedIn(user.id, user.name, user.role)
 
 
 def end_session(session: Session, token: str) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .config import Settings, configure_logging
 from .errors import ReportingCommand, ReportingGroup
 from .reports import LOCAL_TZ
-from .staff_auth import add_staff, list_staff, normalize_name, remove_staff, set_password
+from .staff_auth import ROLES, add_staff, list_staff, normalize_name, remove_staff, set_password
 from .store import open_database
 
 __all__ = ["dashboard", "staff"]
@@ -50,15 +50,22 @@ def staff() -> None:
 
 @staff.command("add")
 @click.argument("name")
-def staff_add(name: str) -> None:
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default="viewer",
+    show_default=True,
+    help="editor: resolve, edit, publish, roll back; viewer: read only.",
+)
+def staff_add(name: str, role: str) -> None:
     """Add an account; asks for the password twice (or reads one line from stdin).
 
-    Example: python -m bot staff add tanaka
+    Example: python -m bot staff add tanaka --role editor
     """
     password = _read_password()
     with _sessions()() as session, session.begin():
-        user = add_staff(session, name, password)
-    click.echo(f"added staff account '{user.name}'")
+        user = add_staff(session, name, password, role=role)
+    click.echo(f"added staff account '{user.name}' ({user.role})")
 
 
 @staff.command("list")
@@ -72,7 +79,7 @@ def staff_list() -> None:
     if not users:
         click.echo("no staff accounts (add one: python -m bot staff add NAME)")
     for user in users:
-        click.echo(f"{user.name}\t{user.created_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}")
+        click.echo(f"{user.name}\t{user.role}\t{user.created_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}")
 
 
 @staff.command("passwd")

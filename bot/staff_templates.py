@@ -16,7 +16,7 @@ from starlette.templating import Jinja2Templates
 
 from .filters import PERIODS
 from .redact import mask
-from .reports import REASONS
+from .reports import CHANNELS, REASONS
 
 __all__ = ["TEMPLATES"]
 
@@ -39,7 +39,7 @@ def _templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(path_for=_path_for, reasons=REASONS, periods=PERIODS)
+    env.globals.update(path_for=_path_for, reasons=REASONS, periods=PERIODS, channels=CHANNELS)
     env.filters["percent"] = lambda value: f"{value * 100:.1f}%"
     env.filters["masked"] = mask  # residents' personal details, hidden on every page by default
     return Jinja2Templates(env=env)

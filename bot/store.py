@@ -35,13 +35,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 __all__ = [
+    "AuditEvent",
     "Base",
     "Exchange",
     "ExchangeHit",
     "Export",
     "Feedback",
     "HandledItem",
+    "PlanEdit",
     "PlanVersion",
+    "Resolution",
     "StaffAction",
     "StaffSession",
     "StaffUser",
@@ -172,6 +175,7 @@ class PlanVersion(Base):
     sources: Mapped[dict[str, str]] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
     activated_at: Mapped[dt.datetime | None]
+    author: Mapped[str | None] = mapped_column(String(64))  # who stored it (staff name or cli:user)
 
 
 class StaffUser(Base):
@@ -181,6 +185,8 @@ class StaffUser(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[dt.datetime]
+    # "editor" may resolve, edit, publish and roll back; "viewer" only reads.
+    role: Mapped[str] = mapped_column(String(16), default="viewer", server_default="viewer")
 
 
 class StaffSession(Base):
@@ -229,6 +235,60 @@ class Export(Base):
     filter: Mapped[dict[str, str]] = mapped_column(JSON)
     rows: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime]
+
+
+class Resolution(Base):
+    """Staff's verdict on an exchange: the measures that answer it, out of scope, or spam.
+
+    Measure and out-of-scope verdicts are labelled questions: the city's own answer key.
+    The question is copied so the key survives the log's retention purge.
+    """
+
+    __tablename__ = "resolutions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    exchange_id: Mapped[int | None] = mapped_column(
+        ForeignKey("exchanges.id", ondelete="SET NULL"), unique=True
+    )
+    question: Mapped[str] = mapped_column(Text)
+    verdict: Mapped[str] = mapped_column(String(16))  # "measures", "out_of_scope" or "spam"
+    measures: Mapped[list[str]] = mapped_column(JSON)
+    staff_name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class PlanEdit(Base):
+    """One change to the plan's search data or metadata, drafted before it is published.
+
+    Pending edits are applied, in order, to the active version's files to build the
+    candidate plan; publishing stores that as a new version and marks them published.
+    A rejected suggestion is kept as a rejected edit, so it is not suggested again.
+    """
+
+    __tablename__ = "plan_edits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(200))
+    value: Mapped[object] = mapped_column(JSON, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending, published, rejected
+    exchange_id: Mapped[int | None] = mapped_column(ForeignKey("exchanges.id", ondelete="SET NULL"))
+    staff_name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("plan_versions.id", ondelete="SET NULL"))
+
+
+class AuditEvent(Base):
+    """Who did what when: every resolution, edit, publish, rollback and export."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(index=True)
+    staff_name: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    target: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict[str, object]] = mapped_column(JSON)
 
 
 # A database that stops answering must fail within seconds, not hold a thread forever:

@@ -36,7 +36,7 @@ def render_table(rows: Sequence[ExchangeRow]) -> str:
     if not rows:
         return "no exchanges match"
     return _table(
-        ("time (JST)", "ch", "question", "ans", "measures", "fb"),
+        ("time (JST)", "ch", "question", "ans", "measures", "fb", "id"),
         (
             (
                 row.local_time,
@@ -45,10 +45,11 @@ def render_table(rows: Sequence[ExchangeRow]) -> str:
                 "yes" if row.answered else "NO",
                 " ".join(s.measure_id for s in row.shown[:3]),
                 row.feedback_label,
+                str(row.id),
             )
             for row in rows
         ),
-        (19, 4, 40, 3, 18, 6),
+        (19, 4, 40, 3, 18, 6, 8),
     )
 
 

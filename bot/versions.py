@@ -57,12 +57,13 @@ def active_version(session: Session) -> PlanVersion | None:
     return session.scalar(select(PlanVersion).where(PlanVersion.active.is_(True)))
 
 
-def _store_active(session: Session, bundle: PlanBundle, label: str) -> PlanVersion:
+def _store_active(session: Session, bundle: PlanBundle, label: str, author: str | None = None) -> PlanVersion:
     session.execute(update(PlanVersion).values(active=False))
     version = PlanVersion(
         digest=bundle.digest,
         created_at=utcnow(),
         label=label,
+        author=author,
         sources=dict(bundle.sources),
         active=True,
         activated_at=utcnow(),
@@ -91,15 +92,21 @@ def ensure_initial_version(sessions: sessionmaker[Session]) -> None:
 
 
 def reindex(
-    sessions: sessionmaker[Session], sources: dict[str, str], *, label: str, dry_run: bool
+    sessions: sessionmaker[Session],
+    sources: dict[str, str],
+    *,
+    label: str,
+    dry_run: bool,
+    author: str | None = None,
 ) -> ReindexOutcome:
     """Validate and build `sources`, diff against the active version, store and activate it.
 
     PlanDataError leaves the database untouched, so the active version keeps serving;
     ReindexConflictError when another reindex stored the same version at the same moment.
+    `author` (a staff name, or cli:USER) is kept with a new version.
     """
     try:
-        return _reindex(sessions, sources, label=label, dry_run=dry_run)
+        return _reindex(sessions, sources, label=label, dry_run=dry_run, author=author)
     except IntegrityError:
         raise ReindexConflictError(
             "another reindex stored a version at the same moment: run it again"
@@ -107,7 +114,12 @@ def reindex(
 
 
 def _reindex(
-    sessions: sessionmaker[Session], sources: dict[str, str], *, label: str, dry_run: bool
+    sessions: sessionmaker[Session],
+    sources: dict[str, str],
+    *,
+    label: str,
+    dry_run: bool,
+    author: str | None,
 ) -> ReindexOutcome:
     bundle = build_bundle(sources)
     with sessions() as session, session.begin():
@@ -129,7 +141,7 @@ def _reindex(
             if label:
                 existing.label = label
             return ReindexOutcome(bundle, changes, existing.id, False, reactivated=True)
-        version = _store_active(session, bundle, label or f"reindex {utcnow():%Y-%m-%d %H:%M}")
+        version = _store_active(session, bundle, label or f"reindex {utcnow():%Y-%m-%d %H:%M}", author)
         return ReindexOutcome(bundle, changes, version.id, False)
 
 

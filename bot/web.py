@@ -1,4 +1,4 @@
-"""The web process (`python -m bot serve`): Telegram webhook, health check, staff pages.
+"""The web process (`python -m bot serve`): Telegram webhook, health check, staff pages, residents' chat.
 
 Follows python-telegram-bot's custom-webhook example: Starlette receives updates
 and puts them on the Application's update queue, which journals each one to disk
@@ -27,6 +27,7 @@ from .errors import ConfigError
 from .service import PlanService
 from .telegram import build_application, start_services, stop_services
 from .web_edge import SecurityHeaders
+from .webchat import chat_routes
 
 __all__ = ["create_app", "webhook_path", "webhook_secret"]
 
@@ -46,7 +47,7 @@ def webhook_path(token: str) -> str:
 
 
 def create_app(service: PlanService, *, application: Application | None = None) -> Starlette:
-    """The ASGI app: the Telegram webhook, /healthz and /staff/ (needs TELEGRAM_BOT_TOKEN)."""
+    """The ASGI app: the Telegram webhook, /healthz, /staff/ and the chat (needs TELEGRAM_BOT_TOKEN)."""
     settings = service.settings
     token = settings.telegram_token
     if not token:
@@ -95,6 +96,7 @@ def create_app(service: PlanService, *, application: Application | None = None) 
         Route("/healthz", healthz),
         Route(webhook_path(token), telegram_webhook, methods=["POST"]),
         *_staff_routes(service),
+        *chat_routes(service),  # last: the chat answers every path the others leave (/, /chat/, /api/chat)
     ]
     headers = Middleware(SecurityHeaders, trusted_proxies=settings.trusted_proxies)
     return Starlette(routes=routes, lifespan=lifespan, middleware=[headers])

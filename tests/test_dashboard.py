@@ -67,12 +67,17 @@ def fill(service: PlanService) -> dict[str, str]:
     return uids
 
 
-def add_account(service: PlanService, name: str = STAFF, password: str = PASSWORD) -> None:
+def add_account(
+    service: PlanService, name: str = STAFF, password: str = PASSWORD, *, role: str = "editor"
+) -> None:
     """A staff account with cheap scrypt parameters (they travel in the stored hash) to keep tests fast."""
     with service.sessions() as session, session.begin():
         session.add(
             StaffUser(
-                name=name, password_hash=hash_password(password, n=2**10, r=8, p=1), created_at=utcnow()
+                name=name,
+                password_hash=hash_password(password, n=2**10, r=8, p=1),
+                created_at=utcnow(),
+                role=role,
             )
         )
 
@@ -258,7 +263,8 @@ def test_security_headers_on_every_response_of_the_web_process(tmp_path: Path) -
     service = PlanService.start(settings)
     try:
         client = TestClient(create_app(service), follow_redirects=False, client=(PROXY, 1))
-        for path in ("/healthz", "/nowhere", "/staff/static/staff.css", "/staff/login"):
+        # (paths outside /staff/ are the web chat, whose own frame policy test_webchat checks)
+        for path in ("/healthz", "/staff/nowhere", "/staff/static/staff.css", "/staff/login"):
             headers = client.get(path, headers={"X-Forwarded-Proto": "https"}).headers
             assert headers["x-content-type-options"] == "nosniff", path
             assert "frame-ancestors 'none'" in headers["content-security-policy"], path
@@ -657,9 +663,9 @@ def test_staff_commands(cli_env: Mapping[str, str | None]) -> None:
     runner = CliRunner()
     assert runner.invoke(staff, ["list"], env=cli_env).output.startswith("no staff accounts")
     added = runner.invoke(staff, ["add", "suzuki"], input=PASSWORD + "\n", env=cli_env)
-    assert (added.exit_code, added.output) == (0, "added staff account 'suzuki'\n")
+    assert (added.exit_code, added.output) == (0, "added staff account 'suzuki' (viewer)\n")
     listed = runner.invoke(staff, ["list"], env=cli_env)
-    assert re.fullmatch(r"suzuki\t\d{4}-\d\d-\d\d \d\d:\d\d\n", listed.output)
+    assert re.fullmatch(r"suzuki\tviewer\t\d{4}-\d\d-\d\d \d\d:\d\d\n", listed.output)
 
     again = runner.invoke(staff, ["add", "suzuki"], input=PASSWORD + "\n", env=cli_env)
     assert again.exit_code == 1 and "already exists" in again.output
