@@ -51,6 +51,7 @@ class ReindexOutcome:
     version_id: int | None  # None: identical content or a dry run
     identical: bool
     reactivated: bool = False  # the content of an earlier version, which is active again
+    first: bool = False  # no version was active: nothing to compare with, stored as it is
 
 
 def active_version(session: Session) -> PlanVersion | None:
@@ -76,8 +77,10 @@ def _store_active(session: Session, bundle: PlanBundle, label: str, author: str 
 def ensure_initial_version(sessions: sessionmaker[Session]) -> None:
     """On a new database, the bundled plan_data/ becomes version 1, active.
 
-    Several processes may start on one new database at once; the losers of that
-    race find the version the winner stored.
+    For processes that answer or show the plan; `reindex` does not call it, so on a
+    new database it stores its own sources with its own label rather than finding
+    them already stored as "bundled". Several processes may start on one new
+    database at once; the losers of that race find the version the winner stored.
     """
     with sessions() as session:
         if session.scalar(select(PlanVersion.id).limit(1)) is not None:
@@ -132,17 +135,18 @@ def _reindex(
             if current is not None
             else []
         )
+        first = active is None
         if dry_run:
-            return ReindexOutcome(bundle, changes, None, False)
+            return ReindexOutcome(bundle, changes, None, False, first=first)
         existing = session.scalar(select(PlanVersion).where(PlanVersion.digest == bundle.digest))
         if existing is not None:  # content of an older version: reactivate it rather than copy it
             session.execute(update(PlanVersion).values(active=False))
             existing.active, existing.activated_at = True, utcnow()
             if label:
                 existing.label = label
-            return ReindexOutcome(bundle, changes, existing.id, False, reactivated=True)
+            return ReindexOutcome(bundle, changes, existing.id, False, reactivated=True, first=first)
         version = _store_active(session, bundle, label or f"reindex {utcnow():%Y-%m-%d %H:%M}", author)
-        return ReindexOutcome(bundle, changes, version.id, False)
+        return ReindexOutcome(bundle, changes, version.id, False, first=first)
 
 
 def list_versions(session: Session) -> list[PlanVersion]:
