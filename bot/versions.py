@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from index import PlanBundle, PlanDataError, build_bundle, bundled_plan_dir, read_sources
 from index.diff import Change, diff_plans
@@ -52,6 +52,7 @@ class ReindexOutcome:
     identical: bool
     reactivated: bool = False  # the content of an earlier version, which is active again
     first: bool = False  # no version was active: nothing to compare with, stored as it is
+    base_digest: str | None = None  # the version `changes` are against (None: none this release reads)
 
 
 def active_version(session: Session) -> PlanVersion | None:
@@ -136,21 +137,26 @@ def _reindex(
             else []
         )
         first = active is None
+        base_digest = current.digest if current is not None else None
         if dry_run:
-            return ReindexOutcome(bundle, changes, None, False, first=first)
+            return ReindexOutcome(bundle, changes, None, False, first=first, base_digest=base_digest)
         existing = session.scalar(select(PlanVersion).where(PlanVersion.digest == bundle.digest))
         if existing is not None:  # content of an older version: reactivate it rather than copy it
             session.execute(update(PlanVersion).values(active=False))
             existing.active, existing.activated_at = True, utcnow()
             if label:
                 existing.label = label
-            return ReindexOutcome(bundle, changes, existing.id, False, reactivated=True, first=first)
+            return ReindexOutcome(
+                bundle, changes, existing.id, False, True, first=first, base_digest=base_digest
+            )
         version = _store_active(session, bundle, label or f"reindex {utcnow():%Y-%m-%d %H:%M}", author)
-        return ReindexOutcome(bundle, changes, version.id, False, first=first)
+        return ReindexOutcome(bundle, changes, version.id, False, first=first, base_digest=base_digest)
 
 
 def list_versions(session: Session) -> list[PlanVersion]:
-    return list(session.scalars(select(PlanVersion).order_by(PlanVersion.id.desc())))
+    """Every version, newest first, without its files (read from the database only when used)."""
+    query = select(PlanVersion).options(defer(PlanVersion.sources)).order_by(PlanVersion.id.desc())
+    return list(session.scalars(query))
 
 
 def activate(sessions: sessionmaker[Session], version_id: int) -> PlanVersion:

@@ -186,3 +186,41 @@ def test_a_whole_word_group_is_resolved_from_the_inbox(service: PlanService, edi
     resolved = _post(editor, "/staff/resolve", {"id": [str(i) for i in ids], "verdict": "out_of_scope"})
     assert resolved.status_code == 303 and resolved.headers["location"] == "/staff/inbox"
     assert "ラーメン" not in editor.get("/staff/inbox").text.split("最近対応した質問")[0]
+
+
+def test_the_versions_page_builds_each_versions_diff_once(
+    service: PlanService, editor: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stored versions never change: a page view builds bundles only for a pair this process has not
+    diffed yet (publishing diffs its own pair), so viewing the page again builds none."""
+    import bot.publish
+    from bot.drafts import Edit, add_edit
+    from bot.publish import publish
+    from bot.versions import active_version, reindex
+
+    for n in (1, 2, 3):
+        with service.sessions() as session, session.begin():
+            add_edit(session, service.bundle, Edit("synonym_add", "低炭素", f"版の確認語{n}"), STAFF)
+        publish(service.sessions, STAFF, f"語{n}")
+        service.active.refresh()
+    with service.sessions() as session:  # a reindex from the command line: another process
+        version = active_version(session)
+        assert version is not None
+        sources = dict(version.sources)
+    sources["synonyms.yaml"] = sources["synonyms.yaml"].replace("\n低炭素: [", "\n低炭素: [版の確認語4, ", 1)
+    assert reindex(service.sessions, sources, label="語4", dry_run=False).version_id == 5
+    real_build = bot.publish.build_bundle
+    builds: list[str] = []
+
+    def counted(sources: dict[str, str]) -> object:
+        builds.append("build")
+        return real_build(sources)
+
+    monkeypatch.setattr(bot.publish, "build_bundle", counted)
+    page = editor.get("/staff/versions")
+    assert page.status_code == 200
+    assert len(builds) == 2  # versions 4 → 5 only
+    assert page.text.count("<li>synonyms  低炭素: ") == 4 and "版の確認語4" in page.text
+    builds.clear()
+    assert editor.get("/staff/versions").text == page.text
+    assert builds == []
