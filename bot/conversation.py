@@ -54,7 +54,7 @@ from .callback_data import (
     encode,
 )
 from .context import Context, Contexts
-from .intents import Intent, classify, declined_in_english
+from .intents import Intent, classify
 from .service import MAX_QUESTION_CHARS, Answered, PlanService
 
 __all__ = ["Button", "Conversation", "Outcome", "Reply", "Turn", "respond"]
@@ -294,11 +294,7 @@ def _command(turning: _Turning, text: str) -> Outcome:
 def _question(turning: _Turning, text: str, *, follow_up: bool) -> Outcome:
     """Search the message; a short one after an answer leans on the previous topic if it must."""
     index, context = turning.bundle.index, turning.context
-    decline = declined_in_english(text) if turning.language is Language.EN else None
-    if decline is not None:
-        result = SearchResult(question=text, grade=Grade.NONE, reason=decline)
-    else:
-        result = index.search(text)
+    result = index.search(text)
     together = False
     # A message too weak on its own leans on the previous topic when that grades it higher; one
     # whose words the plan never uses must then still count (「申し込みは？」 asks the procedure of

@@ -14,9 +14,7 @@ import re
 import unicodedata
 from enum import StrEnum
 
-from index import Reason
-
-__all__ = ["Intent", "classify", "declined_in_english"]
+__all__ = ["Intent", "classify"]
 
 
 class Intent(StrEnum):
@@ -204,39 +202,3 @@ def classify(text: str) -> Intent | None:
     if not compact or _JA_WHOLE.fullmatch(compact) is None:
         return None
     return next((intent for intent, find in _JA_FIND.items() if find.search(compact)), None)
-
-
-# The search declines other municipalities by the place names of its Japanese dictionary,
-# and advice or writing requests by Japanese words; English questions name them in romaji. Asaka's neighbours,
-# Saitama's other cities, Tokyo's wards and cities nearby, and the largest cities.
-_OTHER_CITIES_EN = frozenset(
-    """
-    wako shiki niiza tokorozawa toda warabi kawaguchi saitama kawagoe fujimi fujimino miyoshi
-    sayama iruma hanno kumagaya gyoda chichibu kazo honjo higashimatsuyama kasukabe hanyu konosu
-    fukaya ageo soka koshigaya okegawa kuki kitamoto yashio misato hasuda sakado satte
-    tsurugashima hidaka yoshikawa shiraoka ranzan ogawa yorii
-    tokyo nerima itabashi toshima shinjuku shibuya nakano suginami setagaya shinagawa meguro
-    chiyoda taito sumida koto arakawa adachi katsushika edogawa bunkyo kiyose higashikurume
-    nishitokyo higashimurayama hachioji tachikawa musashino mitaka fuchu chofu machida kodaira
-    yokohama kawasaki sagamihara chiba funabashi kashiwa matsudo osaka kyoto nagoya sapporo
-    fukuoka kobe sendai hiroshima
-    """.split()
-)
-_OFF_TOPIC_EN = re.compile(
-    r"\b(recommend\w*|suggest (a|some|me)|best (place|shop|restaurant|food|ramen|cafe)|tasty|delicious|"
-    r"where (can|should) (i|we) eat|restaurants?|ramen|sushi|izakaya|caf[eé]s?|bars?)\b"
-    # asking the bot to write or correct a text
-    r"|\b(write|compose|draft|translate|correct|proofread)\b.*\b(haiku|poem|essay|letter|e-?mail|speech|"
-    r"story|song|text|message|greeting)s?\b"
-)
-
-
-def declined_in_english(text: str) -> Reason | None:
-    """OTHER_CITY or OFF_TOPIC for an English question the plan can never answer, else None."""
-    flat = unicodedata.normalize("NFKC", text).lower()
-    words = set(re.findall(r"[a-z]+", flat))
-    if words & _OTHER_CITIES_EN and not any(word.startswith("asaka") for word in words):
-        return Reason.OTHER_CITY
-    if _OFF_TOPIC_EN.search(flat):
-        return Reason.OFF_TOPIC
-    return None

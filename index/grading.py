@@ -12,12 +12,13 @@ words can never make an answer on their own.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["OTHER_BODY_CUES", "information", "procedure_asked"]
+__all__ = ["OTHER_BODY_CUES", "PROCEDURES", "information", "procedure_asked"]
 
-# When, where, how much, and the words after them that make them no question:
+# When, where, how much (in Japanese and English), and the words after them that make them no question:
 # いつも (always), いつか (some day), いつの間に (before one knew), どこも (everywhere),
 # どこか (somewhere), どこまで (how far along).
 _INTERROGATIVES = {
@@ -25,21 +26,33 @@ _INTERROGATIVES = {
     "何処": frozenset({"も", "か", "まで"}),
     "幾ら": frozenset({"も", "か"}),
 }
+# English asks where or when by opening a sentence with it; elsewhere the word joins
+# clauses ("a park where kids can play").
+_ENGLISH_INTERROGATIVES = frozenset({"where", "when"})
+_CLAUSE_STARTS = frozenset({"", "and", "but", "so", "or", "then"})
+# English verbs of applying or booking count only as verbs (after I, we, you, to):
+# "book a court", not "borrow a book".
+_ENGLISH_PROCEDURE_VERBS = frozenset({"apply", "book", "reserve", "register", "sign", "enrol", "enroll"})
+_ENGLISH_SUBJECTS = frozenset({"i", "we", "you", "to"})
 # Things a resident applies for, pays or calls: asked for when the question asks.
-_PROCEDURES = frozenset(
+PROCEDURES = frozenset(
     "手続き 手続く 申し込み 申し込む 申込 申請 申請書 届け出 届け出る 予約 受付 受け付ける 締め切り 締切 "
-    "料金 手数料 値段 電話番号 連絡先 営業時間 開館時間 必要書類 持ち物".split()
+    "料金 手数料 値段 電話番号 連絡先 営業時間 開館時間 必要書類 持ち物 application booking reservation "
+    "registration deadline fee fees price prices cost costs hours timetable".split()
 )
 # How many or how much of something (何メートル, 何人, 何パーセント), unless followed by も
 # (何回も, 何年も: many times, for years).
 _COUNTERS = frozenset("パーセント メートル キロ 円 人 歳 回 件 個 倍 年 時間 日 割".split())
 # A question asks (rather than states or complains) when it says so.
-_ASKING = frozenset("教える 知る 方法 仕方 やり方 分かる".split())
+_ASKING = frozenset("教える 知る 方法 仕方 やり方 分かる how".split())
+# How much or how many, and what time, asked in English.
+_ENGLISH_AMOUNTS = (("how", "much"), ("how", "many"), ("how", "long"), ("what", "time"))
 # Organisations whose services the city's plan does not run: the national and
 # prefectural governments and their offices, railways and other companies.
 OTHER_BODY_CUES = frozenset(
     "国 県 埼玉県 県立 県営 国立 国営 国税 税務署 消費税 所得税 年金事務所 ハローワーク 警察署 郵便局 "
-    "銀行 鉄道 鉄道会社 jr 東武 東上線 武蔵野線 電力会社 携帯会社".split()
+    "銀行 鉄道 鉄道会社 jr 東武 東上線 武蔵野線 電力会社 携帯会社 確定申告 年末調整 パスポート 大使館 入管 "
+    "national prefecture prefectural embassy immigration passport bank railway tobu".split()
 )
 
 
@@ -56,9 +69,17 @@ def procedure_asked(lemmas: Sequence[str], text: str) -> frozenset[str]:
         for lemma, counter, then in zip(lemmas, after, after[1:], strict=False)
         if lemma == "何" and counter in _COUNTERS and then != "も"
     )
+    asked.update(" ".join(pair) for pair in itertools.pairwise(lemmas) if pair in _ENGLISH_AMOUNTS)
+    before = ("", *(lemma if lemma.isalpha() else "" for lemma in lemmas))
+    asked.update(
+        lemma
+        for lemma, previous in zip(lemmas, before, strict=False)
+        if (lemma in _ENGLISH_INTERROGATIVES and previous in _CLAUSE_STARTS)
+        or (lemma in _ENGLISH_PROCEDURE_VERBS and previous in _ENGLISH_SUBJECTS)
+    )
     asking = "?" in text or text.rstrip("。 ").endswith("か") or not _ASKING.isdisjoint(lemmas)
     if asking:
-        asked.update(lemma for lemma in lemmas if lemma in _PROCEDURES)
+        asked.update(lemma for lemma in lemmas if lemma in PROCEDURES)
     return frozenset(asked)
 
 

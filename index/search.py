@@ -21,13 +21,14 @@ from typing import NamedTuple
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from .grading import OTHER_BODY_CUES, information, procedure_asked
+from .grading import OTHER_BODY_CUES, PROCEDURES, information, procedure_asked
 from .kana import KanaReadings
 from .models import Located, Plan
+from .places import PlaceNames
 from .results import Field, Grade, Hit, Match, Reason, SearchResult
 from .synonyms import SynonymIndex, compile_thesaurus
 from .thesaurus import Thesaurus
-from .tokenizer import Reading, Respeller, Token, normalize, read, terms, tokenize
+from .tokenizer import Reading, Respeller, Token, analyse, normalize, read, terms, tokenize
 
 __all__ = ["FieldedBM25", "LuceneBM25", "SearchIndex", "Tuning"]
 
@@ -110,7 +111,7 @@ class Tuning:
     # of its matched terms. One specific plan word (idf ≈ 3–4) is enough; a lone word
     # that half the plan uses (idf < 1) is not.
     min_evidence: float = 1.5
-    information: float = 2.0  # ranking weighs a term by its information to this power
+    information: float = 0.5  # ranking weighs a term by its information to this power
     # A question asking for a procedure, date, place or fee is answered only when the
     # measure holds this much of it: otherwise its measures are shown as related.
     procedure_evidence: float = 10
@@ -125,14 +126,27 @@ _FIELD_WORDS = frozenset(
 # dining advice, recommendations, general-knowledge trivia, and asking the bot to
 # write or correct a text.
 _COMMERCIAL = frozenset(
-    "メーカー ブランド 保険会社 通販 美味しい グルメ レストラン 居酒屋 ラーメン 焼き肉屋 添削".split()
+    "メーカー ブランド 保険会社 通販 美味しい グルメ レストラン 居酒屋 ラーメン 焼き肉屋 添削 "
+    "ramen sushi izakaya tasty delicious".split()
 )
 _TEXT_OBJECTS = frozenset(
-    "文章 文 案内文 挨拶文 例文 一言 自己紹介 メール 手紙 スピーチ 作文 原稿 キャッチコピー".split()
+    "文章 文 案内文 挨拶文 例文 一言 自己紹介 メール 手紙 スピーチ 作文 原稿 キャッチコピー "
+    "俳句 短歌 川柳 詩 ポエム 歌詞 小説 物語 haiku poem essay letter email e-mail speech story song lyric "
+    "text message greeting".split()
 )
-_COMPOSE = frozenset("作る 書く 考える 直す 訳す".split())
-_ADVICE = re.compile(r"おすすめ|お勧め|オススメ|何がいい|どれがいい|(日本|世界)(で一番|一)")
-_CHAPTER_REF = re.compile(r"第?\s*([1-9])\s*章|chapter\s*([1-9])", re.IGNORECASE)
+_COMPOSE = frozenset("作る 書く 考える 直す 訳す write compose draft translate correct proofread".split())
+# Errands for the bot: passing a message on to someone (「会長さんに伝えといて」).
+_ERRAND = re.compile(r"(伝|つた)え(てお|と)いて|伝言(して|を頼|お願い)|言っ(てお|と)いて")
+_ADVICE = re.compile(
+    r"おすすめ|お勧め|オススメ|何がいい|どれがいい|(日本|世界)(で一番|一)"
+    r"|\brecommend|\bsuggest (a|some|me)\b|\bbest (place|shop|restaurant|food|ramen|cafe)"
+    r"|\bwhere (can|should|do) (i|we) eat\b"
+)
+_WHERE = frozenset({"何処", "where"})
+_CONSULT = frozenset({"相談"})
+# Every word a grade turns on, whatever the plan says.
+_CUES = _COMMERCIAL | _TEXT_OBJECTS | _COMPOSE | PROCEDURES | OTHER_BODY_CUES
+_CHAPTER_REF = re.compile(r"(?:第|だい)?\s*([1-9])\s*(?:章|しょう)|chapter\s*([1-9])", re.IGNORECASE)
 _HOME_CITY = "朝霞"
 
 
@@ -192,8 +206,10 @@ class SearchIndex:
                 ((t.kana, t.surface) for column in tokens.values() for doc in column for t in doc),
                 ((s.kana, s.literal) for s in synonyms if s.literal is not None),
                 (pair for s in synonyms for pair in s.spellings),
+                # Words the grade turns on are read in kana too (てんさく is 添削, かくていしんこく 確定申告).
+                (pair for word in _CUES for pair in analyse(word).spellings),
             ),
-            self.vocabulary.union(*(s.terms for s in synonyms)),
+            self.vocabulary.union(*(s.terms for s in synonyms), _CUES),
         )
         self._information = information(
             self._chunk_terms,
@@ -201,6 +217,8 @@ class SearchIndex:
             ((s.terms, s.plan_terms) for s in synonyms),
         )
         self._field_titles = self._compile_fields()
+        self._places = PlaceNames()
+        self._home = (_HOME_CITY, analyse(_HOME_CITY).kana)  # 朝霞, あさか
 
     def _compile_fields(self) -> list[tuple[frozenset[str], Field]]:
         fields: list[tuple[frozenset[str], Field]] = []
@@ -275,14 +293,21 @@ class SearchIndex:
         """How much a term says about a question's topic (see index.grading)."""
         return self._information.get(term, 1.0)
 
+    def _ranked(self, query: Mapping[str, float]) -> np.ndarray:
+        """Every chunk's score, each term weighed by its information: a question's topic
+        word (保育園, 駐車場) outweighs the everyday words around it (子供, 増やす, 機会)."""
+        power = self.tuning.information
+        return self.bm25.scores({t: w * self.information(t) ** power for t, w in query.items()})
+
     def _evidence(self, query: Mapping[str, float], chunk: int) -> float:
         """How much of the question the chunk answers: the idf of the query terms it
         contains, weighted by their query weight and their information."""
         found = self._chunk_terms[chunk]
         return sum(self.bm25.idf(t) * w * self.information(t) for t, w in query.items() if t in found)
 
-    def _field(self, reading: Reading) -> Field | None:
-        match = _CHAPTER_REF.search(reading.text)
+    def _field(self, reading: Reading, question: str) -> Field | None:
+        # As typed too: respelling may have read だい4しょう's kana as other words.
+        match = _CHAPTER_REF.search(reading.text) or _CHAPTER_REF.search(normalize(question))
         if match:
             number = int(match.group(1) or match.group(2))
             try:
@@ -302,14 +327,14 @@ class SearchIndex:
 
     def search(self, question: str, limit: int = 5) -> SearchResult:
         """The measures found for `question`, best first, and how far they answer it."""
-        reading = read(question, self.respeller)
-        field = self._field(reading)
+        reading = read(question, self.respeller, self._places.municipalities)
+        field = self._field(reading, question)
         if field is not None:
             return self._field_result(question, reading, field, limit)
         if not reading.terms:
             return SearchResult(question=question, grade=Grade.NONE, reason=Reason.NO_TERMS)
         query = self._query(reading.tokens, reading.text, reading.spelled)
-        scores = self.bm25.scores(query.weights)
+        scores = self._ranked(query.weights)
         order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] > 0][:limit]
         found = tuple(
             Hit(located=self.chunks[i], score=float(scores[i]), matched=self._matched(query, i))
@@ -317,11 +342,12 @@ class SearchIndex:
         )
         # Declined questions keep what was ranked, so staff resolving one see what it nearly matched.
         present = set(reading.terms)
-        asks_advice = _ADVICE.search(reading.text) is not None
+        asks_advice = _ADVICE.search(reading.text) is not None or _ERRAND.search(reading.text) is not None
+        elsewhere = not any(home in reading.places or home in reading.text for home in self._home)
         declined: Reason | None = None
         if asks_advice or present & _COMMERCIAL or (present & _TEXT_OBJECTS and present & _COMPOSE):
             declined = Reason.OFF_TOPIC
-        elif reading.places and _HOME_CITY not in reading.places and _HOME_CITY not in reading.text:
+        elif reading.places and elsewhere:
             declined = Reason.OTHER_CITY
         if declined is not None:
             return SearchResult(question=question, grade=Grade.NONE, reason=declined, candidates=found)
@@ -329,7 +355,11 @@ class SearchIndex:
             return SearchResult(question=question, grade=Grade.NONE, reason=Reason.NO_MATCH)
         evidence = self._evidence(query.weights, order[0])
         best_terms = self._chunk_terms[order[0]]
-        asks_procedure = bool(procedure_asked(reading.lemmas, reading.text) - best_terms)
+        asked = procedure_asked(reading.lemmas, reading.text) - best_terms
+        # 「どこに相談すれば」 asks who to talk to: a measure that offers consultation answers it.
+        if asked <= _WHERE and _CONSULT & set(reading.terms) & best_terms:
+            asked = frozenset()
+        asks_procedure = bool(asked)
         other_body = bool(OTHER_BODY_CUES.intersection((*reading.lemmas, *reading.terms)) - best_terms)
         if evidence < self.tuning.min_evidence:
             grade, reason = Grade.RELATED, Reason.PROCEDURE if asks_procedure else Reason.WEAK_EVIDENCE
@@ -356,7 +386,7 @@ class SearchIndex:
             if c.chapter is field.chapter and (field.measure is None or c.measure is field.measure)
         ]
         query = self._query(reading.tokens, reading.text, reading.spelled)
-        scores = self.bm25.scores(query.weights)
+        scores = self._ranked(query.weights)
         members.sort(key=lambda i: -scores[i])
         hits = tuple(
             Hit(located=self.chunks[i], score=float(scores[i]), matched=self._matched(query, i))

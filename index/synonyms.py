@@ -37,18 +37,33 @@ class Synonym:
     spellings: tuple[tuple[str, str], ...]  # (kana, written) of its words
 
 
-def _katakana(char: str) -> bool:
-    return "\u30a0" <= char <= "\u30ff"
+def _script(char: str) -> str:
+    """ "katakana", "hiragana" or "" (kanji and everything else)."""
+    if "\u30a0" <= char <= "\u30ff":
+        return "katakana"
+    if "\u3041" <= char <= "\u309f":
+        return "hiragana"
+    return ""
+
+
+def _glued(word: str, edge: str, neighbour: str) -> bool:
+    """The word's edge and its neighbour are one kana word: katakana beside katakana, or a
+    word written wholly in hiragana beside hiragana (備え in 備えて is the verb's stem)."""
+    script = _script(edge)
+    if script == "hiragana" and not all(_script(char) == script for char in word):
+        return False
+    return script != "" and script == _script(neighbour)
 
 
 def _written_at(word: str, text: str, start: int) -> bool:
-    """`word` is written at `start` and is not the start or end of a longer katakana word
-    (パート is not in パートナー, バス is not in バスケ; 作品展 is in 作品展示)."""
+    """`word` is written at `start` and is not the start or end of a longer kana word
+    (パート is not in パートナー, バス is not in バスケ, うつ is not in うつる, けが is not
+    in だけが; 作品展 is in 作品展示). Kana words that inflect still match by their terms."""
     if not text.startswith(word, start):
         return False
     end = start + len(word)
-    glued_before = start > 0 and _katakana(word[0]) and _katakana(text[start - 1])
-    glued_after = end < len(text) and _katakana(word[-1]) and _katakana(text[end])
+    glued_before = start > 0 and _glued(word, word[0], text[start - 1])
+    glued_after = end < len(text) and _glued(word, word[-1], text[end])
     return not (glued_before or glued_after)
 
 

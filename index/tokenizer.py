@@ -8,7 +8,6 @@ search key and is never shown to a resident.
 
 from __future__ import annotations
 
-import itertools
 import re
 import threading
 import unicodedata
@@ -21,6 +20,7 @@ import fugashi
 
 __all__ = [
     "Analysis",
+    "Placer",
     "Reading",
     "Respelling",
     "Token",
@@ -49,9 +49,9 @@ STOP_LEMMAS = frozenset(
     """
     教える 欲しい 知る 思う 言う 有る 在る 居る 為る 成る 出来る 良い 無い 分かる 聞く
     見る 来る 行く 呉れる 貰う 遣る 下さる 頂く 御座る 願う 聞こえる 困る 大丈夫 本当
-    事 物 為 様 所 場所 方 時 今 何 誰 其れ 此れ 彼れ どう 如何 辺り 位 等 皆
+    事 物 為 様 所 方 時 今 何 誰 其れ 此れ 彼れ どう 如何 辺り 位 等 皆
     何処 何時 何れ 何方 何故 幾ら 幾つ
-    市 朝霞 市役所 役所 私 僕 俺 自分 うち 家 人 方々 皆さん 感じ 最近 ちゃんと 色々
+    市 朝霞 私 僕 俺 自分 うち 家 人 方々 皆さん 感じ 最近 ちゃんと 色々
     質問 回答 ありがとう 宜しい 御願い 知りたい 件 ここ そこ あそこ こちら 関係 について
     """.split()
 )
@@ -62,6 +62,7 @@ _ENGLISH_STOP = frozenset(
     what where when who how why which can could would should do does did will shall may
     there here this that these those of to in on at for from with about and or not no
     any some please tell know want get have has had need help city asaka home house
+    much many more most very also just like
     """.split()
 )
 
@@ -128,7 +129,7 @@ def _english_key(surface: str) -> str | None:
         return word[:-3] + "y"
     if len(word) > 4 and word.endswith(("ses", "xes", "ches", "shes")):
         return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "is", "us")):
         return word[:-1]
     return word
 
@@ -205,9 +206,6 @@ def terms(text: str) -> list[str]:
     return [token.key for token in tokenize(text)]
 
 
-_MUNICIPALITY_SUFFIXES = frozenset({"市", "町", "村", "区", "県", "都", "府"})
-
-
 @dataclass(frozen=True, slots=True)
 class Respelling:
     """A question with words typed in kana rewritten as the words they read as:
@@ -219,6 +217,8 @@ class Respelling:
 
 # Finds the words a question's kana stands for (see index.kana); None when it has none.
 Respeller = Callable[[list[fugashi.UnidicNode]], Respelling | None]
+# Finds the municipalities a question names (see index.places).
+Placer = Callable[[list[fugashi.UnidicNode]], frozenset[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,23 +238,20 @@ class Reading:
         return tuple(token.key for token in self.tokens)
 
 
-def read(question: str, respell: Respeller | None = None) -> Reading:
+def read(question: str, respell: Respeller | None = None, places: Placer | None = None) -> Reading:
     """Everything search needs from a question (the answer's hot path): one tagger pass,
-    and a second only when words typed in kana are respelled."""
+    and a second only when words typed in kana are respelled. Municipalities are found
+    in the question as typed (respelling reads kana as plan words, never as places)."""
     text = normalize(question)
     words = list(tagger()(text))
+    named = places(words) if places is not None else frozenset()
     spelled: tuple[tuple[str, str], ...] = ()
     respelling = respell(words) if respell is not None else None
     if respelling is not None:
         text, spelled = respelling.text, respelling.spelled
         words = list(tagger()(text))
-    places = frozenset(
-        word.surface
-        for word, following in itertools.pairwise(words)
-        if word.feature.pos3 == "地名" and following.surface in _MUNICIPALITY_SUFFIXES
-    )
     lemmas = tuple(_key(word) for word in words)
-    return Reading(text, tuple(_tokens(words, kana=False)), lemmas, places, spelled)
+    return Reading(text, tuple(_tokens(words, kana=False)), lemmas, named, spelled)
 
 
 # Parts of speech that carry grammar, not meaning: dropping them loses nothing.

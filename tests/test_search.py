@@ -132,6 +132,13 @@ OUT_OF_SCOPE = [
     ("駅前でおいしいラーメン屋ある？", "off_topic"),
     ("防犯カメラはどのメーカーがいい？", "off_topic"),
     ("退職の挨拶文を書いて", "off_topic"),
+    ("Can you write a poem about the river?", "off_topic"),
+    ("明日の会議に行けないって班長さんに伝えといて", "off_topic"),  # an errand for the bot
+    ("ところざわしのごみしゅうしゅうびをおしえて", "other_city"),  # named in kana, tagged as a place
+    ("にいざしのとしょかんはなんじまで", "other_city"),  # in kana the tagger reads に + いざ + し
+    ("とうきょうとのこうえんにいきたい", "other_city"),
+    ("When is the garbage day in Tokorozawa City?", "other_city"),  # romaji, read as kana
+    ("Wako-shi library opening hours", "other_city"),  # Wako is わこう: romaji drops the long vowel
 ]
 
 
@@ -149,7 +156,31 @@ ANSWERABLE = [
     ("八潮の道路陥没みたいなこと、朝霞でも起きない？", None),
     ("garbage collection day", "4-2-2"),
     ("所沢市から朝霞市に引っ越すけど、保育園って入れる？", "2-2-4"),  # names another city, asks about ours
+    ("あさかしのほいくえんにはいりたい", "2-2-4"),  # the home city in kana
+    ("ちかくのこうえんでボールあそびしたい", "5-3-2"),  # ちかく is 近く, not チカ + 区
+    ("Is there a big park in Asaka City?", "5-3-2"),
+    ("Are there parks in the city centre like in China town?", None),  # English, not romaji
 ]
+
+
+# Kana that reads as a place followed by し, く or けん but names none.
+NOT_PLACES = [
+    "むさしののげんふうけいをまもりたい",  # 武蔵野の, not 武佐 + 市 + の
+    "けいやくこうしんのたびにじょうけんがわるくなる",  # 度に条件, not 二条 + 県
+    "やすいしのんびりできる",
+]
+
+
+@pytest.mark.parametrize("question", NOT_PLACES)
+def test_kana_that_only_looks_like_a_place_names_none(bundle: PlanBundle, question: str) -> None:
+    assert bundle.index.search(question).reason is not Reason.OTHER_CITY
+
+
+def test_a_hiragana_thesaurus_word_matches_only_as_a_whole_word(bundle: PlanBundle) -> None:
+    """うつ (depression) is not in うつる (to move), けが (injury) is not in だけが."""
+    index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("保健事業", ("うつ",)),)))
+    assert "保健" not in _expand(index, "ぶかつがちいきにうつるってほんと")
+    assert "保健" in _expand(index, "うつで仕事を休んでいる")
 
 
 @pytest.mark.parametrize(("question", "best"), ANSWERABLE)
@@ -162,7 +193,13 @@ def test_short_and_mixed_questions_are_answered(bundle: PlanBundle, question: st
 
 @pytest.mark.parametrize(
     ("question", "chapter", "measure"),
-    [("第3章", 3, None), ("chapter 5", 5, None), ("環境の計画を教えて", 4, 1), ("ごみ処理", 4, 2)],
+    [
+        ("第3章", 3, None),
+        ("chapter 5", 5, None),
+        ("だい4しょうってどんなないよう？", 4, None),
+        ("環境の計画を教えて", 4, 1),
+        ("ごみ処理", 4, 2),
+    ],
 )
 def test_field_questions_return_the_field(
     bundle: PlanBundle, question: str, chapter: int, measure: int | None
@@ -180,7 +217,11 @@ def test_search_results_are_ranked_and_bounded(bundle: PlanBundle) -> None:
     assert 1 <= len(scores) <= 5 and scores == sorted(scores, reverse=True)
 
 
-QUALITY_SETS = [pytest.param(DATA / "questions.jsonl", id="own-questions")]
+QUALITY_SETS = [
+    pytest.param(DATA / "questions.jsonl", id="own-questions"),
+    pytest.param(DATA / "fresh_questions.jsonl", id="round-1"),
+    pytest.param(DATA / "fresh2_questions.jsonl", id="round-2"),
+]
 if DEV.exists():
     QUALITY_SETS.append(pytest.param(DEV, id="dev-questions"))
 
@@ -264,7 +305,11 @@ GRADES = [
     ("相談したい", Grade.RELATED, Reason.WEAK_EVIDENCE),
     ("県営公園のテニスコートを予約したい", Grade.RELATED, Reason.OTHER_BODY),
     ("駅の窓口がなくなるって本当？JRに言って", Grade.RELATED, Reason.OTHER_BODY),
+    ("医療費の確定申告について知りたい", Grade.RELATED, Reason.OTHER_BODY),
+    ("Can I pay my health insurance at the bank?", Grade.RELATED, Reason.OTHER_BODY),
     ("今日の天気は？", Grade.NONE, Reason.NO_MATCH),
+    ("親が認知症っぽい。どこに相談すればいい？", Grade.ANSWER, Reason.MATCHED),  # offers consultation
+    ("認知症の検査はどこで受けられる？", Grade.RELATED, Reason.PROCEDURE),
 ]
 
 
@@ -290,6 +335,12 @@ def test_questions_get_three_grades(bundle: PlanBundle, question: str, grade: Gr
         ("いつも公園がきれいでうれしい", False),  # いつも is always
         ("地域のお祭り、最近どこもやらなくなった", False),  # どこも is everywhere
         ("地域クラブ活動の体制整備はどこまで進んでいますか", False),  # どこまで is how far
+        ("How can I book a tennis court?", True),
+        ("When is the garbage collected?", True),
+        ("How much is the fee for the gym?", True),
+        ("My boss shouts at me. Where can I get advice?", True),
+        ("Are there any big parks where kids can play?", False),  # where joins two clauses
+        ("I want to borrow a book from the library", False),  # book, the noun
     ],
 )
 def test_questions_asking_for_a_procedure_date_place_or_fee(question: str, asks: bool) -> None:
