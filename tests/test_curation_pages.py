@@ -77,14 +77,14 @@ def test_the_loop_through_the_forms(service: PlanService, editor: TestClient, gr
     preview = editor.get("/staff/preview").text
     assert "正答率が下がるところはありません" in preview and "改善" in preview
     assert _post(editor, "/staff/publish", {"label": "緑"}).status_code == 303
-    assert service.answer("console", 1, GREEN).result.hits[0].id == "4-1-2"
+    assert service.bundle.index.search(GREEN).hits[0].id == "4-1-2"
     versions = editor.get("/staff/versions").text
     assert "第2版" in versions and "緑" in versions and "versions export 2 plan_data" in versions
     assert editor.get("/staff/versions/1/activate").status_code == 200
     refused = _post(editor, "/staff/versions/1/activate", {})
     assert refused.status_code == 400  # not confirmed: nothing changes
     assert _post(editor, "/staff/versions/1/activate", {"confirm": "1"}).status_code == 303
-    assert not service.answer("console", 1, GREEN).result.answered
+    assert not service.bundle.index.search(GREEN).answered
     audit = editor.get("/staff/audit?action=rollback").text
     assert "version 1" in audit and STAFF in audit
 

@@ -16,7 +16,7 @@ from index.evaluate import evaluate, read_questions
 from index.grading import procedure_asked
 from index.search import FieldedBM25, LuceneBM25
 from index.thesaurus import SynonymGroup, Thesaurus
-from index.tokenizer import normalize, read, terms
+from index.tokenizer import read, terms
 from tests.kana_variants import to_kana
 
 DATA = Path(__file__).parent / "data"
@@ -76,12 +76,12 @@ def test_thesaurus_expansion_finds_the_plan_word(bundle: PlanBundle, bare: Searc
     index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("保育", ("託児",)),)))
     result = index.search("託児")
     assert result.answered and result.hits[0].id == "2-2-4"
-    assert index.expand(["託児"], "託児") == {"託児": 1.0, "保育": pytest.approx(index.tuning.expansion)}
+    assert index.query("託児").weights == {"託児": 1.0, "保育": pytest.approx(index.tuning.expansion)}
 
 
 def test_multiword_plan_phrases_share_the_expansion_weight(bundle: PlanBundle) -> None:
     index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("公共交通網", ("バス",)),)))
-    weights = index.expand(["バス"], "バス")
+    weights = index.query("バス").weights
     plan_terms = [t for t in weights if t != "バス"]
     assert len(plan_terms) > 1
     expected = index.tuning.expansion / len(plan_terms) ** index.tuning.spread
@@ -89,7 +89,7 @@ def test_multiword_plan_phrases_share_the_expansion_weight(bundle: PlanBundle) -
 
 
 def _expand(index: SearchIndex, question: str) -> dict[str, float]:
-    return index.expand(terms(question), normalize(question))
+    return index.query(question).weights
 
 
 def test_a_word_the_tokenizer_shortens_must_appear_as_written(bundle: PlanBundle) -> None:

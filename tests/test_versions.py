@@ -23,7 +23,7 @@ from bot.versions import ActivePlan, reindex
 from index import Contact, Route, bundled_plan_dir, read_sources
 from index.plan import digest
 from tests.botapi import BotApiServer
-from tests.helpers import BotProcess, bot_env
+from tests.helpers import BotProcess, bot_env, converse
 
 OLD_TITLE = "安心で快適な住環境の整備"
 NEW_TITLE = "安心で快適な住まいの整備"
@@ -237,7 +237,7 @@ def test_a_version_that_fails_to_load_is_skipped(service: PlanService) -> None:
     assert service.active.refresh() is False
     assert service.active.bundle is before
     assert service.active.version_id == 1  # what /healthz reports is what answers
-    assert service.answer("console", 1, "空き家").result.answered
+    assert service.bundle.index.search("空き家").answered
 
 
 def test_an_active_version_this_release_cannot_read_neither_blocks_start_nor_reindex(
@@ -255,7 +255,7 @@ def test_an_active_version_this_release_cannot_read_neither_blocks_start_nor_rei
     service.close()
     restarted = PlanService.start(settings)  # falls back to the bundled plan instead of crashing
     try:
-        assert restarted.answer("console", 1, "空き家").result.answered
+        assert restarted.bundle.index.search("空き家").answered
         assert restarted.active.version_id is None
     finally:
         restarted.close()
@@ -270,11 +270,11 @@ def test_logged_exchanges_record_the_answering_version(env: dict[str, str], plan
     settings = make_settings(Path(env["PLANBOT_DATA_DIR"]))
     service = PlanService.start(settings)
     try:
-        service.record(service.answer("console", 1, "空き家"))
+        converse(service, "console", 1, "空き家")
         _retitle(plan_dir)
         _cli(env, "reindex", "--plan-dir", str(plan_dir))
         assert service.active.refresh()
-        service.record(service.answer("console", 1, "空き家の相談"))
+        converse(service, "console", 1, "空き家の相談")
         assert service.log.flush()
     finally:
         service.close()

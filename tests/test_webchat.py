@@ -21,7 +21,7 @@ from bot.config import ConfigError, Settings
 from bot.service import MAX_QUESTION_CHARS, PlanService
 from bot.store import Exchange, Feedback, pseudonym
 from bot.webchat import CONVERSATION_ID, MAX_BODY_BYTES, create_web_app, linkify, negotiate_language
-from tests.helpers import make_settings
+from tests.helpers import converse, make_settings
 from tests.test_dashboard import add_account, login, questions_in
 
 HOSTILE = '<script>alert("hostile")</script><b>太字</b> 🙂'
@@ -298,8 +298,8 @@ def test_staff_pages_and_logs_count_and_filter_by_channel(
     ask(client, message="公園を増やしてほしい")
     ask(client, message="ウェブからの宇宙旅行")
     for user_id, question in enumerate(("保育園が足りない", "ごみの出し方", "空き家")):
-        service.record(service.answer("telegram", user_id, question))
-    service.record(service.answer("console", "someone", "防災"))
+        converse(service, "telegram", user_id, question)
+    converse(service, "console", "someone", "防災")
     assert service.log.flush()
     assert login(client).status_code == 303
     overview = client.get("/staff/").text
