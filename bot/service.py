@@ -25,8 +25,9 @@ from .versions import ActivePlan
 __all__ = ["Answered", "PlanService"]
 
 
-# A question longer than this is answered from its beginning (and stored so):
-# nobody's question about the plan needs more, and it bounds the work per message.
+# A longer question is not searched: every channel asks for it again within the limit
+# (the web page's box stops there). Nobody's question about the plan needs more, and it
+# bounds the work per message.
 MAX_QUESTION_CHARS = 1000
 # The search's candidates logged for a related or declined question: enough to resolve it from.
 LOGGED_CANDIDATES = 5

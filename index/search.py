@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from .grading import OTHER_BODY_CUES, PROCEDURES, information, procedure_asked
+from .grading import OTHER_BODY_CUES, PROCEDURES, information, operator_requests, procedure_asked
 from .kana import KanaReadings
 from .models import Located, Plan
 from .places import PlaceNames
@@ -351,7 +351,10 @@ class SearchIndex:
         if asked <= _WHERE and _CONSULT & set(reading.terms) & best_terms:
             asked = frozenset()
         asks_procedure = bool(asked)
-        other_body = bool(OTHER_BODY_CUES.intersection((*reading.lemmas, *reading.terms)) - best_terms)
+        cues = OTHER_BODY_CUES.intersection((*reading.lemmas, *reading.terms)) | operator_requests(
+            reading.lemmas
+        )
+        other_body = bool(cues - best_terms)
         if evidence < self.tuning.min_evidence:
             grade, reason = Grade.RELATED, Reason.PROCEDURE if asks_procedure else Reason.WEAK_EVIDENCE
         elif other_body:
