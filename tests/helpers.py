@@ -24,7 +24,7 @@ class BotProcess:
     and checks that the process shut down cleanly.
     """
 
-    def __init__(self, env: dict[str, str], log_path: Path, command: str = "run") -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, command: str = "run", *args: str) -> None:
         import os
         import subprocess
         import sys
@@ -33,7 +33,7 @@ class BotProcess:
         self._log = log_path.open("w", encoding="utf-8")
         full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", command], env=full_env, stdout=self._log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "bot", command, *args], env=full_env, stdout=self._log, stderr=subprocess.STDOUT
         )
 
     @property
