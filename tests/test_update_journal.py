@@ -173,7 +173,14 @@ def test_the_journal_keeps_what_handling_needs_and_no_names(tmp_path: Path) -> N
     try:
         assert journal.receive(_from_a_named_resident(1))
         written = journal.path.read_text()
-        for name in ("Hanakoprobe", "Zyxwvutsson", "zq_privacy_probe", "Zq Neighbours", "zq_group", "plan_bot"):
+        for name in (
+            "Hanakoprobe",
+            "Zyxwvutsson",
+            "zq_privacy_probe",
+            "Zq Neighbours",
+            "zq_group",
+            "plan_bot",
+        ):
             assert name not in written
         [kept] = journal.pending
         update = Update.de_json(kept, Bot("123:ABC"))  # read back as the replay does
@@ -192,7 +199,9 @@ def test_handled_updates_leave_the_disk_within_a_few_hundred_lines(tmp_path: Pat
     journal = UpdateJournal(tmp_path)
     try:
         for update_id in range(1, 601):
-            journal.receive({"update_id": update_id, "message": {"message_id": 1, "date": 0, "text": f"q{update_id}"}})
+            journal.receive(
+                {"update_id": update_id, "message": {"message_id": 1, "date": 0, "text": f"q{update_id}"}}
+            )
             journal.done(update_id)
         written = journal.path.read_text()
         assert '"q1"' not in written and '"q300"' not in written  # handled long ago: gone

@@ -876,7 +876,11 @@ class BotApiServer:
     ) -> int:
         """A resident writes ``text``; each ``/command`` in it gets a bot_command entity."""
         self.add_user(
-            user_id, first_name=first_name, last_name=last_name, username=username, language_code=language_code
+            user_id,
+            first_name=first_name,
+            last_name=last_name,
+            username=username,
+            language_code=language_code,
         )
         entities = [
             {"type": "bot_command", "offset": utf16_len(text[: m.start()]), "length": utf16_len(m[0])}
