@@ -30,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    make_url,
     text,
 )
 from sqlalchemy.engine import Engine
@@ -315,7 +316,7 @@ def _private_file(path: Path) -> None:
     same mode); a file left readable by an earlier release is tightened.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if file.exists() and file.stat().st_mode & 0o077:
             file.chmod(0o600)
@@ -324,7 +325,7 @@ def _private_file(path: Path) -> None:
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite files get WAL and a busy timeout so bots and staff share them."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = make_url(url).database
         if path and path != ":memory:":
             _private_file(Path(path))
         engine = create_engine(url, connect_args={"timeout": 5})
