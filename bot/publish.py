@@ -6,9 +6,9 @@ activated, and running bots switch within seconds. Every step is audited. Export
 writes a version's files exactly as stored, so `reindex --plan-dir` on them finds
 the same digest and the repository's plan_data/ can be kept in step.
 
-What each version changed is computed once per process and kept: versions never
-change once stored, so a pair of ids names its diff for good, and the versions
-page does not rebuild two bundles per version on every view.
+What each version changed is computed once per process and kept: stored content
+never changes, so the digests of two versions name their diff for good, and the
+versions page does not rebuild two bundles per version on every view.
 """
 
 from __future__ import annotations

@@ -148,7 +148,7 @@ def _reindex(
             if label:
                 existing.label = label
             return ReindexOutcome(
-                bundle, changes, existing.id, False, True, first=first, base_digest=base_digest
+                bundle, changes, existing.id, False, reactivated=True, first=first, base_digest=base_digest
             )
         version = _store_active(session, bundle, label or f"reindex {utcnow():%Y-%m-%d %H:%M}", author)
         return ReindexOutcome(bundle, changes, version.id, False, first=first, base_digest=base_digest)
