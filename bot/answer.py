@@ -239,6 +239,10 @@ _TEXT: dict[str, dict[Language, str]] = {
         Language.JA: "知りたいことを文字で送ってください（例：「保育園が足りない」）。",
         Language.EN: "Please type what you would like to know (e.g. “daycare”).",
     },
+    "too_long": {
+        Language.JA: "質問が長すぎます。{limit}文字までにして、もう一度送ってください。",
+        Language.EN: "That question is too long. Please send it again in {limit} characters or fewer.",
+    },
     "unknown_command": {
         Language.JA: "そのコマンドはありません。/help で使い方をご覧ください。",
         Language.EN: "There is no such command. See /help.",

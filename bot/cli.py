@@ -177,13 +177,19 @@ def evaluate(file: Path, verbose: bool, as_json: bool, plan_dir: Path | None) ->
     click.echo("\n".join(report.lines(verbose=verbose)))
 
 
-def _staff_context() -> tuple[sessionmaker[Session], Plan]:
-    """A database session factory and the active plan, for staff commands."""
+def _open_sessions() -> sessionmaker[Session]:
+    """A session factory for the configured database, migrated when it is the embedded one."""
     from .store import open_database
-    from .versions import ActivePlan, ensure_initial_version
 
     settings = Settings.from_env()
-    sessions = open_database(settings.database_url, migrate=settings.embedded_database)
+    return open_database(settings.database_url, migrate=settings.embedded_database)
+
+
+def _staff_context() -> tuple[sessionmaker[Session], Plan]:
+    """A database session factory and the active plan, for staff commands."""
+    from .versions import ActivePlan, ensure_initial_version
+
+    sessions = _open_sessions()
     try:
         ensure_initial_version(sessions)
         plan = ActivePlan.from_database(sessions).bundle.plan
@@ -381,7 +387,7 @@ def reindex_command(
     from .publish import rollback
     from .versions import reindex
 
-    sessions, _plan = _staff_context()
+    sessions = _open_sessions()  # on a new database these sources, not the bundled ones, become version 1
     if activate_id is not None:
         try:
             version = rollback(sessions, activate_id, actor)
@@ -408,7 +414,10 @@ def reindex_command(
     if outcome.identical:
         click.echo("no changes: the plan data is identical to the active version; nothing stored")
         return
-    click.echo(f"{len(outcome.changes)} change(s) against the active version:")
+    if outcome.first:
+        click.echo("no plan version is active yet: nothing to compare with")
+    else:
+        click.echo(f"{len(outcome.changes)} change(s) against the active version:")
     for change in outcome.changes:
         click.echo(f"  {change}")
     if outcome.version_id is None:

@@ -251,9 +251,12 @@ def respond(bundle: PlanBundle, turn: Turn, context: Context | None) -> Outcome:
     turning = _Turning(bundle, turn, context)
     if turn.action is not None:
         return _act(turning, turn.action)
-    text = turn.text.strip()[:MAX_QUESTION_CHARS]
+    text = turn.text.strip()
     if not text:
         return Outcome(Reply(turning.language, lead=(Line(Style.LEAD, say(turning.language, "empty")),)))
+    if len(text) > MAX_QUESTION_CHARS:  # every channel's one limit, said as it is
+        limit = say(turning.language, "too_long", limit=str(MAX_QUESTION_CHARS))
+        return Outcome(Reply(turning.language, lead=(Line(Style.LEAD, limit),)))
     if text.startswith("/"):
         return _command(turning, text)
     intent = classify(text)

@@ -51,7 +51,7 @@ from .drafts import (
 from .errors import CurationError, EditError, UnknownVersionError
 from .filters import MAX_NUMBER
 from .preview import preview
-from .publish import bundled_matches, publish, rollback, version_changes
+from .publish import bundled_matches, changes_by_version, publish, rollback
 from .quality import quality_by_version
 from .reports import LOCAL_TZ, ExchangeRow, RankedMeasure, find_exchange, parse_time
 from .roles import EDITOR, editors_only
@@ -352,7 +352,7 @@ class CurationPages(StaffPages):
     def versions(self, visit: Visit) -> Response:
         with self.service.sessions() as session:
             versions = list_versions(session)
-            changes = {v.id: version_changes(session, v.id) for v in versions}
+            changes = changes_by_version(session)
         active = next((v for v in versions if v.active), None)
         in_step = active is None or bundled_matches(self.bundle)
         return self.render(

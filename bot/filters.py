@@ -34,7 +34,6 @@ FILTER_KEYS = (
     "sort",
     "channel",
 )
-DATE_KEYS = ("period", "since", "until")
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,17 @@ takes: the candidate is validated, stored with a label and its author, and
 activated, and running bots switch within seconds. Every step is audited. Export
 writes a version's files exactly as stored, so `reindex --plan-dir` on them finds
 the same digest and the repository's plan_data/ can be kept in step.
+
+What each version changed is computed once per process and kept: stored content
+never changes, so the digests of two versions name their diff for good, and the
+versions page does not rebuild two bundles per version on every view.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from sqlalchemy import select
@@ -29,6 +35,7 @@ __all__ = [
     "Published",
     "active_bundle",
     "bundled_matches",
+    "changes_by_version",
     "export_version",
     "publish",
     "rollback",
@@ -58,6 +65,8 @@ def publish(sessions: sessionmaker[Session], staff_name: str, label: str) -> Pub
     draft = build_candidate(active_bundle(sessions), edits)
     label = label.strip() or f"公開 {utcnow():%Y-%m-%d %H:%M}"
     outcome = reindex(sessions, dict(draft.candidate.sources), label=label, dry_run=False, author=staff_name)
+    if outcome.base_digest is not None:
+        _keep((outcome.base_digest, outcome.bundle.digest), outcome.changes)
     with sessions() as session, session.begin():
         version_id = outcome.version_id or _active_id(session)
         mark_published(session, [stored.id for stored in edits], version_id)
@@ -137,21 +146,66 @@ def bundled_matches(active: PlanBundle, directory: Path | None = None) -> bool:
 
 
 def version_changes(session: Session, version_id: int) -> list[Change] | None:
-    """What version `version_id` changed against the version stored before it (the versions page's diff).
+    """What version `version_id` changed against the version stored before it.
 
     Empty for the first version; None when this release cannot read either of them.
     UnknownVersionError for an unknown version.
     """
-    version = session.get(PlanVersion, version_id)
+    version = session.scalar(select(PlanVersion.digest).where(PlanVersion.id == version_id))
     if version is None:
         raise UnknownVersionError(f"no plan version {version_id}")
     previous = session.scalar(
-        select(PlanVersion).where(PlanVersion.id < version_id).order_by(PlanVersion.id.desc()).limit(1)
+        select(PlanVersion.digest).where(PlanVersion.id < version_id).order_by(PlanVersion.id.desc()).limit(1)
     )
-    if previous is None:
-        return []
+    return [] if previous is None else _changes(session, previous, version)
+
+
+def changes_by_version(session: Session) -> dict[int, list[Change] | None]:
+    """`version_changes` of every version (the versions page): bundles are built only for a pair
+    of versions this process has not diffed yet."""
+    rows = session.execute(select(PlanVersion.id, PlanVersion.digest).order_by(PlanVersion.id)).all()
+    found: dict[int, list[Change] | None] = {rows[0].id: []} if rows else {}
+    for previous, version in pairwise(rows):
+        found[version.id] = _changes(session, previous.digest, version.digest)
+    return found
+
+
+# Diffs by the digests of the two versions: stored content never changes, so a pair names its
+# diff for good (whatever database the versions come from).
+_DIFFS_KEPT = 1000  # a city publishes a few versions a month
+_diffs: dict[tuple[str, str], tuple[Change, ...] | None] = {}
+_diffs_lock = threading.Lock()
+
+
+def _keep(pair: tuple[str, str], changes: list[Change] | tuple[Change, ...] | None) -> None:
+    with _diffs_lock:
+        _diffs[pair] = None if changes is None else tuple(changes)
+        while len(_diffs) > _DIFFS_KEPT:
+            del _diffs[next(iter(_diffs))]
+
+
+def _changes(session: Session, old_digest: str, new_digest: str) -> list[Change] | None:
+    """The diff between two stored versions, built the first time this process meets the pair."""
+    pair = (old_digest, new_digest)
+    with _diffs_lock:
+        known = pair in _diffs
+        changes = _diffs.get(pair)
+    if not known:
+        changes = _diff(_sources(session, old_digest), _sources(session, new_digest))
+        _keep(pair, changes)
+    return None if changes is None else list(changes)
+
+
+def _sources(session: Session, version_digest: str) -> dict[str, str]:
+    return dict(
+        session.scalars(select(PlanVersion.sources).where(PlanVersion.digest == version_digest)).one()
+    )
+
+
+def _diff(old_sources: dict[str, str], new_sources: dict[str, str]) -> tuple[Change, ...] | None:
+    """None when this release cannot read either version."""
     try:
-        old, new = build_bundle(previous.sources), build_bundle(version.sources)
+        old, new = build_bundle(old_sources), build_bundle(new_sources)
     except PlanDataError:
         return None
-    return diff_plans(old.plan, old.thesaurus, new.plan, new.thesaurus)
+    return tuple(diff_plans(old.plan, old.thesaurus, new.plan, new.thesaurus))

@@ -1,14 +1,14 @@
-"""The answering service every channel shares: search the active plan, then log the exchange.
+"""What every channel shares in one process: the active plan, the database and the answer log.
 
-Channels (console, Telegram, web) call `answer()` and `record()`, and show the
-reply. `record()` only appends to a local journal (see `answer_log`), so logging
-never delays what the resident sees; Telegram records before replying, so that a
-reply a resident saw is never missing from the log, even if the process is killed.
+Channels (console, Telegram, web) answer through `bot.conversation`, which searches
+`bundle` and hands each exchange to `log`. The log only appends to a local journal
+(see `answer_log`), so logging never delays what the resident sees; Telegram
+records before replying, so that a reply a resident saw is never missing from the
+log, even if the process is killed.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from index import Hit, PlanBundle, SearchResult
 
-from .answer_log import AnswerLog, ExchangeRecord, FeedbackRecord, HitRecord, new_uid
+from .answer_log import AnswerLog, ExchangeRecord, FeedbackRecord, HitRecord
 from .config import Settings
 from .health import DatabaseHealth
 from .store import open_database, pseudonym, utcnow
@@ -25,8 +25,9 @@ from .versions import ActivePlan
 __all__ = ["Answered", "PlanService"]
 
 
-# A question longer than this is answered from its beginning (and stored so):
-# nobody's question about the plan needs more, and it bounds the work per message.
+# A longer question is not searched: every channel asks for it again within the limit
+# (the web page's box stops there). Nobody's question about the plan needs more, and it
+# bounds the work per message.
 MAX_QUESTION_CHARS = 1000
 # The search's candidates logged for a related or declined question: enough to resolve it from.
 LOGGED_CANDIDATES = 5
@@ -101,23 +102,6 @@ class PlanService:
 
     def user_key(self, channel: str, user_id: object) -> str:
         return pseudonym(self.settings.log_salt, channel, user_id)
-
-    def answer(self, channel: str, user_id: object, question: str, *, uid: str | None = None) -> Answered:
-        """Search the active plan version (one whole bundle, whatever reindexing happens meanwhile).
-
-        `uid` names the exchange when the channel can handle one message twice (Telegram after
-        a crash), so that the answer log keeps it once.
-        """
-        started = time.perf_counter()
-        bundle = self.active.bundle
-        result = bundle.index.search(question[:MAX_QUESTION_CHARS])
-        latency_ms = (time.perf_counter() - started) * 1000
-        return Answered(
-            uid or new_uid(), channel, self.user_key(channel, user_id), result, bundle, latency_ms
-        )
-
-    def record(self, answered: Answered) -> None:
-        self.log.record(answered.log_record())
 
     def record_feedback(self, channel: str, user_id: object, exchange_uid: str, helpful: bool) -> None:
         key = self.user_key(channel, user_id)

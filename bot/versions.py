@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from index import PlanBundle, PlanDataError, build_bundle, bundled_plan_dir, read_sources
 from index.diff import Change, diff_plans
@@ -52,6 +52,8 @@ class ReindexOutcome:
     version_id: int | None  # None: identical content or a dry run
     identical: bool
     reactivated: bool = False  # the content of an earlier version, which is active again
+    first: bool = False  # no version was active: nothing to compare with, stored as it is
+    base_digest: str | None = None  # the version `changes` are against (None: none this release reads)
 
 
 def active_version(session: Session) -> PlanVersion | None:
@@ -77,8 +79,10 @@ def _store_active(session: Session, bundle: PlanBundle, label: str, author: str 
 def ensure_initial_version(sessions: sessionmaker[Session]) -> None:
     """On a new database, the bundled plan_data/ becomes version 1, active.
 
-    Several processes may start on one new database at once; the losers of that
-    race find the version the winner stored.
+    For processes that answer or show the plan; `reindex` does not call it, so on a
+    new database it stores its own sources with its own label rather than finding
+    them already stored as "bundled". Several processes may start on one new
+    database at once; the losers of that race find the version the winner stored.
     """
     with sessions() as session:
         if session.scalar(select(PlanVersion.id).limit(1)) is not None:
@@ -133,21 +137,27 @@ def _reindex(
             if current is not None
             else []
         )
+        first = active is None
+        base_digest = current.digest if current is not None else None
         if dry_run:
-            return ReindexOutcome(bundle, changes, None, False)
+            return ReindexOutcome(bundle, changes, None, False, first=first, base_digest=base_digest)
         existing = session.scalar(select(PlanVersion).where(PlanVersion.digest == bundle.digest))
         if existing is not None:  # content of an older version: reactivate it rather than copy it
             session.execute(update(PlanVersion).values(active=False))
             existing.active, existing.activated_at = True, utcnow()
             if label:
                 existing.label = label
-            return ReindexOutcome(bundle, changes, existing.id, False, reactivated=True)
+            return ReindexOutcome(
+                bundle, changes, existing.id, False, reactivated=True, first=first, base_digest=base_digest
+            )
         version = _store_active(session, bundle, label or f"reindex {utcnow():%Y-%m-%d %H:%M}", author)
-        return ReindexOutcome(bundle, changes, version.id, False)
+        return ReindexOutcome(bundle, changes, version.id, False, first=first, base_digest=base_digest)
 
 
 def list_versions(session: Session) -> list[PlanVersion]:
-    return list(session.scalars(select(PlanVersion).order_by(PlanVersion.id.desc())))
+    """Every version, newest first, without its files (read from the database only when used)."""
+    query = select(PlanVersion).options(defer(PlanVersion.sources)).order_by(PlanVersion.id.desc())
+    return list(session.scalars(query))
 
 
 def activate(sessions: sessionmaker[Session], version_id: int) -> PlanVersion:

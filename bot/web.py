@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from telegram import Update
 from telegram.ext import Application
@@ -26,7 +26,7 @@ from telegram.ext import Application
 from .errors import ConfigError
 from .service import PlanService
 from .telegram import build_application, start_services, stop_services
-from .web_edge import SecurityHeaders
+from .web_edge import SecurityHeaders, health_route
 from .webchat import chat_routes
 
 __all__ = ["create_app", "webhook_path", "webhook_secret"]
@@ -64,18 +64,6 @@ def create_app(service: PlanService, *, application: Application | None = None) 
         await bot_app.update_queue.put(update)
         return Response(status_code=200)
 
-    async def healthz(_request: Request) -> JSONResponse:
-        # Still 200 when degraded: the process answers residents; restarting it would not help.
-        available = service.health.available
-        return JSONResponse(
-            {
-                "status": "ok" if available else "degraded",
-                "plan_version": service.active.version_id,
-                "database": "ok" if available else "unavailable",
-                "unwritten_exchanges": service.log.spooled,
-            }
-        )
-
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         async with bot_app:
@@ -93,7 +81,7 @@ def create_app(service: PlanService, *, application: Application | None = None) 
         service.close()
 
     routes: list[BaseRoute] = [
-        Route("/healthz", healthz),
+        health_route(service),
         Route(webhook_path(token), telegram_webhook, methods=["POST"]),
         *_staff_routes(service),
         *chat_routes(service),  # last: the chat answers every path the others leave (/, /chat/, /api/chat)

@@ -1,4 +1,5 @@
-"""What the web app believes about where a request came from, and the headers on every response.
+"""What the web app believes about where a request came from, the headers on every response,
+and `/healthz`, which both web processes (`serve` and `web`) answer the same way.
 
 Behind a reverse proxy every request comes from the proxy; only proxies named in
 TRUSTED_PROXIES may say who the client was (X-Forwarded-For) and whether the browser
@@ -10,12 +11,19 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .config import ProxyNetwork
 
-__all__ = ["SECURITY_HEADERS", "SecurityHeaders", "client_address", "is_https"]
+if TYPE_CHECKING:
+    from .service import PlanService
+
+__all__ = ["SECURITY_HEADERS", "SecurityHeaders", "client_address", "health_route", "is_https"]
 
 SECURITY_HEADERS = {
     # No scripts at all; styles only from our own static file; charts are inline SVG.
@@ -117,3 +125,21 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_hardened)
+
+
+def health_route(service: PlanService) -> Route:
+    """`GET /healthz`: the plan version answering, and whether the database is reachable."""
+
+    async def healthz(_request: Request) -> JSONResponse:
+        # Still 200 when degraded: the process answers residents; restarting it would not help.
+        available = service.health.available
+        return JSONResponse(
+            {
+                "status": "ok" if available else "degraded",
+                "plan_version": service.active.version_id,
+                "database": "ok" if available else "unavailable",
+                "unwritten_exchanges": service.log.spooled,
+            }
+        )
+
+    return Route("/healthz", healthz)

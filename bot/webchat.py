@@ -42,7 +42,7 @@ from .callback_data import ChapterMenu, FeedbackPress, encode, parse
 from .chat_guard import ChatLimiter, ChatLimits, cross_site
 from .conversation import Conversation, Reply, Turn
 from .service import MAX_QUESTION_CHARS, PlanService
-from .web_edge import SecurityHeaders, client_address
+from .web_edge import SecurityHeaders, client_address, health_route
 
 __all__ = ["chat_routes", "create_web_app", "negotiate_language", "reply_json"]
 
@@ -64,7 +64,7 @@ TEXTS: dict[Language, dict[str, str]] = {
         "log": "会話",
         "label": "質問",
         "placeholder": "例：保育園が足りない",
-        "hint": "1000文字まで。",
+        "hint": f"{MAX_QUESTION_CHARS}文字まで。",
         "enter": "Enterで送信、Shift+Enterで改行。",
         "send": "送信",
         "you": "あなた",
@@ -79,7 +79,7 @@ TEXTS: dict[Language, dict[str, str]] = {
         "empty": say(Language.JA, "empty"),
         "limited": "短い時間にたくさんの質問が届いたため、少しお休みしています。"
         "{seconds}秒ほどしてから、もう一度お試しください。",
-        "too_long": "送られた内容が長すぎます。質問は1000文字までで送ってください。",
+        "too_long": say(Language.JA, "too_long", limit=str(MAX_QUESTION_CHARS)),
         "cross_site": "このページからは送信できません。朝霞市のサイトのチャットからお試しください。",
         "bad_request": "送られた内容を読み取れませんでした。もう一度お試しください。",
         "error": say(Language.JA, "apology"),
@@ -98,7 +98,7 @@ TEXTS: dict[Language, dict[str, str]] = {
         "log": "Conversation",
         "label": "Your question",
         "placeholder": "e.g. not enough daycare",
-        "hint": "Up to 1000 characters.",
+        "hint": f"Up to {MAX_QUESTION_CHARS} characters.",
         "enter": "Enter sends, Shift+Enter starts a new line.",
         "send": "Send",
         "you": "You",
@@ -113,7 +113,7 @@ TEXTS: dict[Language, dict[str, str]] = {
         "empty": say(Language.EN, "empty"),
         "limited": "Many messages arrived in a short time, so the chat is taking a short break."
         " Please try again in about {seconds} seconds.",
-        "too_long": "That was too long. Please keep questions to 1000 characters.",
+        "too_long": say(Language.EN, "too_long", limit=str(MAX_QUESTION_CHARS)),
         "cross_site": "Messages cannot be sent from this page. Please use the chat on Asaka City's website.",
         "bad_request": "The message could not be read. Please try again.",
         "error": say(Language.EN, "apology"),
@@ -446,7 +446,7 @@ class ChatPages:
         language = self.language(request, form.get("lang"))
         embed = form.get("embed") == "1"
         conversation = _conversation(form.get("conversation"))
-        said = str(form.get("message") or "").strip()[:MAX_QUESTION_CHARS]
+        said = str(form.get("message") or "").strip()
         try:
             if failed is not None:
                 raise failed
@@ -510,7 +510,7 @@ def _fields(data: Mapping[str, object]) -> tuple[str, str, str]:
     message = message.strip()
     if not message and not action:
         raise ChatError(400, "empty")
-    return message[:MAX_QUESTION_CHARS], action[:64], _conversation(data.get("conversation"))
+    return message, action[:64], _conversation(data.get("conversation"))
 
 
 async def _body(request: Request) -> bytes:
@@ -577,6 +577,10 @@ def create_web_app(service: PlanService, *, limits: ChatLimits | None = None) ->
         yield
         service.close()
 
-    routes = [Mount(STAFF_PREFIX, app=create_dashboard(service)), *chat_routes(service, limits=limits)]
+    routes = [
+        health_route(service),
+        Mount(STAFF_PREFIX, app=create_dashboard(service)),
+        *chat_routes(service, limits=limits),  # last: the chat answers every path the others leave
+    ]
     headers = Middleware(SecurityHeaders, trusted_proxies=service.settings.trusted_proxies)
     return Starlette(routes=routes, lifespan=lifespan, middleware=[headers])

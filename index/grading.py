@@ -16,7 +16,7 @@ import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["OTHER_BODY_CUES", "PROCEDURES", "information", "procedure_asked"]
+__all__ = ["OTHER_BODY_CUES", "PROCEDURES", "information", "operator_requests", "procedure_asked"]
 
 # When, where, how much (in Japanese and English), and the words after them that make them no question:
 # いつも (always), いつか (some day), いつの間に (before one knew), どこも (everywhere),
@@ -48,12 +48,48 @@ _ASKING = frozenset("教える 知る 方法 仕方 やり方 分かる how".spl
 # How much or how many, and what time, asked in English.
 _ENGLISH_AMOUNTS = (("how", "much"), ("how", "many"), ("how", "long"), ("what", "time"))
 # Organisations whose services the city's plan does not run: the national and
-# prefectural governments and their offices, railways and other companies.
+# prefectural governments and their offices, railways and other companies (and see
+# operator_requests: a railway's trains as the object of a request).
 OTHER_BODY_CUES = frozenset(
     "国 県 埼玉県 県立 県営 国立 国営 国税 税務署 消費税 所得税 年金事務所 ハローワーク 警察署 郵便局 "
     "銀行 鉄道 鉄道会社 jr 東武 東上線 武蔵野線 電力会社 携帯会社 確定申告 年末調整 パスポート 大使館 入管 "
     "national prefecture prefectural embassy immigration passport bank railway tobu".split()
 )
+
+
+# A railway's or a bus company's own service: trains, their timetable, company-run buses. The
+# city runs a community bus, so バス alone is not here. Lemmas, or two lemmas written together
+# (路線バス is read 路線 + バス).
+_OPERATOR_SERVICES = frozenset(
+    "電車 列車 終電 始発 急行 快速 特急 準急 各駅停車 ダイヤ 路線バス バス会社 東武バス 西武バス "
+    "国際興業".split()
+)
+# Verbs that ask an operator to change its service (伸ばす is how 延ばす is read).
+_SERVICE_CHANGES = frozenset(
+    "増やす 減らす 伸ばす 延ばす 延長 止める 停める 停車 増便 増発 走らせる 早める 遅らせる 残す 廃止".split()
+)
+# Where an object phrase ends before its verb: で (電車で通勤), ので (read の + だ), から, a verb.
+_PHRASE_ENDS = frozenset("で だ から ため けど けれど 為る て 、 。".split())
+_OBJECT_SPAN = 6  # lemmas from the service word to its verb (急行 を 朝霞 駅 に も 止める)
+
+
+def operator_requests(lemmas: Sequence[str]) -> frozenset[str]:
+    """The railway or bus-company services a question asks to change: a service word that is the
+    object of a verb of changing (「電車の本数を増やして」, 「急行を朝霞駅にも止めて」), not one
+    that only sets the scene (「電車で通勤するので保育園を増やして」)."""
+    found: set[str] = set()
+    pairs = [*("".join(pair) for pair in itertools.pairwise(lemmas)), ""]
+    for start, (lemma, pair) in enumerate(zip(lemmas, pairs, strict=True)):
+        service = pair if pair in _OPERATOR_SERVICES else lemma if lemma in _OPERATOR_SERVICES else None
+        if service is None:
+            continue
+        for following in lemmas[start + 1 : start + 1 + _OBJECT_SPAN]:
+            if following in _SERVICE_CHANGES:
+                found.add(service)
+                break
+            if following in _PHRASE_ENDS:
+                break
+    return frozenset(found)
 
 
 def procedure_asked(lemmas: Sequence[str], text: str) -> frozenset[str]:

@@ -181,17 +181,6 @@ class Located:
             )
         )
 
-    @property
-    def citation_en(self) -> str:
-        """The citation with English titles where translated, e.g. Chapter 2: … › 2 … › (4) …"""
-        return SEPARATOR.join(
-            (
-                self.chapter.label_en,
-                f"{self.measure.number} {self.measure.title_en or self.measure.title}",
-                f"({self.middle.number}) {self.middle.title_en or self.middle.title}",
-            )
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Plan:

@@ -21,16 +21,16 @@ from typing import NamedTuple
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from .grading import OTHER_BODY_CUES, PROCEDURES, information, procedure_asked
+from .grading import OTHER_BODY_CUES, PROCEDURES, information, operator_requests, procedure_asked
 from .kana import KanaReadings
 from .models import Located, Plan
 from .places import PlaceNames
 from .results import Field, Grade, Hit, Match, Reason, SearchResult
 from .synonyms import SynonymIndex, compile_thesaurus
 from .thesaurus import Thesaurus
-from .tokenizer import Reading, Respeller, Token, analyse, normalize, read, terms, tokenize
+from .tokenizer import Reading, Respeller, analyse, normalize, read, terms, tokenize
 
-__all__ = ["FieldedBM25", "LuceneBM25", "SearchIndex", "Tuning"]
+__all__ = ["FieldedBM25", "LuceneBM25", "Query", "SearchIndex", "Tuning"]
 
 
 class LuceneBM25(BM25Okapi):
@@ -161,10 +161,12 @@ def _subsumed(match: Match, matches: Iterable[Match]) -> bool:
     )
 
 
-class _Query(NamedTuple):
-    """A question's weighted terms, and for each term the words that brought it in:
-    (the question's word as written, the plan word it stands for, or "" for the term itself)."""
+class Query(NamedTuple):
+    """A question as `search` ranks it: how it was read, its weighted terms, and for each term the
+    words that brought it in (the question's word as written, the plan word it stands for, or ""
+    for the term itself)."""
 
+    reading: Reading
     weights: dict[str, float]
     origins: dict[str, list[tuple[str, str]]]
 
@@ -228,11 +230,7 @@ class SearchIndex:
                 fields.append((frozenset(terms(measure.title)), Field(chapter, measure)))
         return fields
 
-    def expand(self, question_terms: Iterable[str], text: str) -> dict[str, float]:
-        """Question terms with weight 1, plus the plan words the thesaurus maps them to."""
-        return self._query([Token(term, term, "") for term in question_terms], text).weights
-
-    def _query(self, tokens: Iterable[Token], text: str, spelled: Iterable[tuple[str, str]] = ()) -> _Query:
+    def query(self, question: str) -> Query:
         """The question's terms with weight 1, plus the plan words the thesaurus maps them to.
 
         A plan phrase of n terms shares its weight among them, so one resident word
@@ -240,7 +238,8 @@ class SearchIndex:
         Each term remembers the question's words that brought it in, as the resident
         typed them (kana that was respelled is given back as typed).
         """
-        typed = dict(spelled)
+        reading = read(question, self.respeller, self._places.municipalities)
+        typed = dict(reading.spelled)
 
         def as_typed(word: str) -> str:
             return next((kana for written, kana in typed.items() if word in written), word)
@@ -248,11 +247,11 @@ class SearchIndex:
         weights: dict[str, float] = {}
         origins: dict[str, list[tuple[str, str]]] = {}
         written: dict[str, str] = {}
-        for token in tokens:
+        for token in reading.tokens:
             weights[token.key] = 1.0
             written.setdefault(token.key, token.surface)
             origins.setdefault(token.key, [(as_typed(token.surface), "")])
-        for synonym, literal in self._synonyms.matches(frozenset(weights), text).items():
+        for synonym, literal in self._synonyms.matches(frozenset(weights), reading.text).items():
             question_word = (
                 as_typed(literal)
                 if literal
@@ -262,9 +261,9 @@ class SearchIndex:
             for term in synonym.plan_terms:
                 weights[term] = max(weights.get(term, 0.0), share)
                 origins.setdefault(term, []).append((question_word, synonym.plan_word))
-        return _Query(weights, origins)
+        return Query(reading, weights, origins)
 
-    def _matched(self, query: _Query, chunk: int) -> tuple[Match, ...]:
+    def _matched(self, query: Query, chunk: int) -> tuple[Match, ...]:
         """The question's words that found this chunk, each with the plan's word as the
         chunk writes it (a thesaurus plan phrase when the chunk writes it whole)."""
         written, text = self._written[chunk], self._texts[chunk]
@@ -274,15 +273,7 @@ class SearchIndex:
                 for question_word, plan_phrase in query.origins.get(term, ()):
                     plan_word = plan_phrase if plan_phrase and plan_phrase in text else written[term]
                     found[Match(question_word, plan_word)] = None
-        # 介護保険 says all that 介護 and 保険 would.
-        return tuple(
-            m
-            for m in found
-            if not any(
-                o.question_word == m.question_word and m.plan_word in o.plan_word != m.plan_word
-                for o in found
-            )
-        )
+        return tuple(match for match in found if not _subsumed(match, found))
 
     @property
     def respeller(self) -> Respeller:
@@ -327,13 +318,13 @@ class SearchIndex:
 
     def search(self, question: str, limit: int = 5) -> SearchResult:
         """The measures found for `question`, best first, and how far they answer it."""
-        reading = read(question, self.respeller, self._places.municipalities)
+        query = self.query(question)
+        reading = query.reading
         field = self._field(reading, question)
         if field is not None:
-            return self._field_result(question, reading, field, limit)
+            return self._field_result(question, query, field, limit)
         if not reading.terms:
             return SearchResult(question=question, grade=Grade.NONE, reason=Reason.NO_TERMS)
-        query = self._query(reading.tokens, reading.text, reading.spelled)
         scores = self._ranked(query.weights)
         order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] > 0][:limit]
         found = tuple(
@@ -360,7 +351,10 @@ class SearchIndex:
         if asked <= _WHERE and _CONSULT & set(reading.terms) & best_terms:
             asked = frozenset()
         asks_procedure = bool(asked)
-        other_body = bool(OTHER_BODY_CUES.intersection((*reading.lemmas, *reading.terms)) - best_terms)
+        cues = OTHER_BODY_CUES.intersection((*reading.lemmas, *reading.terms)) | operator_requests(
+            reading.lemmas
+        )
+        other_body = bool(cues - best_terms)
         if evidence < self.tuning.min_evidence:
             grade, reason = Grade.RELATED, Reason.PROCEDURE if asks_procedure else Reason.WEAK_EVIDENCE
         elif other_body:
@@ -379,13 +373,12 @@ class SearchIndex:
             asks_procedure=asks_procedure,
         )
 
-    def _field_result(self, question: str, reading: Reading, field: Field, limit: int) -> SearchResult:
+    def _field_result(self, question: str, query: Query, field: Field, limit: int) -> SearchResult:
         members = [
             i
             for i, c in enumerate(self.chunks)
             if c.chapter is field.chapter and (field.measure is None or c.measure is field.measure)
         ]
-        query = self._query(reading.tokens, reading.text, reading.spelled)
         scores = self._ranked(query.weights)
         members.sort(key=lambda i: -scores[i])
         hits = tuple(

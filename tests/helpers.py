@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, NamedTuple
 from bot.config import Settings
 
 if TYPE_CHECKING:
+    from bot.answer_log import ExchangeRecord
+    from bot.service import PlanService
     from tests.botapi import BotApiServer
 
 
@@ -18,6 +20,21 @@ def make_settings(data_dir: Path, **overrides: str) -> Settings:
     """Settings as the environment would give them, on a private data folder."""
     env = {"PLANBOT_DATA_DIR": str(data_dir), "LOG_SALT": TEST_SALT, **overrides}
     return Settings.from_env(env)
+
+
+def converse(
+    service: PlanService, channel: str, user_id: object, text: str, *, log: bool = True
+) -> ExchangeRecord:
+    """A resident's message through the channels' own path (`bot.conversation`); the exchange
+    it logs, handed to the answer log unless `log` is False."""
+    from bot.conversation import Conversation, Turn
+
+    conversation = Conversation(service)
+    reply = conversation.reply(Turn(channel, service.user_key(channel, user_id), text=text))
+    assert reply.exchange is not None, text
+    if log:
+        conversation.record(reply)
+    return reply.exchange
 
 
 class BotProcess:

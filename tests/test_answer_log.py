@@ -33,15 +33,13 @@ from bot.store import (
     upgrade,
     utcnow,
 )
-from tests.helpers import make_settings
+from tests.helpers import converse, make_settings
 
 QUESTIONS = ["保育園が足りない", "空き家", "今日の天気は？", "ゴミの分別どうなるの？", "バス少なすぎ"]
 
 
 def _ask(service: PlanService, user_id: int, question: str) -> str:
-    answered = service.answer("telegram", user_id, question)
-    service.record(answered)
-    return answered.uid
+    return converse(service, "telegram", user_id, question).uid
 
 
 def _count(service: PlanService, model: type[Base] = Exchange) -> int:
@@ -266,10 +264,9 @@ def test_postgres_killed_mid_run_loses_nothing(pg_settings: Settings) -> None:
         try:
             during = []
             for n in range(6):
-                answered = service.answer("telegram", n, QUESTIONS[n % 5])
-                assert answered.result.question  # residents still get their answer
-                service.record(answered)
-                during.append(answered.uid)
+                exchange = converse(service, "telegram", n, QUESTIONS[n % 5])
+                assert exchange.question  # residents still get their answer
+                during.append(exchange.uid)
             assert not service.log.flush(timeout=3)
             assert service.log.spooled == 6
         finally:
@@ -370,7 +367,7 @@ def test_an_entry_the_database_refuses_is_kept_aside_and_the_rest_go_on(settings
     service = PlanService.start(settings)
     try:
         good_before = _ask(service, 1, "空き家")
-        bad = service.answer("telegram", 2, "保育園が足りない").log_record()
+        bad = converse(service, "telegram", 2, "保育園が足りない", log=False)
         # A naive timestamp is refused by the model for good (not a passing outage).
         service.log.record(replace(bad, created_at=bad.created_at.replace(tzinfo=None)))
         good_after = _ask(service, 3, "空き家")

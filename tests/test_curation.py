@@ -32,17 +32,17 @@ from bot.service import PlanService
 from bot.staff_auth import add_staff, find_staff
 from bot.store import Exchange, StaffUser, alembic_config, make_engine, make_sessionmaker, upgrade
 from index.evaluate import read_questions
+from tests.helpers import converse
 
 PASSWORD = "correct horse battery"
 
 
 def ask(service: PlanService, question: str, *, user: int = 1) -> int:
     """A question through the real answer path; the logged exchange's id."""
-    answered = service.answer("console", user, question)
-    service.record(answered)
+    exchange = converse(service, "console", user, question)
     assert service.log.flush()
     with service.sessions() as session:
-        exchange_id = session.scalar(select(Exchange.id).where(Exchange.uid == answered.uid))
+        exchange_id = session.scalar(select(Exchange.id).where(Exchange.uid == exchange.uid))
     assert exchange_id is not None
     return exchange_id
 

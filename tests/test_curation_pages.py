@@ -77,14 +77,14 @@ def test_the_loop_through_the_forms(service: PlanService, editor: TestClient, gr
     preview = editor.get("/staff/preview").text
     assert "正答率が下がるところはありません" in preview and "改善" in preview
     assert _post(editor, "/staff/publish", {"label": "緑"}).status_code == 303
-    assert service.answer("console", 1, GREEN).result.hits[0].id == "4-1-2"
+    assert service.bundle.index.search(GREEN).hits[0].id == "4-1-2"
     versions = editor.get("/staff/versions").text
     assert "第2版" in versions and "緑" in versions and "versions export 2 plan_data" in versions
     assert editor.get("/staff/versions/1/activate").status_code == 200
     refused = _post(editor, "/staff/versions/1/activate", {})
     assert refused.status_code == 400  # not confirmed: nothing changes
     assert _post(editor, "/staff/versions/1/activate", {"confirm": "1"}).status_code == 303
-    assert not service.answer("console", 1, GREEN).result.answered
+    assert not service.bundle.index.search(GREEN).answered
     audit = editor.get("/staff/audit?action=rollback").text
     assert "version 1" in audit and STAFF in audit
 
@@ -187,6 +187,44 @@ def test_a_whole_word_group_is_resolved_from_the_inbox(service: PlanService, edi
     resolved = _post(editor, "/staff/resolve", {"id": [str(i) for i in ids], "verdict": "out_of_scope"})
     assert resolved.status_code == 303 and resolved.headers["location"] == "/staff/inbox"
     assert "ラーメン" not in editor.get("/staff/inbox").text.split("最近対応した質問")[0]
+
+
+def test_the_versions_page_builds_each_versions_diff_once(
+    service: PlanService, editor: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stored versions never change: a page view builds bundles only for a pair this process has not
+    diffed yet (publishing diffs its own pair), so viewing the page again builds none."""
+    import bot.publish
+    from bot.drafts import Edit, add_edit
+    from bot.publish import publish
+    from bot.versions import active_version, reindex
+
+    for n in (1, 2, 3):
+        with service.sessions() as session, session.begin():
+            add_edit(session, service.bundle, Edit("synonym_add", "低炭素", f"版の確認語{n}"), STAFF)
+        publish(service.sessions, STAFF, f"語{n}")
+        service.active.refresh()
+    with service.sessions() as session:  # a reindex from the command line: another process
+        version = active_version(session)
+        assert version is not None
+        sources = dict(version.sources)
+    sources["synonyms.yaml"] = sources["synonyms.yaml"].replace("\n低炭素: [", "\n低炭素: [版の確認語4, ", 1)
+    assert reindex(service.sessions, sources, label="語4", dry_run=False).version_id == 5
+    real_build = bot.publish.build_bundle
+    builds: list[str] = []
+
+    def counted(sources: dict[str, str]) -> object:
+        builds.append("build")
+        return real_build(sources)
+
+    monkeypatch.setattr(bot.publish, "build_bundle", counted)
+    page = editor.get("/staff/versions")
+    assert page.status_code == 200
+    assert len(builds) == 2  # versions 4 → 5 only
+    assert page.text.count("<li>synonyms  低炭素: ") == 4 and "版の確認語4" in page.text
+    builds.clear()
+    assert editor.get("/staff/versions").text == page.text
+    assert builds == []
 
 
 def _section(page: str, marker: str) -> str:

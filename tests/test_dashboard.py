@@ -26,7 +26,7 @@ from bot.staff_auth import LoginThrottle, hash_password, verify_password
 from bot.staff_cli import dashboard, staff
 from bot.store import Exchange, Export, Feedback, HandledItem, StaffAction, StaffSession, StaffUser, utcnow
 from bot.web import create_app
-from tests.helpers import make_settings
+from tests.helpers import converse, make_settings
 
 STAFF = "tanaka"
 PASSWORD = "correct horse battery"
@@ -53,10 +53,9 @@ def fill(service: PlanService) -> dict[str, str]:
     """Ask each question as a different resident, rate two answers, move two back in time; uid by question."""
     uids = {}
     for user_id, (question, expected) in enumerate(QUESTIONS):
-        answered = service.answer("telegram", user_id, question)
-        assert answered.result.answered == expected, question
-        service.record(answered)
-        uids[question] = answered.uid
+        exchange = converse(service, "telegram", user_id, question)
+        assert exchange.answered == expected, question
+        uids[question] = exchange.uid
     service.record_feedback("telegram", 0, uids["保育園が足りない"], True)
     service.record_feedback("telegram", 4, uids["ごみの出し方"], False)
     assert service.log.flush()
@@ -505,7 +504,7 @@ def test_exchange_rows_show_citations_and_feedback(reader: TestClient) -> None:
 
 def test_exchanges_are_paginated(client: TestClient, service: PlanService) -> None:
     for n in range(45):
-        service.record(service.answer("web", f"pager-{n}", f"保育園の質問 {n}"))
+        converse(service, "web", f"pager-{n}", f"保育園の質問 {n}")
     assert service.log.flush()
     first = client.get("/staff/exchanges").text
     assert "55件中 1–50件" in first and "1 / 2 ページ" in first
@@ -742,7 +741,7 @@ def test_long_periods_draw_a_bounded_chart(reader: TestClient, query: str) -> No
 
 def test_a_long_log_is_drawn_by_week_then_by_month(client: TestClient, service: PlanService) -> None:
     for days in (200, 800):
-        service.record(service.answer("web", f"old-{days}", "保育園の質問"))
+        converse(service, "web", f"old-{days}", "保育園の質問")
         assert service.log.flush()
         with service.sessions() as session, session.begin():
             newest = session.scalar(select(func.max(Exchange.id)))
@@ -791,10 +790,9 @@ PERSONAL = "山田太郎です。保育園のことで電話090-1234-5678か tar
 
 
 def _ask(service: PlanService, question: str) -> int:
-    answered = service.answer("web", "personal", question)
-    service.record(answered)
+    exchange = converse(service, "web", "personal", question)
     assert service.log.flush()
-    return exchange_id(service, answered.uid)
+    return exchange_id(service, exchange.uid)
 
 
 def test_personal_details_are_masked_on_pages_and_in_exports(
@@ -848,7 +846,7 @@ def test_deleting_one_exchange_from_its_page(
 
 
 def test_list_rows_are_compact(client: TestClient, service: PlanService) -> None:
-    long_question = "保育園について" + "とても長い質問です。" * 100
+    long_question = "保育園について" + "とても長い質問です。" * 99  # just within MAX_QUESTION_CHARS
     _ask(service, long_question)
     page = client.get("/staff/exchanges").text
     assert long_question not in page.replace("<summary>", "").split("</summary>")[0]

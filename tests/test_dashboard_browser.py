@@ -21,6 +21,7 @@ from sqlalchemy import select
 from bot.dashboard import create_standalone_app
 from bot.service import PlanService
 from bot.store import Exchange, Export, StaffAction
+from tests.helpers import converse
 from tests.test_dashboard import HOSTILE, PASSWORD, STAFF, add_account, fill
 
 pytestmark = pytest.mark.browser
@@ -240,7 +241,7 @@ def test_every_page_fits_a_phone(phone: Page, base_url: str, service: PlanServic
 
 def test_lists_expand_sort_and_reveal(page: Page, base_url: str, service: PlanService) -> None:
     long_question = "山田太郎です。保育園について" + "とても長い質問です。" * 30 + "090-1234-5678"
-    service.record(service.answer("web", "long", long_question))
+    converse(service, "web", "long", long_question)
     assert service.log.flush()
     sign_in(page, base_url, "/staff/exchanges?period=all")
     row = page.locator("tr", has_text="保育園について")

@@ -35,7 +35,7 @@ from bot.store import Exchange, upgrade
 from bot.update_journal import exchange_uid
 from bot.web import SECRET_HEADER, webhook_path, webhook_secret
 from tests.botapi import BotApiServer
-from tests.helpers import BotProcess, bot_env, make_settings
+from tests.helpers import BotProcess, bot_env, converse, make_settings
 
 pytestmark = pytest.mark.postgres
 
@@ -357,7 +357,7 @@ def test_console_keeps_answering_while_the_database_hangs(
     database: str, postgres: Postgres, tmp_path: Path
 ) -> None:
     service = PlanService.start(make_settings(tmp_path, DATABASE_URL=database))
-    service.record(service.answer("console", "staff", "空き家"))
+    converse(service, "console", "staff", "空き家")
     assert service.log.flush()
     script = iter([*QUESTIONS, "/quit"])
     written: list[str] = []

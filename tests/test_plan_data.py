@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bot.answer import Language, Line, Style, card_lines
 from bot.cli import cli
 from bot.outline import TITLE_EN_NOTE
 from index import (
@@ -528,9 +529,11 @@ def test_every_title_has_an_english_translation(bundle: PlanBundle) -> None:
     missing = [part.title for part in parts if not (part.title_en and part.title_en.strip())]
     assert missing == []
     assert bundle.plan.chapter(2).label_en == "Chapter 2: Welfare, Children and Health"
-    assert bundle.plan.locate("2-2-4").citation_en == (
-        "Chapter 2: Welfare, Children and Health › 2 Support for Children, Young People and Parents"
-        " › (4) Better early childhood education and childcare"
+    # An English card names the measure by its translated titles.
+    heading, citation = card_lines(bundle.plan.locate("2-2-4"), Language.EN)[:2]
+    assert heading == Line(Style.HEADING, "Better early childhood education and childcare")
+    assert citation == Line(
+        Style.CITATION, "Chapter 2 › 2 Support for Children, Young People and Parents › (4)"
     )
 
 

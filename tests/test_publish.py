@@ -34,11 +34,11 @@ def _publish_green(service: PlanService) -> int:
 
 
 def test_publishing_makes_a_version_the_running_service_switches_to(service: PlanService) -> None:
-    assert not service.answer("console", 1, GREEN).result.answered
+    assert not service.bundle.index.search(GREEN).answered
     version_id = _publish_green(service)
     assert service.active.refresh()  # what every bot's poll does within seconds
     assert service.active.version_id == version_id
-    assert service.answer("console", 1, GREEN).result.hits[0].id == "4-1-2"
+    assert service.bundle.index.search(GREEN).hits[0].id == "4-1-2"
     with service.sessions() as session:
         version = session.get(PlanVersion, version_id)
         assert version is not None
@@ -60,7 +60,7 @@ def test_rollback_restores_the_previous_answer_and_is_audited(service: PlanServi
     service.active.refresh()
     rollback(service.sessions, 1, "suzuki")
     assert service.active.refresh()
-    assert not service.answer("console", 1, GREEN).result.answered
+    assert not service.bundle.index.search(GREEN).answered
     with service.sessions() as session:
         [event] = audit.list_events(session, audit.AuditFilter(action="rollback"))
         assert (event.staff_name, event.target, event.details["previous"]) == ("suzuki", "version 1", 2)

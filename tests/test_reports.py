@@ -17,7 +17,7 @@ from bot.redact import mask
 from bot.reports import REASONS, LogFilter, WordTally, count_exchanges, list_exchanges, rows_to_csv
 from bot.service import PlanService
 from bot.store import Exchange, ExchangeHit, Feedback
-from tests.helpers import make_settings
+from tests.helpers import converse, make_settings
 
 
 @pytest.fixture
@@ -37,9 +37,7 @@ def env(tmp_path: Path) -> dict[str, str]:
                 '=HYPERLINK("http://x")',
             ]
         ):
-            answered = service.answer("telegram", user, question)
-            service.record(answered)
-            asked[question] = answered.uid
+            asked[question] = converse(service, "telegram", user, question).uid
         service.record_feedback("telegram", 1, asked["空き家"], False)
         service.record_feedback("telegram", 0, asked["保育園が足りない"], True)
         assert service.log.flush()
@@ -162,7 +160,7 @@ def test_small_talk_is_neither_answered_nor_unanswered(tmp_path: Path) -> None:
 
 def _record(service: PlanService, *questions: str) -> None:
     for user, question in enumerate(questions):
-        service.record(service.answer("web", f"r{user}", question))
+        converse(service, "web", f"r{user}", question)
     assert service.log.flush()
 
 

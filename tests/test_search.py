@@ -13,10 +13,10 @@ from rank_bm25 import BM25Okapi
 from index import Grade, Match, PlanBundle, Reason, SearchIndex, build_bundle
 from index.cache import cache_dir
 from index.evaluate import evaluate, read_questions
-from index.grading import procedure_asked
+from index.grading import operator_requests, procedure_asked
 from index.search import FieldedBM25, LuceneBM25
 from index.thesaurus import SynonymGroup, Thesaurus
-from index.tokenizer import normalize, read, terms
+from index.tokenizer import read, terms
 from tests.kana_variants import to_kana
 
 DATA = Path(__file__).parent / "data"
@@ -76,12 +76,12 @@ def test_thesaurus_expansion_finds_the_plan_word(bundle: PlanBundle, bare: Searc
     index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("保育", ("託児",)),)))
     result = index.search("託児")
     assert result.answered and result.hits[0].id == "2-2-4"
-    assert index.expand(["託児"], "託児") == {"託児": 1.0, "保育": pytest.approx(index.tuning.expansion)}
+    assert index.query("託児").weights == {"託児": 1.0, "保育": pytest.approx(index.tuning.expansion)}
 
 
 def test_multiword_plan_phrases_share_the_expansion_weight(bundle: PlanBundle) -> None:
     index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("公共交通網", ("バス",)),)))
-    weights = index.expand(["バス"], "バス")
+    weights = index.query("バス").weights
     plan_terms = [t for t in weights if t != "バス"]
     assert len(plan_terms) > 1
     expected = index.tuning.expansion / len(plan_terms) ** index.tuning.spread
@@ -89,7 +89,7 @@ def test_multiword_plan_phrases_share_the_expansion_weight(bundle: PlanBundle) -
 
 
 def _expand(index: SearchIndex, question: str) -> dict[str, float]:
-    return index.expand(terms(question), normalize(question))
+    return index.query(question).weights
 
 
 def test_a_word_the_tokenizer_shortens_must_appear_as_written(bundle: PlanBundle) -> None:
@@ -307,6 +307,10 @@ GRADES = [
     ("駅の窓口がなくなるって本当？JRに言って", Grade.RELATED, Reason.OTHER_BODY),
     ("医療費の確定申告について知りたい", Grade.RELATED, Reason.OTHER_BODY),
     ("Can I pay my health insurance at the bank?", Grade.RELATED, Reason.OTHER_BODY),
+    ("電車の本数を増やして", Grade.RELATED, Reason.OTHER_BODY),  # the railway's service
+    ("路線バスの本数を増やしてほしい", Grade.RELATED, Reason.OTHER_BODY),  # a bus company's
+    ("バスの本数を増やして", Grade.ANSWER, Reason.MATCHED),  # the city runs a community bus too
+    ("電車で通勤するので保育園を増やして", Grade.ANSWER, Reason.MATCHED),
     ("今日の天気は？", Grade.NONE, Reason.NO_MATCH),
     ("親が認知症っぽい。どこに相談すればいい？", Grade.ANSWER, Reason.MATCHED),  # offers consultation
     ("認知症の検査はどこで受けられる？", Grade.RELATED, Reason.PROCEDURE),
@@ -383,3 +387,24 @@ def test_the_cache_can_be_switched_off(
 
 HIT3, HIT1, HANDLED, FALSE_DECLINES, RELATED = 0.95, 0.88, 0.90, 0.03, 0.10
 KANA_HIT3, KANA_FALSE_DECLINES = 0.88, 0.05
+
+
+@pytest.mark.parametrize(
+    ("question", "services"),
+    [
+        ("電車の本数を増やして", {"電車"}),
+        ("終電を延ばしてほしい", {"終電"}),
+        ("東上線の急行を朝霞駅にも止めて", {"急行"}),  # 東上線 is an other-body cue of its own
+        ("朝霞台駅に特急を停車させてほしい", {"特急"}),
+        ("路線バスの本数を増やしてほしい", {"路線バス"}),
+        ("電車増やして", {"電車"}),
+        ("電車で通勤するので保育園を増やして", set()),  # the train sets the scene; 保育園 is asked for
+        ("電車の騒音がうるさい", set()),  # no change asked of the railway
+        ("バスの本数を増やして", set()),  # バス alone may be the city's community bus
+        ("駅にエレベーターを増やして", set()),
+    ],
+)
+def test_a_railway_or_bus_company_service_as_the_object_of_a_request(
+    question: str, services: set[str]
+) -> None:
+    assert operator_requests(read(question).lemmas) == services

@@ -105,14 +105,14 @@ def test_answer_log_entries_of_a_killed_process_reach_the_database(tmp_path: Pat
         from bot.answer_log import AnswerLog
         from bot.service import PlanService
         from bot.store import make_engine, make_sessionmaker
-        from tests.helpers import make_settings
+        from tests.helpers import converse, make_settings
         service = PlanService.start(make_settings(Path({str(tmp_path)!r})))
         service.log.close()
         service.log = AnswerLog(
             make_sessionmaker(make_engine({DEAD_DATABASE!r})), Path({str(tmp_path)!r}) / "spool"
         )
         for n in range(5):
-            service.record(service.answer("telegram", n, f"空き家\\u2028{{n}}"))  # a line separator
+            converse(service, "telegram", n, f"空き家\\u2028{{n}}")  # a line separator
         """
     )
     service = PlanService.start(settings)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +23,7 @@ from bot.versions import ActivePlan, reindex
 from index import Contact, Route, bundled_plan_dir, read_sources
 from index.plan import digest
 from tests.botapi import BotApiServer
-from tests.helpers import BotProcess, bot_env
+from tests.helpers import BotProcess, bot_env, converse
 
 OLD_TITLE = "安心で快適な住環境の整備"
 NEW_TITLE = "安心で快適な住まいの整備"
@@ -50,7 +54,8 @@ def settings_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def fresh_env(tmp_path: Path) -> dict[str, str]:
+    """A new data folder: its database has no plan version yet."""
     return {
         "PLANBOT_DATA_DIR": str(tmp_path / "data"),
         "LOG_SALT": "test-salt-0123456789abcdef0123456789",
@@ -58,10 +63,58 @@ def env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def test_new_database_starts_with_the_bundled_plan_as_version_1(env: dict[str, str]) -> None:
-    code, output = _cli(env, "versions")
+@pytest.fixture
+def env(fresh_env: dict[str, str]) -> dict[str, str]:
+    """A data folder where a process has started: the bundled plan is version 1."""
+    assert _cli(fresh_env, "versions")[0] == 0
+    return fresh_env
+
+
+def test_new_database_starts_with_the_bundled_plan_as_version_1(fresh_env: dict[str, str]) -> None:
+    code, output = _cli(fresh_env, "versions")
     assert code == 0
-    assert output.startswith("*   1 ")
+    assert output.startswith("*   1 ") and "bundled" in output
+
+
+def test_the_thesaurus_walkthrough_stores_the_edit_on_a_new_data_folder(
+    fresh_env: dict[str, str], tmp_path: Path
+) -> None:
+    """README "By hand: the thesaurus file", step by step, in a copy of the project with a new data folder.
+
+    `reindex` is the first command to touch the database: it stores the edited plan_data/ as
+    version 1 under its own label and author, instead of finding it already stored as "bundled".
+    """
+    project = tmp_path / "project"
+    for part in ("bot", "index", "plan_data"):
+        source = bundled_plan_dir().parent / part
+        shutil.copytree(source, project / part, ignore=shutil.ignore_patterns("__pycache__"))
+
+    def run(*args: str) -> tuple[int, str]:
+        completed = subprocess.run(
+            [sys.executable, "-m", "bot", *args],
+            cwd=project,
+            env={**os.environ, **fresh_env, "LOGNAME": "tanaka", "USER": "tanaka"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        return completed.returncode, completed.stdout + completed.stderr
+
+    question = "グリーンカーテンってやってる？"
+    assert json.loads(run("ask", "--json", question)[1])["grade"] == "none"
+    synonyms = project / "plan_data" / "synonyms.yaml"
+    text = synonyms.read_text(encoding="utf-8")
+    synonyms.write_text(text.replace("\n低炭素: [", "\n低炭素: [グリーンカーテン, ", 1), encoding="utf-8")
+    assert run("plan", "--check", "plan_data")[0] == 0
+    assert json.loads(run("ask", "--json", question)[1])["hits"][0]["id"] == "4-1-2"
+    code, output = run("reindex", "--label", "グリーンカーテンを追加")
+    assert code == 0, output
+    assert "no plan version is active yet" in output and "stored as version 1 and activated" in output
+    assert "nothing stored" not in output
+    versions = run("versions")[1].splitlines()
+    assert len(versions) == 1, versions  # no "bundled" version, and no export line: plan_data/ matches
+    assert versions[0].startswith("*   1 ") and versions[0].endswith("[cli:tanaka] グリーンカーテンを追加")
 
 
 def test_identical_content_creates_nothing(env: dict[str, str]) -> None:
@@ -150,7 +203,6 @@ def test_reindexing_earlier_content_reactivates_that_version(env: dict[str, str]
 
 def test_a_reindex_racing_another_is_told_to_run_again(env: dict[str, str], plan_dir: Path) -> None:
     """Two staff reindex the same new data at once: the one that stores second gets one clear line."""
-    assert _cli(env, "versions")[0] == 0  # version 1 exists
     _retitle(plan_dir)
     url = f"sqlite:///{Path(env['PLANBOT_DATA_DIR']) / 'planbot.sqlite3'}"
     raced = False
@@ -185,7 +237,7 @@ def test_a_version_that_fails_to_load_is_skipped(service: PlanService) -> None:
     assert service.active.refresh() is False
     assert service.active.bundle is before
     assert service.active.version_id == 1  # what /healthz reports is what answers
-    assert service.answer("console", 1, "空き家").result.answered
+    assert service.bundle.index.search("空き家").answered
 
 
 def test_an_active_version_this_release_cannot_read_neither_blocks_start_nor_reindex(
@@ -203,7 +255,7 @@ def test_an_active_version_this_release_cannot_read_neither_blocks_start_nor_rei
     service.close()
     restarted = PlanService.start(settings)  # falls back to the bundled plan instead of crashing
     try:
-        assert restarted.answer("console", 1, "空き家").result.answered
+        assert restarted.bundle.index.search("空き家").answered
         assert restarted.active.version_id is None
     finally:
         restarted.close()
@@ -218,11 +270,11 @@ def test_logged_exchanges_record_the_answering_version(env: dict[str, str], plan
     settings = make_settings(Path(env["PLANBOT_DATA_DIR"]))
     service = PlanService.start(settings)
     try:
-        service.record(service.answer("console", 1, "空き家"))
+        converse(service, "console", 1, "空き家")
         _retitle(plan_dir)
         _cli(env, "reindex", "--plan-dir", str(plan_dir))
         assert service.active.refresh()
-        service.record(service.answer("console", 1, "空き家の相談"))
+        converse(service, "console", 1, "空き家の相談")
         assert service.log.flush()
     finally:
         service.close()

@@ -18,10 +18,11 @@ from starlette.testclient import TestClient
 from bot.chat_guard import ChatLimiter, ChatLimits, cross_site
 from bot.cli import cli
 from bot.config import ConfigError, Settings
+from bot.console import run_chat
 from bot.service import MAX_QUESTION_CHARS, PlanService
 from bot.store import Exchange, Feedback, pseudonym
 from bot.webchat import CONVERSATION_ID, MAX_BODY_BYTES, create_web_app, linkify, negotiate_language
-from tests.helpers import make_settings
+from tests.helpers import converse, make_settings
 from tests.test_dashboard import add_account, login, questions_in
 
 HOSTILE = '<script>alert("hostile")</script><b>太字</b> 🙂'
@@ -211,9 +212,42 @@ def test_bad_requests_get_a_polite_answer(client: TestClient) -> None:
         assert response.json()["message"]
 
 
-def test_a_long_question_is_answered_from_its_beginning(client: TestClient, service: PlanService) -> None:
-    reply = ask(client, message="保育園" + "あ" * 3000)
-    assert reply["question"] == ("保育園" + "あ" * 3000)[:MAX_QUESTION_CHARS]
+def test_one_length_limit_said_as_it_is(client: TestClient, service: PlanService) -> None:
+    """Over MAX_QUESTION_CHARS a question is not searched (never silently cut) and the reply says the
+    limit: the same words as the 413 for a body too big to hold a question, and the console's."""
+    longest = "保育園" + "あ" * (MAX_QUESTION_CHARS - 3)
+    assert ask(client, message=longest)["question"] == longest
+    for language in ("ja", "en"):
+        reply = ask(client, message=longest + "あ", language=language)
+        assert reply["question"] is None and reply["hits"] == [] and reply["rating"] is None
+        refused = client.post(
+            "/api/chat",
+            content=b"x" * (MAX_BODY_BYTES + 1),
+            headers={"content-type": "application/json", "accept-language": language},
+        )
+        assert refused.status_code == 413 and refused.json()["message"] == reply["text"]
+        assert str(MAX_QUESTION_CHARS) in reply["text"]
+    hint = client.get("/chat/").text
+    assert f'maxlength="{MAX_QUESTION_CHARS}"' in hint and f"{MAX_QUESTION_CHARS}文字まで" in hint
+    assert service.log.flush()
+    with service.sessions() as session:
+        assert [e.question for e in session.scalars(select(Exchange))] == [longest]
+    written: list[str] = []
+    script = iter([longest + "あ", "/quit"])
+    run_chat(service, read=lambda _prompt: next(script), write=written.append)
+    assert any("質問が長すぎます。1000文字までにして" in text for text in written), written
+
+
+def test_healthz_is_answered_as_by_serve(client: TestClient, service: PlanService) -> None:
+    """`python -m bot web` answers /healthz with serve's JSON, not the chat's 404 page."""
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "status": "ok",
+        "plan_version": service.active.version_id,
+        "database": "ok",
+        "unwritten_exchanges": 0,
+    }
 
 
 def test_cross_site_posts_are_refused(client: TestClient, service: PlanService) -> None:
@@ -298,8 +332,8 @@ def test_staff_pages_and_logs_count_and_filter_by_channel(
     ask(client, message="公園を増やしてほしい")
     ask(client, message="ウェブからの宇宙旅行")
     for user_id, question in enumerate(("保育園が足りない", "ごみの出し方", "空き家")):
-        service.record(service.answer("telegram", user_id, question))
-    service.record(service.answer("console", "someone", "防災"))
+        converse(service, "telegram", user_id, question)
+    converse(service, "console", "someone", "防災")
     assert service.log.flush()
     assert login(client).status_code == 303
     overview = client.get("/staff/").text
