@@ -479,7 +479,7 @@ def _more(turning: _Turning, text: str, context: Context) -> Outcome:
 def _detail(turning: _Turning, text: str, measure_id: str) -> Outcome:
     """詳しく／more detail: the whole card of the measure last shown."""
     if not _exists(turning, measure_id):
-        return _question(turning, text, follow_up=True)
+        return _question(turning, text, follow_up=True, complaint=False)
     located = turning.plan.locate(measure_id)
     state = turning.shown(measure_id)
     card = turning.card(located, full=True, lead=(Line(Style.LEAD, say(turning.language, "detail_lead")),))
