@@ -5,8 +5,8 @@ language, text or a button's `TurnAction`); the reply (`Reply`) holds lead lines
 notes, buttons with their actions, whether 👍/👎 is offered and the exchange to log.
 Telegram, the console and the web chat only render a `Reply` (HTML, text, JSON) and post
 back a button's action, encoded by `bot.callback_data`. Here live the decisions: small
-talk, follow-ups on the resident's last answer (他には, 詳しく, a short new topic), the
-grade of a search (answer, related, none), the next step, the language.
+talk, complaints, follow-ups on the resident's last answer (他には, 詳しく, a short new
+topic), the grade of a search (answer, related, none), the next step, the language.
 """
 
 from __future__ import annotations
@@ -306,18 +306,19 @@ def _question(turning: _Turning, text: str, *, follow_up: bool, complaint: bool)
     """Search the message; a short one after an answer leans on the previous topic if it must.
 
     A message ending in a complaint (「対応が遅すぎる、最悪」) is about the city, not the previous
-    topic: it gets the city's contact, and the plan's answer only when its own words find one.
+    topic: see `_complaint`.
     """
     index, context = turning.bundle.index, turning.context
     result = index.search(text)
+    if complaint:
+        return _complaint(turning, result)
     together = False
     # A message too weak on its own leans on the previous topic when that grades it higher; one
     # that found nothing on its own (words the plan never uses, or none: an emoji) must then still
     # count (「申し込みは？」 asks the procedure of the topic, 「将棋は？」 is a new question and is
     # declined as one).
     if (
-        not complaint
-        and result.grade is not Grade.ANSWER
+        result.grade is not Grade.ANSWER
         and result.reason not in (Reason.OFF_TOPIC, Reason.OTHER_CITY)
         and context is not None
         and context.topic
@@ -328,16 +329,11 @@ def _question(turning: _Turning, text: str, *, follow_up: bool, complaint: bool)
         if _RANK[combined.grade] > _RANK[result.grade] and counts:
             result, together = replace(combined, question=text), True
     language = turning.language
-    if complaint:
-        lines = tuple(complaint_lines(turning.plan, language))
-        if result.grade is not Grade.ANSWER:  # its measures would be stray ones
-            return Outcome(Reply(language, lead=lines, exchange=turning.chat(text)))
-        outcome = _field(turning, result) if result.field is not None else _answer(turning, result)
-        return replace(outcome, reply=replace(outcome.reply, lead=(*lines, *outcome.reply.lead)))
+    if result.grade is Grade.NONE and follow_up:  # 「他には？」 with nothing before it: a prompt
+        prompt = (Line(Style.LEAD, say(language, "no_context")),)
+        chapters = tuple(turning.chapter_buttons())
+        return Outcome(Reply(language, lead=prompt, buttons=chapters, exchange=turning.chat(text)))
     if result.grade is Grade.NONE:
-        if follow_up:  # 「他には？」 with nothing before it: a prompt, not a failed question
-            prompt = (Line(Style.LEAD, say(language, "no_context")),)
-            return Outcome(Reply(language, lead=prompt, exchange=turning.chat(text)))
         reply = Reply(
             language,
             lead=tuple(declined_lines(turning.plan, result, language)),
@@ -353,12 +349,28 @@ def _question(turning: _Turning, text: str, *, follow_up: bool, complaint: bool)
     return _answer(turning, result, together=together)
 
 
+def _complaint(turning: _Turning, result: SearchResult) -> Outcome:
+    """A complaint is for the city to hear: its contact first. The plan's measure is offered as a
+    button, and only when the complaint's own words find an answer (「保育園が足りない、最悪」);
+    related measures would be stray ones (「対応」 is in a school measure)."""
+    language = turning.language
+    offer = result.grade is Grade.ANSWER
+    reply = Reply(
+        language,
+        lead=tuple(complaint_lines(turning.plan, language)),
+        notes=(Line(Style.LABEL, say(language, "related_heading")),) if offer else (),
+        buttons=((turning.open_button(result.hits[0].located),),) if offer else (),
+        exchange=turning.chat(result.question),
+    )
+    return Outcome(reply)
+
+
 def _uses(result: SearchResult, text: str) -> bool:
     """Whether the best measure matched a word of `text` (not only the topic's)."""
     return bool(result.hits) and any(match.question_word in text for match in result.hits[0].matched)
 
 
-def _answer(turning: _Turning, result: SearchResult, *, together: bool = False) -> Outcome:
+def _answer(turning: _Turning, result: SearchResult, *, together: bool) -> Outcome:
     best = result.hits[0]
     language = turning.language
     lead: list[Line] = [*turning.english_note(), *turning.together(together)]

@@ -202,10 +202,14 @@ def test_a_complaint_gets_the_city_not_the_previous_topic_or_stray_measures(
         assert chat.context is not None and chat.context.topic == before
 
 
-def test_a_complaint_about_what_the_plan_covers_still_gets_the_answer(bundle: PlanBundle) -> None:
-    reply = Chat(bundle).say("市役所の対応が遅すぎる、最悪")
+def test_a_complaint_offers_the_measure_its_own_words_answer_to(bundle: PlanBundle) -> None:
+    reply = Chat(bundle).say("保育園が足りない、最悪")
     assert render_plain(reply.lead).startswith("ご不便をおかけして")
-    assert "048-463-1111" in render_plain(reply.lead)
+    assert "048-463-1111" in render_plain(reply.lead) and not reply.cards
+    assert _actions(reply) == ["o:2-2-4"]
+    city = Chat(bundle).say("市役所の対応が遅すぎる、最悪")
+    assert render_plain(city.lead).startswith("ご不便をおかけして") and not city.cards
+    assert len(_actions(city)) <= 1
     question = Chat(bundle).say("公園のポイ捨てひどい。みんなでゴミ拾いとかしてる団体ない？")
     assert question.exchange is not None and question.exchange.answered  # a question, not a complaint
     assert "ご不便" not in _text(question)
