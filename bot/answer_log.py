@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .health import DatabaseHealth, unavailable
 from .journal_files import adopt_orphans, create_locked
-from .store import Exchange, ExchangeHit, Feedback
+from .store import Exchange, ExchangeCandidate, ExchangeHit, Feedback
 
 __all__ = ["AnswerLog", "ExchangeRecord", "FeedbackRecord", "HitRecord", "new_uid"]
 
@@ -64,6 +64,9 @@ class ExchangeRecord:
     latency_ms: float
     hits: tuple[HitRecord, ...] = ()
     state: dict[str, object] | None = None
+    # What the search ranked for a related or declined question (shown or not), for staff
+    # resolving it; empty for answered questions.
+    candidates: tuple[HitRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,8 @@ def _from_line(line: str) -> Record:
     data["created_at"] = dt.datetime.fromisoformat(data["created_at"])
     if kind == "exchange":
         data["hits"] = tuple(HitRecord(**hit) for hit in data["hits"])
+        # Lines journalled before candidates were logged have none.
+        data["candidates"] = tuple(HitRecord(**hit) for hit in data.get("candidates", ()))
         return ExchangeRecord(**data)
     return FeedbackRecord(**data)
 
@@ -100,8 +105,12 @@ def _write(session: Session, record: Record) -> None:
     if isinstance(record, ExchangeRecord):
         if session.scalar(select(Exchange.id).where(Exchange.uid == record.uid)) is not None:
             return
-        fields = {k: v for k, v in asdict(record).items() if k != "hits"}
-        exchange = Exchange(**fields, hits=[ExchangeHit(**asdict(hit)) for hit in record.hits])
+        fields = {k: v for k, v in asdict(record).items() if k not in ("hits", "candidates")}
+        exchange = Exchange(
+            **fields,
+            hits=[ExchangeHit(**asdict(hit)) for hit in record.hits],
+            candidates=[ExchangeCandidate(**asdict(hit)) for hit in record.candidates],
+        )
         session.add(exchange)
         return
     exchange_id = session.scalar(select(Exchange.id).where(Exchange.uid == record.exchange_uid))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Sequence
 
 from starlette.datastructures import FormData
@@ -52,7 +53,7 @@ from .filters import MAX_NUMBER
 from .preview import preview
 from .publish import bundled_matches, publish, rollback, version_changes
 from .quality import quality_by_version
-from .reports import LOCAL_TZ, find_exchange, parse_time
+from .reports import LOCAL_TZ, ExchangeRow, RankedMeasure, find_exchange, parse_time
 from .roles import EDITOR, editors_only
 from .service import PlanService
 from .staff_http import StaffPages, Visit, staff_only
@@ -65,6 +66,7 @@ __all__ = ["CurationPages", "curation_routes"]
 logger = logging.getLogger(__name__)
 
 MAX_SELECTED = 500  # questions resolved at once: a word group of the inbox, at most
+MAX_CANDIDATES = 10  # search candidates offered on the resolve form
 KIND_LABELS = {
     "synonym_add": "類義語を追加",
     "synonym_remove": "類義語を削除",
@@ -89,6 +91,20 @@ def _ids(values: Sequence[str]) -> list[int]:
 def _text(form: FormData, name: str, limit: int = 500) -> str:
     value = form.get(name, "")
     return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def _candidates(rows: Sequence[ExchangeRow]) -> list[RankedMeasure]:
+    """The search's candidates for the questions being resolved, each measure once: those most of
+    the questions had first, then by their best rank (one question: its ranking as it was)."""
+    counts: Counter[str] = Counter()
+    best: dict[str, RankedMeasure] = {}
+    for row in rows:
+        for hit in row.candidates:
+            counts[hit.measure_id] += 1
+            if hit.measure_id not in best or hit.rank < best[hit.measure_id].rank:
+                best[hit.measure_id] = hit
+    ranked = sorted(best.values(), key=lambda hit: (-counts[hit.measure_id], hit.rank))
+    return ranked[:MAX_CANDIDATES]
 
 
 class CurationPages(StaffPages):
@@ -133,6 +149,7 @@ class CurationPages(StaffPages):
             verdicts=labels,
             query=query,
             found=found,
+            candidates=_candidates(rows),
             chapters=self.plan.chapters,
             editor=self._editor(visit),
         )
@@ -165,14 +182,18 @@ class CurationPages(StaffPages):
 
     @staff_only
     def context(self, visit: Visit) -> Response:
-        """The same resident's exchanges within ±30 minutes (their rephrasings)."""
+        """The same resident's exchanges within ±30 minutes (their rephrasings), and the search's
+        candidates for this one."""
         exchange_id = self.exchange_id(visit.request)
         with self.service.sessions() as session:
             try:
                 rows = context(session, exchange_id)
             except CurationError:
                 return self.message(visit.request, 404, "見つかりません", "この質問は見つかりませんでした。")
-        return self.render(visit.request, "context.html", visit.staff, rows=rows, exchange_id=exchange_id)
+            current = find_exchange(session, exchange_id, self.plan)
+        return self.render(
+            visit.request, "context.html", visit.staff, rows=rows, exchange_id=exchange_id, current=current
+        )
 
     # --- suggestions
 

@@ -2,7 +2,7 @@
 
 Three views, each before → after: how every resolved question would now be
 answered; answer quality (hit@1, hit@3, out-of-scope handling) on all labelled
-questions — the set shipped in `plan_data/labelled_questions.jsonl` and the city's
+questions — the sets shipped with the product (`LABELLED_SETS`) and the city's
 answer key — scored by `index.evaluate`; and which of the last 1,000 logged
 questions would get a different answer. "Before" is the active version re-run now,
 so a difference is the draft's doing, not an older version's.
@@ -26,7 +26,7 @@ from .reports import spam_exchange_ids
 from .store import Exchange
 
 __all__ = [
-    "LABELLED_FILE",
+    "LABELLED_SETS",
     "RECENT_QUESTIONS",
     "Answer",
     "ChangedAnswer",
@@ -39,18 +39,20 @@ __all__ = [
     "preview",
 ]
 
-# The labelled questions shipped with the product (plan_data/ holds the product's data; the
-# tests keep their own copies under tests/data/).
-LABELLED_FILE = "labelled_questions.jsonl"
+# The labelled questions shipped with the product, read where they live (relative to the
+# repository) so that each question has one home: the tests and the README's answer-quality
+# table use the same files. Later rounds (fresh2_…) are held out for one-off evaluations.
+LABELLED_SETS = ("tests/data/questions.jsonl", "tests/data/fresh_questions.jsonl")
 RECENT_QUESTIONS = 1000
 SHIPPED_SET = "同梱の質問"
 ANSWER_KEY_SET = "市の正解集"
 
 
-def bundled_questions(directory: Path | None = None) -> list[Labelled]:
-    """The labelled questions shipped in plan_data/ (none when the file is absent)."""
-    path = (directory or bundled_plan_dir()) / LABELLED_FILE
-    return read_questions(path) if path.exists() else []
+def bundled_questions(root: Path | None = None) -> list[Labelled]:
+    """The labelled questions of every set in LABELLED_SETS under `root` (the repository by
+    default); a set whose file is absent, as in a deployment without the tests, is skipped."""
+    base = root or bundled_plan_dir().parent
+    return [q for name in LABELLED_SETS if (path := base / name).exists() for q in read_questions(path)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,17 @@ from index import Plan, Reason
 from index.tokenizer import normalize, terms, tokenize
 
 from .redact import mask, without_personal
-from .store import Exchange, ExchangeHit, Feedback, HandledItem, PlanVersion, Resolution, StaffAction, utcnow
+from .store import (
+    Exchange,
+    ExchangeCandidate,
+    ExchangeHit,
+    Feedback,
+    HandledItem,
+    PlanVersion,
+    Resolution,
+    StaffAction,
+    utcnow,
+)
 from .versions import active_version
 
 __all__ = [
@@ -40,6 +50,7 @@ __all__ = [
     "HandledRow",
     "LogFilter",
     "RankRow",
+    "RankedMeasure",
     "ReportPeriod",
     "Stats",
     "WordGroup",
@@ -193,7 +204,9 @@ class LogFilter:
 
 
 @dataclass(frozen=True)
-class ShownMeasure:
+class RankedMeasure:
+    """A measure at its rank for an exchange: shown to the resident, or a search candidate."""
+
     measure_id: str
     rank: int
     score: float
@@ -216,9 +229,11 @@ class ExchangeRow:
     reason: str
     latency_ms: float
     plan_version: int | None
-    shown: tuple[ShownMeasure, ...]
+    shown: tuple[RankedMeasure, ...]
     helpful: int
     unhelpful: int
+    # What the search ranked for a related or declined question (read for one exchange only).
+    candidates: tuple[RankedMeasure, ...] = ()
 
     @property
     def local_time(self) -> str:
@@ -261,7 +276,16 @@ def _version_ids(session: Session) -> dict[str, int]:
     }
 
 
-def _row(exchange: Exchange, versions: dict[str, int], plan: Plan | None) -> ExchangeRow:
+def _ranked(hits: Iterable[ExchangeHit | ExchangeCandidate], plan: Plan | None) -> tuple[RankedMeasure, ...]:
+    return tuple(RankedMeasure(h.measure_id, h.rank, h.score, citation_of(plan, h.measure_id)) for h in hits)
+
+
+def _row(
+    exchange: Exchange,
+    versions: dict[str, int],
+    plan: Plan | None,
+    candidates: Iterable[ExchangeCandidate] = (),
+) -> ExchangeRow:
     return ExchangeRow(
         id=exchange.id,
         uid=exchange.uid,
@@ -272,12 +296,10 @@ def _row(exchange: Exchange, versions: dict[str, int], plan: Plan | None) -> Exc
         reason=exchange.reason,
         latency_ms=exchange.latency_ms,
         plan_version=versions.get(exchange.plan_version),
-        shown=tuple(
-            ShownMeasure(h.measure_id, h.rank, h.score, citation_of(plan, h.measure_id))
-            for h in exchange.hits
-        ),
+        shown=_ranked(exchange.hits, plan),
         helpful=sum(1 for f in exchange.feedback if f.helpful),
         unhelpful=sum(1 for f in exchange.feedback if not f.helpful),
+        candidates=_ranked(candidates, plan),
     )
 
 
@@ -323,13 +345,18 @@ def list_exchanges(
 
 
 def find_exchange(session: Session, exchange_id: int, plan: Plan | None) -> ExchangeRow | None:
+    """One exchange with the search's candidates (lists leave them out)."""
     query = (
         select(Exchange)
         .where(Exchange.id == exchange_id)
-        .options(selectinload(Exchange.hits), selectinload(Exchange.feedback))
+        .options(
+            selectinload(Exchange.hits), selectinload(Exchange.feedback), selectinload(Exchange.candidates)
+        )
     )
     exchange = session.scalar(query)
-    return _row(exchange, _version_ids(session), plan) if exchange is not None else None
+    if exchange is None:
+        return None
+    return _row(exchange, _version_ids(session), plan, exchange.candidates)
 
 
 def count_exchanges(session: Session, log_filter: LogFilter) -> int:
@@ -561,11 +588,11 @@ def log_first_day(session: Session) -> dt.date | None:
 
 
 def delete_exchange(session: Session, exchange_id: int) -> bool:
-    """Delete one exchange with its hits, feedback and inbox note; False if there is none."""
+    """Delete one exchange with its hits, candidates, feedback and inbox note; False if there is none."""
     exchange = session.get(Exchange, exchange_id)
     if exchange is None:
         return False
-    for model in (ExchangeHit, Feedback, HandledItem):
+    for model in (ExchangeHit, ExchangeCandidate, Feedback, HandledItem):
         session.execute(delete(model).where(model.exchange_id == exchange_id))
     session.execute(delete(Exchange).where(Exchange.id == exchange_id))
     return True
@@ -579,12 +606,12 @@ def record_action(session: Session, staff_name: str, action: str, exchange_id: i
 
 
 def purge(session: Session, older_than_days: int, *, execute: bool) -> int:
-    """Exchanges (with their hits and feedback) older than the retention period; deleted if `execute`."""
+    """Exchanges (with hits, candidates, feedback) older than the retention period; deleted if `execute`."""
     cutoff = utcnow() - dt.timedelta(days=older_than_days)
     count = session.scalar(select(func.count(Exchange.id)).where(Exchange.created_at < cutoff)) or 0
     if execute and count:
         old = select(Exchange.id).where(Exchange.created_at < cutoff)
-        for model in (ExchangeHit, Feedback, HandledItem):
+        for model in (ExchangeHit, ExchangeCandidate, Feedback, HandledItem):
             session.execute(delete(model).where(model.exchange_id.in_(old)))
         session.execute(delete(Exchange).where(Exchange.created_at < cutoff))
     return count

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from index import PlanBundle, SearchResult
+from index import Hit, PlanBundle, SearchResult
 
 from .answer_log import AnswerLog, ExchangeRecord, FeedbackRecord, HitRecord, new_uid
 from .config import Settings
@@ -28,6 +28,12 @@ __all__ = ["Answered", "PlanService"]
 # A question longer than this is answered from its beginning (and stored so):
 # nobody's question about the plan needs more, and it bounds the work per message.
 MAX_QUESTION_CHARS = 1000
+# The search's candidates logged for a related or declined question: enough to resolve it from.
+LOGGED_CANDIDATES = 5
+
+
+def _ranked(hits: tuple[Hit, ...]) -> tuple[HitRecord, ...]:
+    return tuple(HitRecord(h.id, rank, round(h.score, 4), h.chapter) for rank, h in enumerate(hits, 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,19 +47,20 @@ class Answered:
 
     def log_record(self, state: dict[str, object] | None = None) -> ExchangeRecord:
         """The exchange as the answer log stores it; `state` is the conversation after it."""
-        hits = self.result.hits
+        result = self.result
         return ExchangeRecord(
             uid=self.uid,
             created_at=utcnow(),
             channel=self.channel,
             user_key=self.user_key,
-            question=self.result.question,
-            answered=self.result.answered,
-            reason=self.result.reason,
+            question=result.question,
+            answered=result.answered,
+            reason=result.reason,
             plan_version=self.bundle.digest,
             latency_ms=self.latency_ms,
-            hits=tuple(HitRecord(h.id, rank, round(h.score, 4), h.chapter) for rank, h in enumerate(hits, 1)),
+            hits=_ranked(result.hits),
             state=state,
+            candidates=() if result.answered else _ranked(result.candidates[:LOGGED_CANDIDATES]),
         )
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Exchange",
+    "ExchangeCandidate",
     "ExchangeHit",
     "Export",
     "Feedback",
@@ -119,13 +120,15 @@ class Exchange(Base):
     hits: Mapped[list[ExchangeHit]] = relationship(
         back_populates="exchange", order_by="ExchangeHit.rank", cascade="all, delete-orphan"
     )
+    # For a related or declined question: what the search ranked, kept for staff resolving it.
+    candidates: Mapped[list[ExchangeCandidate]] = relationship(
+        back_populates="exchange", order_by="ExchangeCandidate.rank", cascade="all, delete-orphan"
+    )
     feedback: Mapped[list[Feedback]] = relationship(back_populates="exchange", cascade="all, delete-orphan")
 
 
-class ExchangeHit(Base):
-    """A measure shown in an answer, at its rank."""
-
-    __tablename__ = "exchange_hits"
+class _RankedMeasure:
+    """The columns of a measure at its rank for one exchange (shown hits and candidates alike)."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id", ondelete="CASCADE"), index=True)
@@ -134,7 +137,25 @@ class ExchangeHit(Base):
     chapter: Mapped[int] = mapped_column(Integer, index=True)
     score: Mapped[float] = mapped_column(Float)
 
+
+class ExchangeHit(_RankedMeasure, Base):
+    """A measure shown in an answer, at its rank."""
+
+    __tablename__ = "exchange_hits"
+
     exchange: Mapped[Exchange] = relationship(back_populates="hits")
+
+
+class ExchangeCandidate(_RankedMeasure, Base):
+    """A measure the search ranked for a related or declined question, at its rank.
+
+    A table of its own rather than a flag on `exchange_hits`, so that every count of
+    shown measures (statistics, measure pages, filters, CSV) stays what it was.
+    """
+
+    __tablename__ = "exchange_candidates"
+
+    exchange: Mapped[Exchange] = relationship(back_populates="candidates")
 
 
 class Feedback(Base):

@@ -333,21 +333,26 @@ class SearchIndex:
             return self._field_result(question, reading, field, limit)
         if not reading.terms:
             return SearchResult(question=question, grade=Grade.NONE, reason=Reason.NO_TERMS)
-        present = set(reading.terms)
-        asks_advice = _ADVICE.search(reading.text) is not None or _ERRAND.search(reading.text) is not None
-        if asks_advice or present & _COMMERCIAL or (present & _TEXT_OBJECTS and present & _COMPOSE):
-            return SearchResult(question=question, grade=Grade.NONE, reason=Reason.OFF_TOPIC)
-        if reading.places and not any(home in reading.places or home in reading.text for home in self._home):
-            return SearchResult(question=question, grade=Grade.NONE, reason=Reason.OTHER_CITY)
         query = self._query(reading.tokens, reading.text, reading.spelled)
         scores = self._ranked(query.weights)
         order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] > 0][:limit]
-        if not order:
-            return SearchResult(question=question, grade=Grade.NONE, reason=Reason.NO_MATCH)
         found = tuple(
             Hit(located=self.chunks[i], score=float(scores[i]), matched=self._matched(query, i))
             for i in order
         )
+        # Declined questions keep what was ranked, so staff resolving one see what it nearly matched.
+        present = set(reading.terms)
+        asks_advice = _ADVICE.search(reading.text) is not None or _ERRAND.search(reading.text) is not None
+        elsewhere = not any(home in reading.places or home in reading.text for home in self._home)
+        declined: Reason | None = None
+        if asks_advice or present & _COMMERCIAL or (present & _TEXT_OBJECTS and present & _COMPOSE):
+            declined = Reason.OFF_TOPIC
+        elif reading.places and elsewhere:
+            declined = Reason.OTHER_CITY
+        if declined is not None:
+            return SearchResult(question=question, grade=Grade.NONE, reason=declined, candidates=found)
+        if not order:
+            return SearchResult(question=question, grade=Grade.NONE, reason=Reason.NO_MATCH)
         evidence = self._evidence(query.weights, order[0])
         best_terms = self._chunk_terms[order[0]]
         asked = procedure_asked(reading.lemmas, reading.text) - best_terms

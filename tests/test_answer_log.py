@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shlex
 import sqlite3
@@ -16,12 +17,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select, text
 
-from bot.answer_log import AnswerLog, ExchangeRecord, _to_line, new_uid
+from bot.answer_log import AnswerLog, ExchangeRecord, HitRecord, _from_line, _to_line, new_uid
 from bot.config import Settings
+from bot.reports import LogFilter, compute_stats, count_exchanges, measure_ranks
 from bot.service import PlanService
 from bot.store import (
     Base,
     Exchange,
+    ExchangeCandidate,
     ExchangeHit,
     Feedback,
     make_engine,
@@ -70,6 +73,46 @@ def test_declined_exchange_stores_no_hits(service: PlanService) -> None:
     with service.sessions() as session:
         exchange = session.scalar(select(Exchange).where(Exchange.uid == uid))
         assert exchange is not None and exchange.answered is False and exchange.hits == []
+
+
+DECLINED = "所沢市のごみ収集日は？"  # none (another city), though the search ranks 4-2-2 first
+RELATED = "保育園の申し込みはいつから？"  # related: the plan lists no application dates
+ANSWERED = "保育園が足りない"
+
+
+def test_related_and_declined_exchanges_keep_the_search_candidates(service: PlanService) -> None:
+    uids = {question: _ask(service, 1, question) for question in (DECLINED, RELATED, ANSWERED)}
+    assert service.log.flush()
+    ranked = {q: [hit.id for hit in service.bundle.index.search(q).candidates][:5] for q in uids}
+    assert ranked[DECLINED][0] == "4-2-2"
+    with service.sessions() as session:
+        stored = {q: session.scalar(select(Exchange).where(Exchange.uid == uid)) for q, uid in uids.items()}
+        candidates = {
+            q: [(c.rank, c.measure_id, c.chapter) for c in exchange.candidates]
+            for q, exchange in stored.items()
+            if exchange is not None
+        }
+        declined = stored[DECLINED]
+        assert declined is not None and declined.answered is False and declined.hits == []
+    for question in (DECLINED, RELATED):
+        expected = [(rank, mid, int(mid.split("-")[0])) for rank, mid in enumerate(ranked[question], 1)]
+        assert candidates[question] == expected
+    assert candidates[ANSWERED] == []
+
+
+def test_candidates_are_not_counted_as_shown_measures(service: PlanService) -> None:
+    for question in (DECLINED, RELATED, ANSWERED):
+        _ask(service, 1, question)
+    assert service.log.flush()
+    with service.sessions() as session:
+        assert _count(service, ExchangeCandidate) == 10
+        stats = compute_stats(session, LogFilter(), service.bundle.plan)
+        assert [(mid, n) for mid, _citation, n in stats.top_measures] == [("2-2-4", 1)]
+        assert stats.per_chapter == {2: 1}
+        # 4-2-2 was only a candidate of the declined question: never shown, never counted.
+        assert count_exchanges(session, LogFilter(measure="4-2-2")) == 0
+        assert measure_ranks(session, "4-2-2", LogFilter()) == []
+        assert count_exchanges(session, LogFilter(measure="2-2-4")) == 2  # answered, and related
 
 
 def test_no_raw_user_id_or_name_is_stored(service: PlanService, settings: Settings) -> None:
@@ -184,6 +227,27 @@ def test_spool_left_by_a_dead_process_is_adopted(settings: Settings, tmp_path: P
         with service.sessions() as session:
             assert session.scalar(select(func.count()).where(Exchange.question == "orphaned")) == 1
         assert not (spool / "99999-deadbeef.jsonl").exists()
+    finally:
+        service.close()
+
+
+def test_candidates_go_through_the_journal_and_older_lines_still_replay(settings: Settings) -> None:
+    record = replace(_declined_exchange("with candidates"), candidates=(HitRecord("4-2-2", 1, 3.5, 4),))
+    assert _from_line(_to_line(record)) == record
+    old = json.loads(_to_line(_declined_exchange("journalled before candidates")))
+    del old["candidates"]
+    spool = settings.data_dir / "spool"
+    spool.mkdir(parents=True)
+    (spool / "99999-deadbeef.jsonl").write_text(_to_line(record) + "\n" + json.dumps(old) + "\n")
+    service = PlanService.start(settings)
+    try:
+        assert service.log.flush()
+        with service.sessions() as session:
+            stored = {
+                e.question: [c.measure_id for c in e.candidates] for e in session.scalars(select(Exchange))
+            }
+        assert stored == {"with candidates": ["4-2-2"], "journalled before candidates": []}
+        assert not (spool / "rejected.jsonl.txt").exists()
     finally:
         service.close()
 

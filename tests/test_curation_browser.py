@@ -3,7 +3,8 @@
 A resident's question goes unanswered in Telegram (the real bot process and the local Bot API
 server); an editor resolves it from the inbox, accepts the suggested synonym, reads the preview and
 publishes; the Telegram bot and the console chat then answer with the chosen measure; a confirmed
-rollback restores the previous answer. A viewer's changes are refused. The pages also fit a phone.
+rollback restores the previous answer. A declined question is resolved from the search's candidates.
+A viewer's changes are refused. The pages also fit a phone.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from playwright.sync_api import Page, expect
 from bot.service import PlanService
 from tests.botapi import BotApiServer
 from tests.helpers import BotProcess, bot_env
-from tests.test_curation_pages import VIEWER
+from tests.test_curation import ask
+from tests.test_curation_pages import TOKOROZAWA, VIEWER
 from tests.test_dashboard import PASSWORD, STAFF, add_account
 from tests.test_dashboard_browser import (
     COVERED,
@@ -126,6 +128,21 @@ def test_an_editor_improves_an_answer_in_the_browser(
     for action in ("resolve", "edit", "publish", "rollback"):
         expect(page.locator("table.audit")).to_contain_text(action)
     shoot(page, "audit")
+
+
+def test_a_declined_question_is_resolved_from_the_searchs_candidates(
+    page: Page, base_url: str, service: PlanService
+) -> None:
+    declined = ask(service, TOKOROZAWA)
+    sign_in(page, base_url, f"/staff/exchanges/{declined}")
+    candidates = page.get_by_role("region", name="検索の候補（回答に使わなかった施策）")
+    expect(candidates.get_by_role("listitem").first).to_contain_text("4-2-2 (2) ごみ処理体制の充実")
+    candidates.get_by_role("link", name="候補から選んで解決する").click()
+    page.get_by_role("checkbox", name="4-2-2 (2) ごみ処理体制の充実", exact=True).check()
+    shoot(page, "resolve-candidates")
+    page.get_by_role("button", name="選んだ施策で解決").click()
+    expect(page.get_by_role("heading", name="改善の提案")).to_be_visible()
+    expect(page.get_by_role("main")).to_contain_text("4-2-2")
 
 
 def test_a_viewer_reads_but_cannot_change(page: Page, base_url: str, service: PlanService) -> None:

@@ -18,6 +18,7 @@ from tests.test_curation import ask
 from tests.test_dashboard import PASSWORD, STAFF, add_account, csrf_token, login
 
 GREEN = "グリーンカーテンってやってる？"
+TOKOROZAWA = "所沢市のごみ収集日は？"  # declined (another city), though the search ranks 4-2-2 first
 VIEWER = "sato"
 
 
@@ -186,3 +187,39 @@ def test_a_whole_word_group_is_resolved_from_the_inbox(service: PlanService, edi
     resolved = _post(editor, "/staff/resolve", {"id": [str(i) for i in ids], "verdict": "out_of_scope"})
     assert resolved.status_code == 303 and resolved.headers["location"] == "/staff/inbox"
     assert "ラーメン" not in editor.get("/staff/inbox").text.split("最近対応した質問")[0]
+
+
+def _section(page: str, marker: str) -> str:
+    """The part of a page from `marker` to the end of its section or list."""
+    assert marker in page, marker
+    return re.split(r"</section>|</ul>", page.split(marker, 1)[1], maxsplit=1)[0]
+
+
+def test_a_declined_questions_candidates_are_offered_where_it_is_resolved(
+    service: PlanService, editor: TestClient, green: int
+) -> None:
+    declined = ask(service, TOKOROZAWA)
+    ranked = [hit.id for hit in service.bundle.index.search(TOKOROZAWA).candidates][:5]
+    heading = "検索の候補（回答に使わなかった施策）"
+    for path in (f"/staff/exchanges/{declined}", f"/staff/context/{declined}"):
+        section = _section(editor.get(path).text, '<section class="candidates"')
+        assert heading in section and "(2) ごみ処理体制の充実" in section, path
+        assert re.findall(r'measures/([\d-]+)"', section) == ranked, path
+        assert f"/staff/resolve?id={declined}" in section, path
+    resolve_form = editor.get(f"/staff/resolve?id={declined}").text
+    assert heading in resolve_form
+    offered = _section(resolve_form, '<ul class="choices candidates">')
+    assert re.findall(r'name="measure" value="([\d-]+)"', offered) == ranked
+    assert "4-2-2 (2) ごみ処理体制の充実" in offered
+    # A question with nothing ranked says so; an answered one has no such section.
+    assert "検索の候補は記録されていません" in editor.get(f"/staff/exchanges/{green}").text
+    answered = ask(service, "保育園が足りない", user=2)
+    assert heading not in editor.get(f"/staff/exchanges/{answered}").text
+    assert heading not in editor.get(f"/staff/resolve?id={answered}").text
+    resolved = _post(
+        editor, "/staff/resolve", {"id": [str(declined)], "measure": ["4-2-2"], "verdict": "measures"}
+    )
+    assert resolved.status_code == 303
+    with service.sessions() as session:
+        resolution = session.scalar(select(Resolution).where(Resolution.exchange_id == declined))
+        assert resolution is not None and resolution.measures == ["4-2-2"]

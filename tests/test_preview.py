@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bot.curation import MEASURES, SPAM, Verdict, resolve
 from bot.drafts import Edit, add_edit, build_candidate, pending_edits
-from bot.preview import ANSWER_KEY_SET, SHIPPED_SET, bundled_questions, preview
+from bot.preview import ANSWER_KEY_SET, LABELLED_SETS, SHIPPED_SET, bundled_questions, preview
 from bot.service import PlanService
-from index.evaluate import evaluate
+from index import bundled_plan_dir
+from index.evaluate import evaluate, read_questions
 from tests.test_curation import ask
 
 GREEN = "グリーンカーテンってやってる？"
@@ -30,9 +33,24 @@ def _resolve(service: PlanService, exchange_id: int, verdict: Verdict) -> None:
 def test_the_product_ships_its_labelled_questions(service: PlanService) -> None:
     shipped = bundled_questions()
     assert len(shipped) >= 200
+    # Read where they live, the files the tests and the README use: no copy to drift.
+    root = bundled_plan_dir().parent
+    assert shipped == [q for name in LABELLED_SETS for q in read_questions(root / name)]
+    assert "tests/data/questions.jsonl" in LABELLED_SETS
+    assert not list(bundled_plan_dir().glob("*.jsonl"))
     assert {q.kind for q in shipped} >= {"colloquial", "out_of_scope"}
     report = evaluate(service.bundle.index, shipped)
     assert report.as_json()["hit@3"] >= 0.95
+
+
+def test_a_set_missing_from_a_deployment_is_skipped(tmp_path: Path) -> None:
+    own = tmp_path / LABELLED_SETS[0]
+    own.parent.mkdir(parents=True)
+    own.write_text(
+        '{"q": "保育園が足りない", "relevant": ["2-2-4"], "kind": "colloquial"}\n', encoding="utf-8"
+    )
+    assert [(q.q, q.relevant) for q in bundled_questions(tmp_path)] == [("保育園が足りない", ("2-2-4",))]
+    assert bundled_questions(tmp_path / "elsewhere") == []
 
 
 def test_a_good_synonym_fixes_its_question_and_harms_nothing(service: PlanService) -> None:
