@@ -126,8 +126,8 @@ class Contexts:
         return newest
 
     def _stored(self, user_key: str, oldest: dt.datetime) -> Context | None:
-        """The context of the resident's latest exchange in the answer log, read on a daemon thread
-        so that a database that stops answering delays the reply by `read_wait` at most."""
+        """The context of the resident's latest exchange in the answer log, read by a shared reader
+        thread so that a database that stops answering delays the reply by `read_wait` at most."""
         query = (
             select(Exchange.state, Exchange.created_at)
             .where(Exchange.user_key == user_key, Exchange.created_at >= oldest, Exchange.state.is_not(None))
