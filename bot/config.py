@@ -162,9 +162,10 @@ def _local_secret(data_dir: Path, name: str) -> str:
 def configure_logging(level: int = logging.INFO) -> None:
     """Process logging for the bot and web processes.
 
-    httpx logs every request URL at INFO, and Bot API URLs contain the bot token,
-    so its logger is held at WARNING: secrets never reach the logs.
+    Loggers that write what must not be kept are held at WARNING: httpx logs every request
+    URL at INFO, and Bot API URLs contain the bot token; uvicorn's access log has every
+    client's address and the secret webhook path. Alembic's INFO lines are start-up noise.
     """
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    for name in ("httpx", "httpcore", "uvicorn.access", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)

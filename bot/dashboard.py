@@ -120,7 +120,8 @@ class Dashboard(StaffPages):
             return self.message(request, 429, "しばらくお待ちください", text, **{"Retry-After": str(wait)})
         token = await run_in_threadpool(self._sign_in, name, password)
         if token is None:
-            logger.warning("failed staff login for %r from %s", name, address)
+            # Not the name typed: a password typed into the name field would land in the log.
+            logger.warning("failed staff login from %s", address)
             error = "名前またはパスワードが違います。"
             return self.login_page(request, wanted=wanted, error=error, name=name, status=401)
         self.throttle.succeeded(name, address)

@@ -12,6 +12,11 @@ before are dropped, whichever way they come back.
 
 An update that was handled but whose done mark did not reach the disk is handled
 again after a crash; `exchange_uid` makes its logged exchange the same one.
+
+The journal keeps what handling needs (ids, text, language, button data) and not who
+people are: names, usernames and chat titles are blanked before a line is written
+(`without_names`). Handled updates leave the file at the next compaction, every few
+hundred lines; only their ids stay, enough to drop a redelivery.
 """
 
 from __future__ import annotations
@@ -31,12 +36,32 @@ from telegram.ext import Application, SimpleUpdateProcessor
 
 from .journal_files import adopt_orphans, create_locked
 
-__all__ = ["JournaledQueue", "JournaledUpdateProcessor", "UpdateJournal", "exchange_uid"]
+__all__ = ["JournaledQueue", "JournaledUpdateProcessor", "UpdateJournal", "exchange_uid", "without_names"]
 
 logger = logging.getLogger(__name__)
 
-KEEP_IDS = 2000  # done update ids remembered to drop a redelivery, after the journal is compacted
-COMPACT_LINES = 5000  # rewrite the journal (pending updates and recent ids only) past this many lines
+# Done update ids remembered to drop a redelivery. Telegram redelivers only what it did not see
+# acknowledged, within seconds: at most one getUpdates batch (100) or the webhook's connections (≤100).
+KEEP_IDS = 200
+COMPACT_LINES = 400  # rewrite the journal (pending updates and recent ids only) past this many lines
+
+# Who a person or group is, in every user, chat and contact of an update. first_name is required
+# when an update is read back, so it stays as ""; "title" is a name only in a chat (a venue needs its own).
+_NAME_KEYS = frozenset({"last_name", "username", "usernames", "active_usernames"})
+_CHAT_TYPES = frozenset({"private", "group", "supergroup", "channel"})
+
+
+def without_names(value: Any) -> Any:
+    """A copy of an update's JSON without names, usernames and chat titles, at any depth."""
+    if isinstance(value, list):
+        return [without_names(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    dropped = _NAME_KEYS | ({"title"} if value.get("type") in _CHAT_TYPES else set())
+    kept = {key: without_names(item) for key, item in value.items() if key not in dropped}
+    if "first_name" in kept:
+        kept["first_name"] = ""
+    return kept
 
 
 def exchange_uid(bot_id: int, update_id: int) -> str:
@@ -73,6 +98,7 @@ class UpdateJournal:
         with self._lock:
             if update_id in self._seen:
                 return False
+            update = without_names(update)
             self._seen[update_id] = update
             self._append({"update": update})
             os.fsync(self._fd)
@@ -128,8 +154,8 @@ class UpdateJournal:
         for line in filter(str.strip, lines):
             try:
                 entry = json.loads(line)
-                if "update" in entry:
-                    adopted.setdefault(int(entry["update"]["update_id"]), entry["update"])
+                if "update" in entry:  # names blanked too if an older release wrote them
+                    adopted.setdefault(int(entry["update"]["update_id"]), without_names(entry["update"]))
                 else:
                     adopted[int(entry["done"])] = None
             except (ValueError, KeyError, TypeError):

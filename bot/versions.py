@@ -10,6 +10,7 @@ while the database is unreachable answers with it (or with the bundled plan).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -294,15 +295,23 @@ class ActivePlan:
         return True
 
     def _remember(self) -> None:
-        """Keep the version in the data folder (whole or not at all) for a start during an outage."""
+        """Keep the version in the data folder (whole or not at all) for a start during an outage.
+
+        Every start remembers the active version: the file is rewritten (and fsynced) only
+        when it does not already hold exactly that version.
+        """
         if self._last_known is None or self.version_id is None:
             return
         data = {"version_id": self.version_id, "sources": dict(self.bundle.sources)}
+        text = json.dumps(data, ensure_ascii=False).encode()
         draft = self._last_known.with_name(f".{self._last_known.name}.{os.getpid()}")
         try:
+            with contextlib.suppress(FileNotFoundError):
+                if self._last_known.read_bytes() == text:
+                    return
             self._last_known.parent.mkdir(parents=True, exist_ok=True)
-            with draft.open("w", encoding="utf-8") as handle:
-                json.dump(data, handle, ensure_ascii=False)
+            with draft.open("wb") as handle:
+                handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
             draft.replace(self._last_known)

@@ -11,9 +11,12 @@ if TYPE_CHECKING:
     from tests.botapi import BotApiServer
 
 
+TEST_SALT = "test-salt-0123456789abcdef0123456789"  # LOG_SALT of every test data folder
+
+
 def make_settings(data_dir: Path, **overrides: str) -> Settings:
     """Settings as the environment would give them, on a private data folder."""
-    env = {"PLANBOT_DATA_DIR": str(data_dir), "LOG_SALT": "test-salt-0123456789abcdef0123456789", **overrides}
+    env = {"PLANBOT_DATA_DIR": str(data_dir), "LOG_SALT": TEST_SALT, **overrides}
     return Settings.from_env(env)
 
 
@@ -24,7 +27,7 @@ class BotProcess:
     and checks that the process shut down cleanly.
     """
 
-    def __init__(self, env: dict[str, str], log_path: Path, command: str = "run") -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, command: str = "run", *args: str) -> None:
         import os
         import subprocess
         import sys
@@ -33,7 +36,10 @@ class BotProcess:
         self._log = log_path.open("w", encoding="utf-8")
         full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", command], env=full_env, stdout=self._log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "bot", command, *args],
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     @property
@@ -67,6 +73,6 @@ def bot_env(api_base_url: str, api_file_url: str, data_dir: Path, **extra: str) 
         "TELEGRAM_BASE_URL": api_base_url,
         "TELEGRAM_BASE_FILE_URL": api_file_url,
         "PLANBOT_DATA_DIR": str(data_dir),
-        "LOG_SALT": "test-salt-0123456789abcdef0123456789",
+        "LOG_SALT": TEST_SALT,
         **extra,
     }

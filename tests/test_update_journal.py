@@ -138,3 +138,74 @@ def test_console_starts_and_answers_without_a_database(tmp_path: Path) -> None:
     output = "\n".join(written)
     assert "空き家対策の推進" in output and "幼児期等の教育と保育の充実" in output
     assert list((tmp_path / "spool").glob("*.jsonl"))  # kept for the next start
+
+
+def _from_a_named_resident(update_id: int) -> dict[str, object]:
+    """A button press on a reply to a message, with every name Telegram sends about the resident."""
+    resident = {
+        "id": 7350912846,
+        "is_bot": False,
+        "first_name": "Hanakoprobe",
+        "last_name": "Zyxwvutsson",
+        "username": "zq_privacy_probe",
+        "language_code": "en",
+    }
+    chat = {"id": 7350912846, "type": "private", "first_name": "Hanakoprobe", "username": "zq_privacy_probe"}
+    group = {"id": -100777, "type": "supergroup", "title": "Zq Neighbours", "username": "zq_group"}
+    asked = {"message_id": 3, "date": 0, "chat": chat, "from": resident, "text": "空き家"}
+    message = {
+        "message_id": 4,
+        "date": 0,
+        "chat": chat,
+        "from": {"id": 42, "is_bot": True, "first_name": "Plan bot", "username": "plan_bot"},
+        "text": "答え",
+        "reply_to_message": asked,
+        "sender_chat": group,
+    }
+    query = {"id": "9", "from": resident, "message": message, "chat_instance": "1", "data": "f:+:abc"}
+    return {"update_id": update_id, "callback_query": query}
+
+
+def test_the_journal_keeps_what_handling_needs_and_no_names(tmp_path: Path) -> None:
+    from telegram import Bot, Update
+
+    journal = UpdateJournal(tmp_path)
+    try:
+        assert journal.receive(_from_a_named_resident(1))
+        written = journal.path.read_text()
+        for name in (
+            "Hanakoprobe",
+            "Zyxwvutsson",
+            "zq_privacy_probe",
+            "Zq Neighbours",
+            "zq_group",
+            "plan_bot",
+        ):
+            assert name not in written
+        [kept] = journal.pending
+        update = Update.de_json(kept, Bot("123:ABC"))  # read back as the replay does
+        assert update is not None and update.callback_query is not None
+        assert update.callback_query.from_user.id == 7350912846
+        assert update.callback_query.from_user.language_code == "en"
+        assert update.callback_query.data == "f:+:abc"
+        message = update.callback_query.message
+        assert message is not None and message.chat.id == 7350912846
+        assert '"text": "空き家"' in written and '"chat_instance": "1"' in written
+    finally:
+        journal.close()
+
+
+def test_handled_updates_leave_the_disk_within_a_few_hundred_lines(tmp_path: Path) -> None:
+    journal = UpdateJournal(tmp_path)
+    try:
+        for update_id in range(1, 601):
+            journal.receive(
+                {"update_id": update_id, "message": {"message_id": 1, "date": 0, "text": f"q{update_id}"}}
+            )
+            journal.done(update_id)
+        written = journal.path.read_text()
+        assert '"q1"' not in written and '"q300"' not in written  # handled long ago: gone
+        assert len(written.splitlines()) <= update_journal.COMPACT_LINES
+        assert not journal.receive(_update(600)) and not journal.receive(_update(450))  # recent: dropped
+    finally:
+        journal.close()

@@ -376,3 +376,22 @@ def test_two_bot_processes_on_one_postgres_database_both_switch(
 def test_active_plan_without_database_serves_its_bundle(service: PlanService) -> None:
     standalone = ActivePlan(None, service.bundle, None)
     assert standalone.refresh() is False
+
+
+def test_a_start_rewrites_the_remembered_version_only_when_it_changed(
+    env: dict[str, str], plan_dir: Path, tmp_path: Path
+) -> None:
+    from tests.helpers import make_settings
+
+    settings = make_settings(tmp_path / "data")
+    remembered = tmp_path / "data" / "active_plan.json"
+    PlanService.start(settings).close()
+    first = remembered.stat()
+    PlanService.start(settings).close()
+    again = remembered.stat()
+    assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)  # the same file, untouched
+    _retitle(plan_dir)
+    assert _cli(env, "reindex", "--plan-dir", str(plan_dir), "--label", "retitled")[0] == 0
+    service = PlanService.start(settings)
+    service.close()
+    assert remembered.stat().st_ino != first.st_ino and NEW_TITLE in remembered.read_text(encoding="utf-8")

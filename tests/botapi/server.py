@@ -813,11 +813,13 @@ class BotApiServer:
         user_id: int,
         *,
         first_name: str = "Taro",
+        last_name: str | None = None,
         username: str | None = None,
         language_code: str | None = "ja",
     ) -> JSON:
         """Register a resident and their private chat, as if they had started the bot earlier."""
         user: JSON = {"id": user_id, "is_bot": False, "first_name": first_name}
+        user |= {"last_name": last_name} if last_name else {}
         user |= {"username": username} if username else {}
         with self._lock:
             self._users[user_id] = user | ({"language_code": language_code} if language_code else {})
@@ -867,12 +869,19 @@ class BotApiServer:
         *,
         chat_id: int | None = None,
         first_name: str = "Taro",
+        last_name: str | None = None,
         username: str | None = None,
         language_code: str | None = "ja",
         deliver: bool = True,
     ) -> int:
         """A resident writes ``text``; each ``/command`` in it gets a bot_command entity."""
-        self.add_user(user_id, first_name=first_name, username=username, language_code=language_code)
+        self.add_user(
+            user_id,
+            first_name=first_name,
+            last_name=last_name,
+            username=username,
+            language_code=language_code,
+        )
         entities = [
             {"type": "bot_command", "offset": utf16_len(text[: m.start()]), "length": utf16_len(m[0])}
             for m in _COMMAND_RE.finditer(text)
