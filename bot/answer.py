@@ -28,21 +28,23 @@ __all__ = [
     "card_lines",
     "chapter_lines",
     "chapter_title",
+    "complaint_lines",
     "declined_lines",
     "field_lines",
     "help_lines",
-    "is_english",
     "measure_lines",
     "measure_title",
     "middle_title",
     "render_html",
     "render_plain",
     "route_line",
+    "runners_up",
     "say",
     "short_label",
     "small_talk_lines",
     "welcome_lines",
     "why_line",
+    "written_in",
 ]
 
 TELEGRAM_LIMIT = 4096
@@ -209,6 +211,10 @@ _TEXT: dict[str, dict[Language, str]] = {
         Language.EN: "Sorry I could not help. Try other words, or press 👎 under an answer:"
         " we use it to improve.",
     },
+    "complaint_city": {
+        Language.JA: "ご不便をおかけして申し訳ありません。市へのご意見・ご要望は、こちらへお寄せください。",
+        Language.EN: "We are sorry for the trouble. Please send your opinion or request to the city:",
+    },
     "help_ask": {
         Language.JA: "知りたいことを、ふだんの言葉で送ってください（例：「保育園が足りない」）。",
         Language.EN: "Send your question in your own words (e.g. “daycare”).",
@@ -284,11 +290,23 @@ def say(language: Language, key: str, **values: str) -> str:
     return _TEXT[key][language].format(**values)
 
 
-def is_english(question: str) -> bool:
-    """True when a question is written mostly in Latin letters (a foreign resident)."""
-    letters = [ch for ch in unicodedata.normalize("NFKC", question) if ch.isalpha()]
+# Hiragana, katakana and kanji (after NFKC, which widens half-width katakana).
+_KANA_KANJI = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# Capitals Japanese writes as they are (DX, SDGs, NPO, OK): they say nothing of the writer's language.
+_ACRONYM = re.compile(r"\b[A-Z]{2,}s?\b")
+
+
+def written_in(question: str) -> Language | None:
+    """The language a question is written in: Japanese when it holds any kana or kanji, English when
+    its other letters are mostly Latin; None when nothing tells (an acronym, digits, emoji)."""
+    text = unicodedata.normalize("NFKC", question)
+    if _KANA_KANJI.search(text):
+        return Language.JA
+    letters = [ch for ch in _ACRONYM.sub(" ", text) if ch.isalpha()]
+    if not letters:
+        return None
     latin = sum(1 for ch in letters if ch.isascii())
-    return bool(letters) and latin / len(letters) > 0.6
+    return Language.EN if latin / len(letters) > 0.6 else Language.JA
 
 
 def quote(question: str) -> str:
@@ -388,12 +406,17 @@ def card_lines(located: Located, language: Language = Language.JA, *, full: bool
     return lines
 
 
-def candidates(result: SearchResult) -> tuple[Hit, ...]:
-    """The 「もしかして」 measures: at most three runners-up close enough to the best to be worth a look."""
-    if len(result.hits) < 2:
+def runners_up(result: SearchResult) -> tuple[Hit, ...]:
+    """The measures after the best one that score close enough to it to offer (「もしかして」, 他には)."""
+    if not result.hits:
         return ()
     floor = CANDIDATE_SHARE * result.hits[0].score
-    return tuple(hit for hit in result.hits[1:] if hit.score >= floor)[:MAX_CANDIDATES]
+    return tuple(hit for hit in result.hits[1:] if hit.score >= floor)
+
+
+def candidates(result: SearchResult) -> tuple[Hit, ...]:
+    """The 「もしかして」 measures: at most three runners-up."""
+    return runners_up(result)[:MAX_CANDIDATES]
 
 
 def chapter_lines(chapter: Chapter, language: Language) -> list[Line]:
@@ -437,16 +460,24 @@ _DECLINE_KEYS = {
 }
 
 
+def _city(plan: Plan) -> Route:
+    return Route(plan.info.contact, plan.info.url, "city")
+
+
 def declined_lines(plan: Plan, result: SearchResult, language: Language) -> list[Line]:
     """Nothing from the plan: why, in one line, and where the city can be asked."""
     key = _DECLINE_KEYS.get(result.reason)
     lead = say(language, key) if key else say(language, "not_found", question=quote(result.question))
-    city = Route(plan.info.contact, plan.info.url, "city")
     return [
         Line(Style.LEAD, lead),
         Line(Style.TEXT, say(language, "try_other")),
-        Line(Style.ROUTE, say(language, "city_route", where=_where(city, language))),
+        Line(Style.ROUTE, say(language, "city_route", where=_where(_city(plan), language))),
     ]
+
+
+def complaint_lines(plan: Plan, language: Language) -> list[Line]:
+    """A complaint about the city (「対応が遅すぎる、最悪」): the plan cannot answer it; the city can."""
+    return [Line(Style.LEAD, say(language, "complaint_city")), route_line(_city(plan), language)]
 
 
 def _examples(language: Language) -> str:

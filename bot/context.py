@@ -3,16 +3,20 @@
 「他には？」 and 「詳しく」 need the previous answer. Several processes may serve one
 bot, so the context lives in the answer log (`exchanges.state`, written with each
 exchange); but the log is written after the reply, by a writer thread, so the
-freshest context is also kept in this process. `recall()` takes whichever is newer.
+freshest context is also kept in this process. `recall()` takes whichever is newer:
+the database is read on every turn, since another process may have answered the
+resident since (a button pressed on one, a message sent to the other).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
@@ -22,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .health import DatabaseHealth
 from .store import Exchange, utcnow
 
-__all__ = ["Context", "Contexts"]
+__all__ = ["CONTEXT_READERS", "Context", "Contexts"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +35,9 @@ CONTEXT_TTL = dt.timedelta(minutes=30)
 MEMORY_CAPACITY = 10_000
 # How long a reply waits for the database's copy of the context.
 READ_WAIT_SECONDS = 1.0
+# Threads reading contexts for every turn of the process. A read takes about a millisecond,
+# so a few serve many residents at once; starting a thread per turn cost more than the read.
+CONTEXT_READERS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,32 +126,73 @@ class Contexts:
         return newest
 
     def _stored(self, user_key: str, oldest: dt.datetime) -> Context | None:
-        """The context of the resident's latest exchange in the answer log, read on a daemon thread
-        so that a database that stops answering delays the reply by `read_wait` at most."""
+        """The context of the resident's latest exchange in the answer log, read by a shared reader
+        thread so that a database that stops answering delays the reply by `read_wait` at most."""
         query = (
             select(Exchange.state, Exchange.created_at)
             .where(Exchange.user_key == user_key, Exchange.created_at >= oldest, Exchange.state.is_not(None))
             .order_by(Exchange.created_at.desc())
             .limit(1)
         )
-        found: list[Context | None] = []
 
-        def read() -> None:
+        def read() -> Context | None:
             try:
                 with self._health.call("conversation context"), self._sessions() as session:
                     row = session.execute(query).first()
             except SQLAlchemyError:  # the database is down: this process's memory still serves
                 logger.warning("could not read conversation context; using this process's memory")
-                return
+                return None
             if row is not None and isinstance(row.state, dict):
-                found.append(Context.from_json(row.state, row.created_at))
+                return Context.from_json(row.state, row.created_at)
+            return None
 
-        _bounded(read, self._read_wait)
-        return found[0] if found else None
+        return _READERS.run(read, self._read_wait)
 
 
-def _bounded(work: Callable[[], None], seconds: float) -> None:
-    """Run `work` on a daemon thread and wait for it at most `seconds` (it may finish later)."""
-    thread = threading.Thread(target=work, name="context-read", daemon=True)
-    thread.start()
-    thread.join(seconds)
+_Job = tuple[Future[Context | None], Callable[[], Context | None]]
+
+
+class _Readers:
+    """A few daemon threads that run the context reads of every turn in this process.
+
+    Daemon threads, so that a read stuck on a database that stopped answering never holds up
+    the process's exit; a read still waiting for a thread when its turn gave up is dropped.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def run(self, read: Callable[[], Context | None], seconds: float) -> Context | None:
+        """What `read` returns, or None if it has not returned within `seconds`."""
+        self._start()
+        future: Future[Context | None] = Future()
+        self._jobs.put((future, read))
+        try:
+            return future.result(timeout=seconds)
+        except TimeoutError:
+            future.cancel()
+            return None
+
+    def _start(self) -> None:
+        with self._lock:
+            while len(self._threads) < self._size:
+                name = f"context-read-{len(self._threads) + 1}"
+                thread = threading.Thread(target=self._work, name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def _work(self) -> None:
+        while True:
+            future, read = self._jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(read())
+            except BaseException as error:  # handed to the turn waiting for it
+                future.set_exception(error)
+
+
+_READERS = _Readers(CONTEXT_READERS)

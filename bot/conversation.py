@@ -5,8 +5,8 @@ language, text or a button's `TurnAction`); the reply (`Reply`) holds lead lines
 notes, buttons with their actions, whether 👍/👎 is offered and the exchange to log.
 Telegram, the console and the web chat only render a `Reply` (HTML, text, JSON) and post
 back a button's action, encoded by `bot.callback_data`. Here live the decisions: small
-talk, follow-ups on the resident's last answer (他には, 詳しく, a short new topic), the
-grade of a search (answer, related, none), the next step, the language.
+talk, complaints, follow-ups on the resident's last answer (他には, 詳しく, a short new
+topic), the grade of a search (answer, related, none), the next step, the language.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from index import Grade, Hit, Located, PlanBundle, Reason, SearchResult
+from index import Grade, Hit, Located, PlanBundle, Reason, Route, SearchResult
 
 from .answer import (
     BLANK,
@@ -26,21 +26,23 @@ from .answer import (
     card_lines,
     chapter_lines,
     chapter_title,
+    complaint_lines,
     declined_lines,
     field_lines,
     help_lines,
-    is_english,
     measure_lines,
     measure_title,
     middle_title,
     quote,
     route_line,
+    runners_up,
     say,
     short_label,
     small_talk_lines,
     source_note,
     welcome_lines,
     why_line,
+    written_in,
 )
 from .answer_log import ExchangeRecord, new_uid
 from .callback_data import (
@@ -54,7 +56,7 @@ from .callback_data import (
     encode,
 )
 from .context import Context, Contexts
-from .intents import Intent, classify
+from .intents import Intent, classify, complains
 from .service import MAX_QUESTION_CHARS, Answered, PlanService
 
 __all__ = ["Button", "Conversation", "Outcome", "Reply", "Turn", "respond"]
@@ -143,12 +145,16 @@ def _rows(buttons: list[Button], width: int = BUTTONS_PER_ROW) -> list[tuple[But
 
 
 def _language(turn: Turn, context: Context | None) -> Language:
-    """English for an English-speaking channel or an English question; a command or a button
-    keeps the language of the resident's last answer."""
-    if (turn.language or "").lower().startswith("en"):
-        return Language.EN
-    if turn.text and not turn.text.startswith("/"):
-        return Language.EN if is_english(turn.text) else Language.JA
+    """The channel's language when it names one of ours (Telegram's app language, the web page's);
+    else the language the question is written in; a command, a button or a message that does not
+    tell (「DX」, an emoji) keeps the language of the resident's last answer."""
+    code = (turn.language or "").lower()
+    named = next((language for language in Language if code.startswith(language.value)), None)
+    if named is not None:
+        return named
+    written = written_in(turn.text) if turn.text and not turn.text.startswith("/") else None
+    if written is not None:
+        return written
     return Language(context.language) if context is not None else Language.JA
 
 
@@ -169,6 +175,11 @@ class _Turning:
         grade = Grade.ANSWER if answered else Grade.NONE
         return self.logged(SearchResult(question=question, grade=grade, reason=reason, hits=hits), state)
 
+    def chat(self, question: str) -> ExchangeRecord:
+        """A turn that is not a question to the plan (small talk, a prompt, a complaint): logged as
+        small talk, neither answered nor unanswered, and the conversation stays where it was."""
+        return self.exchange(question, Reason.SMALL_TALK, (), None, answered=False)
+
     def logged(self, result: SearchResult, state: Context | None) -> ExchangeRecord:
         latency_ms = (time.perf_counter() - self.started) * 1000
         uid = self.turn.uid or new_uid()
@@ -180,11 +191,11 @@ class _Turning:
     def explained(self) -> bool:
         return self.context is not None and self.context.explained
 
-    def notes(self, located: Located | None, *, route: bool = True, source: bool = False) -> tuple[Line, ...]:
+    def notes(self, route: Route | None, *, source: bool = False) -> tuple[Line, ...]:
         """After the cards: where to go next, 施策／目指す姿 the first time, the source on whole texts."""
         notes: list[Line] = []
-        if route and located is not None:
-            notes.append(route_line(self.plan.route(located.middle.id), self.language))
+        if route is not None:
+            notes.append(route_line(route, self.language))
         if not self.explained():
             notes.append(Line(Style.NOTE, say(self.language, "explain")))
         if source:
@@ -235,7 +246,7 @@ class _Turning:
             self.language,
             lead=(*lead, *self.english_note()),
             cards=(tuple(card_lines(located, self.language, full=full)),),
-            notes=self.notes(located, source=full),
+            notes=self.notes(self.plan.route(located.middle.id), source=full),
             buttons=tuple(buttons),
         )
 
@@ -264,14 +275,14 @@ def respond(bundle: PlanBundle, turn: Turn, context: Context | None) -> Outcome:
         reply = Reply(
             turning.language,
             lead=tuple(small_talk_lines(intent.value, turning.language)),
-            exchange=turning.exchange(text, Reason.SMALL_TALK, (), None, answered=False),
+            exchange=turning.chat(text),
         )
         return Outcome(reply)
     if intent is Intent.MORE and context is not None:
         return _more(turning, text, context)
     if intent is Intent.DETAIL and context is not None and context.focus is not None:
         return _detail(turning, text, context.focus)
-    return _question(turning, text, follow_up=intent is not None)
+    return _question(turning, text, follow_up=intent is not None, complaint=complains(text))
 
 
 def _command(turning: _Turning, text: str) -> Outcome:
@@ -294,14 +305,21 @@ def _command(turning: _Turning, text: str) -> Outcome:
     return Outcome(Reply(language, lead=(Line(Style.LEAD, say(language, "unknown_command")),)))
 
 
-def _question(turning: _Turning, text: str, *, follow_up: bool) -> Outcome:
-    """Search the message; a short one after an answer leans on the previous topic if it must."""
+def _question(turning: _Turning, text: str, *, follow_up: bool, complaint: bool) -> Outcome:
+    """Search the message; a short one after an answer leans on the previous topic if it must.
+
+    A message ending in a complaint (「対応が遅すぎる、最悪」) is about the city, not the previous
+    topic: see `_complaint`.
+    """
     index, context = turning.bundle.index, turning.context
     result = index.search(text)
+    if complaint:
+        return _complaint(turning, result)
     together = False
     # A message too weak on its own leans on the previous topic when that grades it higher; one
-    # whose words the plan never uses must then still count (「申し込みは？」 asks the procedure of
-    # the topic, 「将棋は？」 is a new question and is declined as one).
+    # that found nothing on its own (words the plan never uses, or none: an emoji) must then still
+    # count (「申し込みは？」 asks the procedure of the topic, 「将棋は？」 is a new question and is
+    # declined as one).
     if (
         result.grade is not Grade.ANSWER
         and result.reason not in (Reason.OFF_TOPIC, Reason.OTHER_CITY)
@@ -310,18 +328,18 @@ def _question(turning: _Turning, text: str, *, follow_up: bool) -> Outcome:
         and len(text) <= SHORT_FOLLOW_UP
     ):
         combined = index.search(f"{context.topic} {text}")
-        counts = result.reason is not Reason.NO_MATCH or combined.asks_procedure or _uses(combined, text)
+        counts = result.grade is Grade.RELATED or combined.asks_procedure or _uses(combined, text)
         if _RANK[combined.grade] > _RANK[result.grade] and counts:
             result, together = replace(combined, question=text), True
+    language = turning.language
+    if result.grade is Grade.NONE and follow_up:  # 「他には？」 with nothing before it: a prompt
+        prompt = (Line(Style.LEAD, say(language, "no_context")),)
+        chapters = tuple(turning.chapter_buttons())
+        return Outcome(Reply(language, lead=prompt, buttons=chapters, exchange=turning.chat(text)))
     if result.grade is Grade.NONE:
-        lead: tuple[Line, ...]
-        if follow_up:  # 「他には？」 with nothing before it
-            lead = (Line(Style.LEAD, say(turning.language, "no_context")),)
-        else:
-            lead = tuple(declined_lines(turning.plan, result, turning.language))
         reply = Reply(
-            turning.language,
-            lead=lead,
+            language,
+            lead=tuple(declined_lines(turning.plan, result, language)),
             buttons=tuple(turning.chapter_buttons()),
             rating=True,
             exchange=turning.logged(result, None),
@@ -332,6 +350,22 @@ def _question(turning: _Turning, text: str, *, follow_up: bool) -> Outcome:
     if result.field is not None:
         return _field(turning, result)
     return _answer(turning, result, together=together)
+
+
+def _complaint(turning: _Turning, result: SearchResult) -> Outcome:
+    """A complaint is for the city to hear: its contact first. The plan's measure is offered as a
+    button, and only when the complaint's own words find an answer (「保育園が足りない、最悪」);
+    related measures would be stray ones (「対応」 is in a school measure)."""
+    language = turning.language
+    offer = result.grade is Grade.ANSWER
+    reply = Reply(
+        language,
+        lead=tuple(complaint_lines(turning.plan, language)),
+        notes=(Line(Style.LABEL, say(language, "related_heading")),) if offer else (),
+        buttons=((turning.open_button(result.hits[0].located),),) if offer else (),
+        exchange=turning.chat(result.question),
+    )
+    return Outcome(reply)
 
 
 def _uses(result: SearchResult, text: str) -> bool:
@@ -352,7 +386,7 @@ def _answer(turning: _Turning, result: SearchResult, *, together: bool) -> Outco
     why = why_line(best, language)
     card = ((why,) if why is not None else ()) + tuple(card_lines(best.located, language))
     others = candidates(result)
-    notes = list(turning.notes(best.located, route=not procedure))
+    notes = list(turning.notes(None if procedure else turning.plan.route(best.id)))
     buttons: list[tuple[Button, ...]] = []
     if others:  # under their heading, which ends the text
         notes.append(Line(Style.LABEL, say(language, "maybe")))
@@ -361,7 +395,7 @@ def _answer(turning: _Turning, result: SearchResult, *, together: bool) -> Outco
     # A short follow-up that leaned on the topic carries it on (「じゃあ高齢者は？」 → 「他には？」).
     context = turning.context
     topic = f"{context.topic} {result.question}" if together and context is not None else result.question
-    state = turning.new_context(topic, (best.id,), tuple(h.id for h in result.hits[1:]))
+    state = turning.new_context(topic, (best.id,), tuple(h.id for h in runners_up(result)))
     reply = Reply(
         language,
         lead=tuple(lead),
@@ -386,7 +420,8 @@ def _related(turning: _Turning, result: SearchResult, *, together: bool) -> Outc
         route_line(turning.plan.route(best.id), language),
     )
     hits = result.hits[:3]
-    state = turning.new_context(result.question, (), tuple(h.id for h in result.hits))
+    offered = (best, *runners_up(result))
+    state = turning.new_context(result.question, (), tuple(h.id for h in offered))
     reply = Reply(
         language,
         lead=lead,
@@ -418,10 +453,11 @@ def _field(turning: _Turning, result: SearchResult) -> Outcome:
     # Three rows at most: a field with more than six measures (第5章 has eight) gets three a row.
     width = BUTTONS_PER_ROW if len(buttons) <= 3 * BUTTONS_PER_ROW else 3
     state = turning.new_context(result.question, (), tuple(h.id for h in result.hits))
+    route = turning.plan.field_route(field.chapter, field.measure)
     reply = Reply(
         language,
         lead=(*turning.english_note(), *field_lines(field, language)),
-        notes=(*turning.notes(None, source=True), Line(Style.LABEL, say(language, "see_more"))),
+        notes=(*turning.notes(route, source=True), Line(Style.LABEL, say(language, "see_more"))),
         buttons=tuple(_rows(buttons, width)),
         rating=True,
         exchange=turning.logged(result, state),
@@ -438,7 +474,7 @@ def _more(turning: _Turning, text: str, context: Context) -> Outcome:
             turning.language,
             lead=(Line(Style.LEAD, say(turning.language, "no_more")),),
             buttons=tuple(turning.chapter_buttons()),
-            exchange=turning.exchange(text, Reason.NO_MATCH, (), None, answered=False),
+            exchange=turning.chat(text),
         )
         return Outcome(reply)
     located = plan.locate(pending[0])
@@ -458,7 +494,7 @@ def _more(turning: _Turning, text: str, context: Context) -> Outcome:
 def _detail(turning: _Turning, text: str, measure_id: str) -> Outcome:
     """詳しく／more detail: the whole card of the measure last shown."""
     if not _exists(turning, measure_id):
-        return _question(turning, text, follow_up=True)
+        return _question(turning, text, follow_up=True, complaint=False)
     located = turning.plan.locate(measure_id)
     state = turning.shown(measure_id)
     card = turning.card(located, full=True, lead=(Line(Style.LEAD, say(turning.language, "detail_lead")),))

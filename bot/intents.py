@@ -5,7 +5,8 @@ Residents greet, thank and complain, and they follow an answer with 「他には
 list, so they are recognised here, in Japanese and English, as whole messages: a
 message counts only when nothing is left once its small-talk phrases and fillers
 are taken away (「こんにちは、保育園は？」 is a question, 「ありがとう！助かりました」 is
-thanks). Pure functions over tables, so tests read as input/expected lists.
+thanks). A question may also end in a complaint of its own (「対応が遅すぎる、最悪」):
+`complains` finds it. Pure functions over tables, so tests read as input/expected lists.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 import unicodedata
 from enum import StrEnum
 
-__all__ = ["Intent", "classify"]
+__all__ = ["Intent", "classify", "complains"]
 
 
 class Intent(StrEnum):
@@ -202,3 +203,14 @@ def classify(text: str) -> Intent | None:
     if not compact or _JA_WHOLE.fullmatch(compact) is None:
         return None
     return next((intent for intent, find in _JA_FIND.items() if find.search(compact)), None)
+
+
+# Clauses: split at punctuation, and at spaces except between Latin words ("not helpful" is one phrase).
+_CLAUSE = re.compile(r"[、。，．,.!?！？…\n\u3000]+|(?<![A-Za-z'])\s+|\s+(?![A-Za-z'])")
+
+
+def complains(text: str) -> bool:
+    """Whether a message holds a clause that is nothing but a complaint (「対応が遅すぎる、最悪」).
+
+    A whole clause, not a word: 「…わからないと思います」 and 「ばかりで」 are not complaints."""
+    return any(classify(clause) is Intent.COMPLAINT for clause in _CLAUSE.split(text) if clause)

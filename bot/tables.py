@@ -5,6 +5,8 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Sequence
 
+from index import Reason
+
 from .reports import ExchangeRow, Stats
 
 __all__ = ["render_stats", "render_table"]
@@ -32,6 +34,15 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], widths: Sequenc
     return "\n".join(lines)
 
 
+def _answered(row: ExchangeRow) -> str:
+    """yes; rel (related measures shown, not an answer); — (small talk: not a question); NO."""
+    if row.answered:
+        return "yes"
+    if row.reason == Reason.SMALL_TALK:
+        return "—"
+    return "rel" if row.shown else "NO"
+
+
 def render_table(rows: Sequence[ExchangeRow]) -> str:
     if not rows:
         return "no exchanges match"
@@ -42,7 +53,7 @@ def render_table(rows: Sequence[ExchangeRow]) -> str:
                 row.local_time,
                 row.channel[:4],
                 row.question,
-                "yes" if row.answered else "NO",
+                _answered(row),
                 " ".join(s.measure_id for s in row.shown[:3]),
                 row.feedback_label,
                 str(row.id),

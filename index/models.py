@@ -7,7 +7,7 @@ the text that is shown.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -213,11 +213,19 @@ class Plan:
         its chapter's phone, so a route never mixes two departments.
         """
         located = self._by_id[middle_id]
-        parts: tuple[tuple[Middle | Measure | Chapter, RouteLevel], ...] = (
-            (located.middle, "measure"),
-            (located.measure, "measure"),
-            (located.chapter, "chapter"),
+        return self._nearest(
+            ((located.middle, "measure"), (located.measure, "measure"), (located.chapter, "chapter"))
         )
+
+    def field_route(self, chapter: Chapter, measure: Measure | None = None) -> Route:
+        """Where to go about a whole chapter or major measure (「第3章」): the major measure's own
+        contact/url, else its chapter's, else the city's; never one middle measure's."""
+        parts: tuple[tuple[Measure | Chapter, RouteLevel], ...] = (
+            ((measure, "measure"),) if measure is not None else ()
+        )
+        return self._nearest((*parts, (chapter, "chapter")))
+
+    def _nearest(self, parts: Iterable[tuple[Middle | Measure | Chapter, RouteLevel]]) -> Route:
         for part, level in parts:
             if part.contact is not None or part.url is not None:
                 return Route(part.contact, part.url, level)

@@ -15,12 +15,12 @@ from bot.answer import (
     candidates,
     card_lines,
     declined_lines,
-    is_english,
     quote,
     render_html,
     render_plain,
     short_label,
     why_line,
+    written_in,
 )
 from index import Hit, Match, PlanBundle
 
@@ -50,11 +50,22 @@ def test_plain_and_html_say_the_same_thing(bundle: PlanBundle) -> None:
 
 
 @pytest.mark.parametrize(
-    ("question", "english"),
-    [("Where can I recycle old clothes?", True), ("ゴミの分別", False), ("NPOの支援", False), ("🐈", False)],
+    ("question", "language"),
+    [
+        ("Where can I recycle old clothes?", Language.EN),
+        ("daycare", Language.EN),
+        ("ゴミの分別", Language.JA),
+        ("NPOの支援", Language.JA),
+        ("<script>alert(1)</script>空き家", Language.JA),  # any kana or kanji: Japanese
+        ("ｺﾞﾐ", Language.JA),
+        ("🐈", None),
+        ("SDGs", None),  # acronyms Japanese writes as they are
+        ("DX", None),
+        ("OK", None),
+    ],
 )
-def test_is_english(question: str, english: bool) -> None:
-    assert is_english(question) is english
+def test_written_in(question: str, language: Language | None) -> None:
+    assert written_in(question) is language
 
 
 def test_long_questions_are_quoted_short() -> None:

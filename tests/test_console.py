@@ -46,8 +46,8 @@ def test_console_conversation_through_stdin(tmp_path: Path) -> None:
     assert "こどもまんなか社会" in turns[3] and "[4] (4) 幼児期等の教育と保育の充実" in turns[3]
     assert "なんでも聞いてください" in turns[4] and "(+ / -)" not in turns[4]
     assert "■ 幼児期等の教育と保育の充実" in turns[5] and "(+ / -)" in turns[5]
-    assert turns[6].startswith("ほかに関係する施策です")
-    assert turns[7].startswith("この施策の全文です")
+    assert turns[6].startswith("前の質問に関係する施策は、これで全部です")  # nothing else close to 保育園
+    assert turns[7].startswith("この施策の全文です") and "幼児期等の教育と保育の充実" in turns[7]
     assert "ご評価ありがとうございます" in turns[8]
     assert "番号を送るとその選択肢を開きます" in turns[9] and "👍" not in turns[9]
     logged = CliRunner().invoke(cli, ["logs", "--format", "json"], env=settings)

@@ -10,14 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import statistics
+import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.answer import LABEL_LIMIT, Language, render_plain
 from bot.callback_data import FeedbackPress, TurnAction, encode, parse
-from bot.context import Context, Contexts
+from bot.context import CONTEXT_READERS, Context, Contexts
 from bot.conversation import Conversation, Reply, Turn, respond
 from bot.intents import Intent, classify
 from bot.service import PlanService
@@ -175,6 +176,45 @@ def test_a_short_procedure_question_leans_on_the_previous_topic(bundle: PlanBund
     assert "手続き" in lead and "048-463-1111" in lead
 
 
+def test_an_emoji_after_an_answer_is_not_joined_to_it(bundle: PlanBundle) -> None:
+    chat = Chat(bundle)
+    chat.say("保育園が足りない")
+    reply = chat.say("😀😀😀")
+    assert "前の質問" not in _text(reply) and not reply.cards
+    assert reply.exchange is not None and reply.exchange.reason == "no_terms"
+    assert not reply.exchange.answered and not reply.exchange.hits
+
+
+@pytest.mark.parametrize("before", [None, "保育園が足りない"])
+def test_a_complaint_gets_the_city_not_the_previous_topic_or_stray_measures(
+    bundle: PlanBundle, before: str | None
+) -> None:
+    chat = Chat(bundle)
+    if before is not None:
+        chat.say(before)
+    reply = chat.say("対応が遅すぎる、最悪")
+    text = _text(reply)
+    assert "前の質問" not in text and "保育" not in text and not reply.cards
+    assert not [a for a in _actions(reply) if a.startswith("o:")]  # no unrelated measures
+    assert "朝霞市役所（代表） 048-463-1111 ／ https://www.city.asaka.lg.jp/" in text
+    assert reply.exchange is not None and reply.exchange.reason == "small_talk"
+    if before is not None:  # the conversation goes on where it was
+        assert chat.context is not None and chat.context.topic == before
+
+
+def test_a_complaint_offers_the_measure_its_own_words_answer_to(bundle: PlanBundle) -> None:
+    reply = Chat(bundle).say("保育園が足りない、最悪")
+    assert render_plain(reply.lead).startswith("ご不便をおかけして")
+    assert "048-463-1111" in render_plain(reply.lead) and not reply.cards
+    assert _actions(reply) == ["o:2-2-4"]
+    city = Chat(bundle).say("市役所の対応が遅すぎる、最悪")
+    assert render_plain(city.lead).startswith("ご不便をおかけして") and not city.cards
+    assert len(_actions(city)) <= 1
+    question = Chat(bundle).say("公園のポイ捨てひどい。みんなでゴミ拾いとかしてる団体ない？")
+    assert question.exchange is not None and question.exchange.answered  # a question, not a complaint
+    assert "ご不便" not in _text(question)
+
+
 def test_a_word_the_plan_never_uses_is_not_mixed_with_the_previous_topic(bundle: PlanBundle) -> None:
     chat = Chat(bundle)
     chat.say("保育園が足りない")
@@ -183,11 +223,35 @@ def test_a_word_the_plan_never_uses_is_not_mixed_with_the_previous_topic(bundle:
     assert "保育" not in _text(reply)
 
 
-def test_a_follow_up_without_a_previous_answer_gets_a_prompt(bundle: PlanBundle) -> None:
-    for text in ("他には？", "What else?"):
-        reply = Chat(bundle).say(text)
-        assert "30" in _text(reply)  # says that follow-ups last 30 minutes
-        assert "見つかりませんでした" not in _text(reply)
+@pytest.mark.parametrize("text", ["他には？", "What else?", "詳しく", "more detail"])
+def test_a_follow_up_without_a_previous_answer_gets_a_prompt(bundle: PlanBundle, text: str) -> None:
+    reply = Chat(bundle).say(text)
+    assert "30" in _text(reply)  # says that follow-ups last 30 minutes
+    assert "見つかりませんでした" not in _text(reply)
+    # A prompt, not a failed question: kept out of the staff's unanswered list, and not rated.
+    assert reply.exchange is not None and reply.exchange.reason == "small_talk"
+    assert not reply.exchange.answered and not reply.rating
+
+
+def test_what_else_offers_only_measures_close_to_the_answer(bundle: PlanBundle) -> None:
+    chat = Chat(bundle)
+    chat.say("保育園が足りない")  # 2-2-4 scores far above every runner-up
+    more = chat.say("他には？")
+    assert "これで全部です" in _text(more) and not more.cards
+    assert more.exchange is not None and more.exchange.reason == "small_talk"
+    quake = Chat(bundle)
+    first = quake.say("disaster preparedness")
+    assert first.exchange is not None
+    best, *others = bundle.index.search("disaster preparedness").hits
+    close = [hit.id for hit in others if hit.score >= 0.25 * best.score]
+    assert len(close) < len(others)  # the search found weaker ones too
+    offered = []
+    for _ in others:
+        reply = quake.say("What else?")
+        if reply.exchange is None or not reply.exchange.hits:
+            break
+        offered.append(reply.exchange.hits[0].measure_id)
+    assert offered == close
 
 
 def test_a_procedure_question_leads_with_the_plans_scope_and_the_route(bundle: PlanBundle) -> None:
@@ -245,6 +309,33 @@ def test_english_resident_gets_english_words_and_titles(bundle: PlanBundle) -> N
     assert welcome.buttons[0][0].label.startswith("Chapter 1")
 
 
+@pytest.mark.parametrize("text", ["SDGs", "DX", "OK", "Where can I recycle old clothes?"])
+def test_a_japanese_channel_keeps_japanese(bundle: PlanBundle, text: str) -> None:
+    assert Chat(bundle, language="ja").say(text).language is Language.JA
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("DX", Language.JA),
+        ("OK", Language.JA),
+        ("<script>alert(1)</script>空き家", Language.JA),
+        ("daycare", Language.EN),
+        ("Hello", Language.EN),
+    ],
+)
+def test_without_a_channel_language_the_words_decide(
+    bundle: PlanBundle, text: str, language: Language
+) -> None:
+    assert Chat(bundle).say(text).language is language
+
+
+def test_an_acronym_keeps_the_conversations_language(bundle: PlanBundle) -> None:
+    chat = Chat(bundle)
+    chat.say("disaster preparedness")
+    assert chat.say("DX").language is Language.EN
+
+
 @pytest.mark.parametrize(
     ("question", "reason", "says"),
     [
@@ -265,6 +356,13 @@ def test_other_cities_and_advice_are_declined_in_english(
 def test_english_shop_support_is_still_a_plan_question(bundle: PlanBundle) -> None:
     reply = Chat(bundle).say("Is there support for new shops in Asaka?")
     assert reply.exchange is not None and reply.exchange.answered
+
+
+@pytest.mark.parametrize("question", ["第3章", "環境の計画を教えて", "ｺﾞﾐ"])
+def test_a_whole_field_has_a_next_step(bundle: PlanBundle, question: str) -> None:
+    reply = Chat(bundle).say(question)
+    assert reply.exchange is not None and reply.exchange.reason == "field"
+    assert "▶ 朝霞市役所（代表） 048-463-1111 ／ https://www.city.asaka.lg.jp/" in _text(reply)
 
 
 def test_a_whole_field_offers_see_more_buttons(bundle: PlanBundle) -> None:
@@ -394,3 +492,47 @@ def test_context_older_than_thirty_minutes_is_forgotten(service: PlanService) ->
     fresh = Contexts(service.sessions, service.health)  # another process: nothing in its memory
     assert fresh.recall(key) is None
     assert "30" in _text(Conversation(service).reply(Turn("telegram", key, text="他には？")))
+
+
+def test_context_reads_share_a_few_threads(service: PlanService) -> None:
+    """A turn hands its context read to a shared reader instead of starting a thread of its own."""
+    readers: set[threading.Thread] = set()
+
+    def seen(*_args: object) -> None:
+        if threading.current_thread().name.startswith("context-read"):
+            readers.add(threading.current_thread())
+
+    engine = service.sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        contexts = Contexts(service.sessions, service.health)
+        for n in range(3 * CONTEXT_READERS):
+            assert contexts.recall(f"resident-{n}") is None
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert 1 <= len(readers) <= CONTEXT_READERS
+
+
+def test_a_stuck_database_delays_a_turn_by_the_read_wait_at_most(service: PlanService) -> None:
+    """Every reader stuck in the database, and more reads queued: memory answers each turn."""
+    release = threading.Event()
+    ran: list[str] = []
+
+    def stuck(*_args: object) -> None:
+        if threading.current_thread().name.startswith("context-read"):
+            ran.append(threading.current_thread().name)
+            release.wait(10)
+
+    engine = service.sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", stuck)
+    contexts = Contexts(service.sessions, service.health, read_wait=0.05)
+    contexts.remember("resident", Context("ja", "保育園が足りない"))
+    try:
+        for _ in range(2 * CONTEXT_READERS):
+            recalled = contexts.recall("resident")
+            assert recalled is not None and recalled.topic == "保育園が足りない"
+    finally:
+        release.set()
+    event.remove(engine, "before_cursor_execute", stuck)
+    assert contexts.recall("someone else") is None  # the readers are free again
+    assert len(ran) == CONTEXT_READERS  # the reads given up while queued never ran

@@ -17,6 +17,7 @@ from index import (
     Contact,
     Measure,
     Middle,
+    Plan,
     PlanBundle,
     PlanDataError,
     Route,
@@ -448,10 +449,8 @@ ROUTES = [
 ]
 
 
-@pytest.mark.parametrize(("middle_id", "route"), ROUTES)
-def test_route_falls_back_from_measure_to_chapter_to_city(
-    plan_copy: Path, middle_id: str, route: Route
-) -> None:
+def _routed(plan_copy: Path) -> Plan:
+    """The plan copy of ROUTES."""
     _edit(plan_copy / "chapter2.yaml", _MIDDLE_2_2_4, _MIDDLE_2_2_4 + ROUTE_2_2_4)
     _edit(
         plan_copy / "chapter2.yaml",
@@ -464,7 +463,22 @@ def test_route_falls_back_from_measure_to_chapter_to_city(
         "title_en: Education and Culture\n",
         "title_en: Education and Culture\ncontact: {name: 教育総務課}\n",
     )
-    assert load_bundle(plan_copy).plan.route(middle_id) == route
+    return load_bundle(plan_copy).plan
+
+
+@pytest.mark.parametrize(("middle_id", "route"), ROUTES)
+def test_route_falls_back_from_measure_to_chapter_to_city(
+    plan_copy: Path, middle_id: str, route: Route
+) -> None:
+    assert _routed(plan_copy).route(middle_id) == route
+
+
+def test_a_whole_field_routes_to_its_measure_or_chapter_never_one_middle(plan_copy: Path) -> None:
+    plan = _routed(plan_copy)
+    children = plan.chapter(2).measures[1]  # 2-2: only a page; 2-2-4 has its own department
+    assert plan.field_route(plan.chapter(2), children) == ROUTES[1][1]
+    assert plan.field_route(plan.chapter(2)) == CITY
+    assert plan.field_route(plan.chapter(3), plan.chapter(3).measures[3]) == ROUTES[2][1]
 
 
 def test_every_route_in_the_bundled_plan_is_the_citys(bundle: PlanBundle) -> None:

@@ -158,6 +158,39 @@ def test_small_talk_is_neither_answered_nor_unanswered(tmp_path: Path) -> None:
     assert data["answered_rate"] == 0.5  # one of the two questions
 
 
+# What `logs` shows in its answered column for each kind of turn.
+ANSWERED_COLUMN = {
+    "こんにちは": "—",  # small talk
+    "他には？": "—",  # a follow-up with nothing before it: a prompt
+    "詳しく": "—",
+    "電話で相談したい": "rel",  # related measures
+    "空き家": "yes",
+    "将棋の駒の動かし方": "NO",
+}
+
+
+def test_logs_table_tells_small_talk_and_related_answers_apart(tmp_path: Path) -> None:
+    from bot.conversation import Conversation, Turn
+
+    service = PlanService.start(make_settings(tmp_path))
+    try:
+        conversation = Conversation(service)
+        for user, text in enumerate(ANSWERED_COLUMN):
+            conversation.record(
+                conversation.reply(Turn("telegram", service.user_key("telegram", user), text=text))
+            )
+        assert service.log.flush()
+    finally:
+        service.close()
+    env = {"PLANBOT_DATA_DIR": str(tmp_path), "LOG_SALT": "test-salt-0123456789abcdef0123456789"}
+    assert _questions(env, "--unanswered") == {"電話で相談したい", "将棋の駒の動かし方"}
+    table = CliRunner().invoke(cli, ["logs"], env=env).output.splitlines()
+    assert table[0].split()[4] == "ans"
+    # date, time, channel, question, answered, …
+    shown = {line.split()[3]: line.split()[4] for line in table[2:]}
+    assert shown == ANSWERED_COLUMN
+
+
 def _record(service: PlanService, *questions: str) -> None:
     for user, question in enumerate(questions):
         converse(service, "web", f"r{user}", question)

@@ -21,12 +21,12 @@ STAFF = 900001
 class Resident:
     """One resident's chat with the bot."""
 
-    def __init__(self, api: BotApiServer, user_id: int) -> None:
-        self.api, self.user_id = api, user_id
+    def __init__(self, api: BotApiServer, user_id: int, language: str | None = "ja") -> None:
+        self.api, self.user_id, self.language = api, user_id, language
 
     def say(self, text: str) -> SentMessage:
         self.api.mark()
-        self.api.send_text(self.user_id, text)
+        self.api.send_text(self.user_id, text, language_code=self.language)
         return self.api.wait_reply(self.user_id)
 
     def press(self, message: SentMessage, data: str) -> None:
@@ -162,10 +162,16 @@ def test_declined_question_says_so_and_offers_chapters(resident: Resident) -> No
     assert "■" not in reply.plain_text  # no measure card: nothing invented
 
 
-def test_english_question_gets_an_english_lead(resident: Resident) -> None:
-    reply = resident.say("How do I recycle old clothes?")  # "Where can I…" asks a place: related
+def test_english_question_gets_an_english_lead_unless_the_app_is_japanese(
+    api: BotApiServer, resident: Resident
+) -> None:
+    unset = Resident(api, next(_next_user), language=None)  # the app names no language: the words decide
+    reply = unset.say("How do I recycle old clothes?")  # "Where can I…" asks a place: related
     assert reply.plain_text.startswith("Plan text in Japanese (titles translated).")
     assert "Chapter 4 ›" in reply.plain_text
+    japanese = resident.say("How do I recycle old clothes?")  # the app is set to Japanese: it wins
+    assert "第4章 環境・市民生活・コミュニティ ›" in japanese.plain_text
+    assert "Chapter" not in japanese.plain_text
 
 
 def test_chapter_browser_walks_down_and_back(resident: Resident) -> None:
