@@ -145,16 +145,16 @@ def _rows(buttons: list[Button], width: int = BUTTONS_PER_ROW) -> list[tuple[But
 
 
 def _language(turn: Turn, context: Context | None) -> Language:
-    """The channel's language when it names one of ours (Telegram's app language, the web page's);
-    else the language the question is written in; a command, a button or a message that does not
-    tell (「DX」, an emoji) keeps the language of the resident's last answer."""
+    """English when the channel names English (Telegram's app language, the web page's) or the
+    question is written in English words; else Japanese when either says so. A command, a button
+    or a message that does not tell (「DX」, an emoji) keeps the resident's last answer's language."""
     code = (turn.language or "").lower()
     named = next((language for language in Language if code.startswith(language.value)), None)
-    if named is not None:
-        return named
     written = written_in(turn.text) if turn.text and not turn.text.startswith("/") else None
-    if written is not None:
-        return written
+    if Language.EN in (named, written):
+        return Language.EN
+    if named is not None or written is not None:
+        return Language.JA
     return Language(context.language) if context is not None else Language.JA
 
 

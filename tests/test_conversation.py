@@ -309,9 +309,13 @@ def test_english_resident_gets_english_words_and_titles(bundle: PlanBundle) -> N
     assert welcome.buttons[0][0].label.startswith("Chapter 1")
 
 
-@pytest.mark.parametrize("text", ["SDGs", "DX", "OK", "Where can I recycle old clothes?"])
+@pytest.mark.parametrize("text", ["SDGs", "DX", "OK", "<script>alert(1)</script>空き家", "😀"])
 def test_a_japanese_channel_keeps_japanese(bundle: PlanBundle, text: str) -> None:
     assert Chat(bundle, language="ja").say(text).language is Language.JA
+
+
+def test_english_words_get_english_on_a_japanese_channel(bundle: PlanBundle) -> None:
+    assert Chat(bundle, language="ja").say("Where can I recycle old clothes?").language is Language.EN
 
 
 @pytest.mark.parametrize(
