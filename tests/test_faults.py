@@ -282,9 +282,9 @@ def test_worker_killed_mid_burst_and_mid_replay_while_the_database_restarts(
     residents = Residents(api)
     residents.ask(40)  # one burst: fetched and acknowledged in batches, long before all are answered
     residents.wait_replies(8)
+    api.mark()  # before the kill: the next process may answer what was left before it logs that it started
     worker.restart()
     worker.wait_started()
-    api.mark()
     api.wait_for("sendMessage", count=2, timeout=30)
     worker.restart()  # killed again while it handles what the first one left
     postgres.stop()
