@@ -26,8 +26,9 @@ def test_flood_limit_429_is_waited_out(api: BotApiServer) -> None:
 def test_server_errors_are_retried_with_backoff(api: BotApiServer) -> None:
     api.fail_next("sendMessage", status=500, times=2)
     assert "空き家対策の推進" in _ask(api, 3002)
-    failed = [c for c in api.calls if c.method == "sendMessage" and c.status == 500][-2:]
-    retried = [c for c in api.calls if c.method == "sendMessage" and c.ok][-1]
+    sends = [c for c in api.calls if c.method == "sendMessage" and c.params.get("chat_id") == 3002]
+    failed = [c for c in sends if c.status == 500][-2:]
+    retried = [c for c in sends if c.ok][-1]
     assert failed[1].time - failed[0].time >= 0.4  # backoff between attempts
     assert retried.time > failed[1].time
 
