@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-import jinja2
 from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -42,6 +41,7 @@ from .callback_data import ChapterMenu, FeedbackPress, encode, parse
 from .chat_guard import ChatLimiter, ChatLimits, cross_site
 from .conversation import Conversation, Reply, Turn
 from .service import MAX_QUESTION_CHARS, PlanService
+from .staff_templates import page_templates
 from .web_edge import SecurityHeaders, client_address, health_route
 
 __all__ = ["chat_routes", "create_web_app", "negotiate_language", "reply_json"]
@@ -246,14 +246,7 @@ def linkify(text: str) -> Markup:
 
 
 def _templates() -> Jinja2Templates:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
-        autoescape=True,  # everything residents typed is shown as text
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.globals.update(
+    return page_templates(
         blocks=blocks,
         encode=encode,
         linkify=linkify,
@@ -262,7 +255,6 @@ def _templates() -> Jinja2Templates:
         max_chars=MAX_QUESTION_CHARS,
         privacy_path=PRIVACY_PATH,
     )
-    return Jinja2Templates(env=env)
 
 
 TEMPLATES = _templates()
