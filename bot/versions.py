@@ -15,6 +15,8 @@ import json
 import logging
 import os
 import threading
+from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, sessionmaker
 
-from index import PlanBundle, PlanDataError, build_bundle, bundled_plan_dir, read_sources
+from index import PlanBundle, PlanDataError, build_bundle, bundled_plan_dir, digest, read_sources
 from index.diff import Change, diff_plans
 
 from .errors import NoActivePlanError, ReindexConflictError, UnknownVersionError
@@ -41,7 +43,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FOLLOW_SECONDS = 5.0
+FOLLOW_SECONDS = 2.0  # one indexed read of the active id per poll: cheap for every process
 LAST_KNOWN = "active_plan.json"  # in the data folder: the last version this process knew
 
 
@@ -126,7 +128,7 @@ def _reindex(
     dry_run: bool,
     author: str | None,
 ) -> ReindexOutcome:
-    bundle = build_bundle(sources)
+    bundle = _load(sources)
     with sessions() as session, session.begin():
         active = active_version(session)
         if active is not None and active.digest == bundle.digest:
@@ -166,7 +168,7 @@ def activate(sessions: sessionmaker[Session], version_id: int) -> PlanVersion:
         version = session.get(PlanVersion, version_id)
         if version is None:
             raise UnknownVersionError(f"no plan version {version_id}")
-        build_bundle(version.sources)  # refuse a version this code can no longer read
+        _load(version.sources)  # refuse a version this code can no longer read
         session.execute(update(PlanVersion).values(active=False))
         version.active, version.activated_at = True, utcnow()
         return version
@@ -177,7 +179,7 @@ def _loadable(version: PlanVersion | None) -> PlanBundle | None:
     if version is None:
         return None
     try:
-        return build_bundle(version.sources)
+        return _load(version.sources)
     except PlanDataError as error:
         logger.error("plan version %s cannot be loaded by this release: %s", version.id, error)
         return None
@@ -329,15 +331,40 @@ class ActivePlan:
             logger.warning("could not keep plan version %s in %s", self.version_id, self._last_known)
 
 
+_RECENT_VERSIONS = 4
+_recent: OrderedDict[str, PlanBundle] = OrderedDict()
+_recent_lock = threading.Lock()
+
+
+def _load(sources: Mapping[str, str]) -> PlanBundle:
+    """A version's bundle, kept for the last few versions this process loaded.
+
+    Bundles are immutable, so every service in the process shares them: a start-up that
+    meets the same version twice (bundled and active), a rollback or a second service
+    loads it once instead of unpickling it again from the disk cache.
+    """
+    key = digest(sources)
+    with _recent_lock:
+        if key in _recent:
+            _recent.move_to_end(key)
+            return _recent[key]
+    bundle = build_bundle(sources)
+    with _recent_lock:
+        _recent[key] = bundle
+        while len(_recent) > _RECENT_VERSIONS:
+            _recent.popitem(last=False)
+    return bundle
+
+
 def _bundled() -> PlanBundle:
-    return build_bundle(read_sources(bundled_plan_dir()))
+    return _load(read_sources(bundled_plan_dir()))
 
 
 def _remembered(last_known: Path) -> tuple[PlanBundle, int | None]:
     """The version kept in `last_known`, or the bundled plan when there is none this release can read."""
     try:
         data = json.loads(last_known.read_text(encoding="utf-8"))
-        return build_bundle(data["sources"]), int(data["version_id"])
+        return _load(data["sources"]), int(data["version_id"])
     except FileNotFoundError:
         return _bundled(), None
     except (OSError, ValueError, KeyError, TypeError, PlanDataError) as error:

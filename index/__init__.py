@@ -37,6 +37,7 @@ __all__ = [
     "Tuning",
     "build_bundle",
     "bundled_plan_dir",
+    "digest",
     "load_bundle",
     "read_sources",
 ]

@@ -3,7 +3,6 @@ bot running as production runs it against a local Bot API test server."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +13,7 @@ from bot.service import PlanService
 from index import PlanBundle, load_bundle
 from tests.botapi import BotApiServer
 from tests.helpers import BotProcess, RunningBot, bot_env, make_settings
-
-POSTGRES_ENV = "PLANBOT_TEST_POSTGRES_URL"
+from tests.postgres_server import PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -37,13 +35,19 @@ def service(settings: Settings) -> Iterator[PlanService]:
     service.close()
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """This test process's own PostgreSQL server; tests that need it skip when PostgreSQL is not installed."""
+    server = PostgresServer.create()
+    if server is None:
+        pytest.skip("PostgreSQL is not installed (see README: Tests)")
+    yield server
+    server.destroy()
+
+
 @pytest.fixture
-def postgres_url() -> str:
-    """A real PostgreSQL server's URL (CI starts one); tests that need it skip without it."""
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        pytest.skip(f"{POSTGRES_ENV} is not set (see README: Tests)")
-    return url
+def postgres_url(postgres_server: PostgresServer) -> str:
+    return postgres_server.url
 
 
 @pytest.fixture

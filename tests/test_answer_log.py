@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shlex
 import sqlite3
-import subprocess
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -34,6 +31,7 @@ from bot.store import (
     utcnow,
 )
 from tests.helpers import converse, make_settings
+from tests.postgres_server import PostgresServer
 
 QUESTIONS = ["保育園が足りない", "空き家", "今日の天気は？", "ゴミの分別どうなるの？", "バス少なすぎ"]
 
@@ -251,16 +249,15 @@ def test_candidates_go_through_the_journal_and_older_lines_still_replay(settings
 
 
 @pytest.mark.postgres
-def test_postgres_killed_mid_run_loses_nothing(pg_settings: Settings) -> None:
-    ctl = os.environ.get("PLANBOT_TEST_POSTGRES_CTL")
-    if not ctl:
-        pytest.skip("PLANBOT_TEST_POSTGRES_CTL is not set (see README: Tests)")
+def test_postgres_killed_mid_run_loses_nothing(
+    pg_settings: Settings, postgres_server: PostgresServer
+) -> None:
     service = PlanService.start(pg_settings)
     service.log._retry_seconds = 0.3
     try:
         before = [_ask(service, n, QUESTIONS[n % 5]) for n in range(3)]
         assert service.log.flush()
-        subprocess.run([*shlex.split(ctl), "-m", "immediate", "stop"], check=True, capture_output=True)
+        postgres_server.stop()
         try:
             during = []
             for n in range(6):
@@ -270,7 +267,7 @@ def test_postgres_killed_mid_run_loses_nothing(pg_settings: Settings) -> None:
             assert not service.log.flush(timeout=3)
             assert service.log.spooled == 6
         finally:
-            subprocess.run([*shlex.split(ctl), "start"], check=True, capture_output=True)
+            postgres_server.start()
         assert service.log.flush(timeout=30)
         assert _stored_order(service) == [*before, *during]
     finally:

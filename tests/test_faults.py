@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shlex
 import signal
 import socket
 import subprocess
@@ -36,6 +34,7 @@ from bot.update_journal import exchange_uid
 from bot.web import SECRET_HEADER, webhook_path, webhook_secret
 from tests.botapi import BotApiServer
 from tests.helpers import BotProcess, bot_env, converse, make_settings
+from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.postgres
 
@@ -45,56 +44,12 @@ QUESTIONS = ("保育園が足りない", "空き家", "ゴミの分別どうな�
 USERS = range(8001, 8013)
 
 
-class Postgres:
-    """The test server, driven through its pg_ctl line: stop, start, freeze and thaw."""
-
-    def __init__(self, ctl: str) -> None:
-        self.ctl = shlex.split(ctl)
-        self.data = Path(self.ctl[self.ctl.index("-D") + 1])
-
-    def stop(self) -> None:
-        subprocess.run([*self.ctl, "-m", "immediate", "stop"], check=True, capture_output=True)
-
-    def start(self) -> None:
-        subprocess.run([*self.ctl, "start"], check=True, capture_output=True)
-
-    def _processes(self) -> list[int]:
-        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
-        children = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
-                    children.append(int(stat.parent.name))
-        return [postmaster, *children]
-
-    @contextlib.contextmanager
-    def hung(self) -> Iterator[None]:
-        """Every server process stopped: connections stay open, nothing answers."""
-        pids = self._processes()
-        for pid in pids:
-            os.kill(pid, signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGCONT)
-
-
 @pytest.fixture
-def postgres() -> Postgres:
-    ctl = os.environ.get("PLANBOT_TEST_POSTGRES_CTL")
-    if not ctl:
-        pytest.skip("PLANBOT_TEST_POSTGRES_CTL is not set (see README: Tests)")
-    return Postgres(ctl)
-
-
-@pytest.fixture
-def database(pg_database: str, postgres: Postgres) -> Iterator[str]:
+def database(pg_database: str, postgres_server: PostgresServer) -> Iterator[str]:
     upgrade(pg_database)
     yield pg_database
     with contextlib.suppress(subprocess.CalledProcessError):
-        postgres.start()  # a failed test must not leave the server down for the next one
+        postgres_server.start()  # a failed test must not leave the server down for the next one
 
 
 @pytest.fixture
@@ -239,31 +194,31 @@ def worker_factory(api: BotApiServer, database: str, tmp_path: Path) -> Iterator
 
 
 def test_database_stopped_worker_killed_and_restarted_during_the_outage(
-    api: BotApiServer, database: str, postgres: Postgres, worker_factory: Callable[..., Worker]
+    api: BotApiServer, database: str, postgres_server: PostgresServer, worker_factory: Callable[..., Worker]
 ) -> None:
     worker = worker_factory()
     residents = Residents(api)
     residents.ask(6)
     residents.wait_replies(6)
-    postgres.stop()
+    postgres_server.stop()
     with residents.asking(24, interval=0.1):
         residents.wait_replies(10)
         worker.restart()  # SIGKILL mid-burst; the new process starts with the database down
     residents.wait_all_answered()
     assert "database unavailable at start-up" in worker.process.output
-    postgres.start()
+    postgres_server.start()
     _assert_nothing_lost(residents, database)
     worker.stop()
 
 
 def test_database_hung_worker_killed_and_restarted_during_the_hang(
-    api: BotApiServer, database: str, postgres: Postgres, worker_factory: Callable[..., Worker]
+    api: BotApiServer, database: str, postgres_server: PostgresServer, worker_factory: Callable[..., Worker]
 ) -> None:
     worker = worker_factory()
     residents = Residents(api)
     residents.ask(4)
     residents.wait_replies(4)
-    with postgres.hung():
+    with postgres_server.hung():
         with residents.asking(16, interval=0.1):
             residents.wait_replies(8)
             worker.restart()
@@ -276,7 +231,7 @@ def test_database_hung_worker_killed_and_restarted_during_the_hang(
 
 
 def test_worker_killed_mid_burst_and_mid_replay_while_the_database_restarts(
-    api: BotApiServer, database: str, postgres: Postgres, worker_factory: Callable[..., Worker]
+    api: BotApiServer, database: str, postgres_server: PostgresServer, worker_factory: Callable[..., Worker]
 ) -> None:
     worker = worker_factory()
     residents = Residents(api)
@@ -287,8 +242,8 @@ def test_worker_killed_mid_burst_and_mid_replay_while_the_database_restarts(
     worker.wait_started()
     api.wait_for("sendMessage", count=2, timeout=30)
     worker.restart()  # killed again while it handles what the first one left
-    postgres.stop()
-    postgres.start()
+    postgres_server.stop()
+    postgres_server.start()
     residents.ask(10, interval=0.05)
     residents.wait_all_answered()
     residents.ask(30)  # a graceful stop in a burst finishes every update it has taken
@@ -315,7 +270,7 @@ def _get(url: str) -> tuple[int, dict[str, object]]:
 
 
 def test_webhook_worker_killed_and_database_stopped_under_load(
-    api: BotApiServer, database: str, postgres: Postgres, worker_factory: Callable[..., Worker]
+    api: BotApiServer, database: str, postgres_server: PostgresServer, worker_factory: Callable[..., Worker]
 ) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -341,20 +296,20 @@ def test_webhook_worker_killed_and_database_stopped_under_load(
     residents = Residents(api, deliver)
     residents.ask(4)
     residents.wait_replies(4)
-    postgres.stop()
+    postgres_server.stop()
     with residents.asking(20, interval=0.05):
         _wait(lambda: _get(base + "/healthz")[1].get("status") == "degraded", 15, "degraded /healthz")
         residents.wait_replies(8)
         worker.restart()
     residents.wait_all_answered()
-    postgres.start()
+    postgres_server.start()
     _assert_nothing_lost(residents, database)
     _wait(lambda: _get(base + "/healthz")[1].get("status") == "ok", 15, "healthy /healthz")
     worker.stop()
 
 
 def test_console_keeps_answering_while_the_database_hangs(
-    database: str, postgres: Postgres, tmp_path: Path
+    database: str, postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
     service = PlanService.start(make_settings(tmp_path, DATABASE_URL=database))
     converse(service, "console", "staff", "空き家")
@@ -365,7 +320,7 @@ def test_console_keeps_answering_while_the_database_hangs(
         target=run_chat, args=(service,), kwargs={"read": lambda _p: next(script), "write": written.append}
     )
     try:
-        with postgres.hung():
+        with postgres_server.hung():
             chat.start()
             chat.join(20)  # a console waiting on the database would still be stuck here
             assert not chat.is_alive()

@@ -1,0 +1,102 @@
+"""A throwaway PostgreSQL server on 127.0.0.1, started by the test setup for the tests marked postgres.
+
+Every pytest process (each xdist worker too) starts its own from the installed
+binaries (Debian's `postgresql` package), so the fault suite can stop, restart and
+freeze its server without touching another process's tests. PostgreSQL refuses to
+run as root, so under root the server runs as the `postgres` user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["PostgresServer"]
+
+
+def _binaries() -> Path | None:
+    """The newest installed PostgreSQL's bin folder, or None."""
+    folders = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return folders[-1].parent if folders else None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class PostgresServer:
+    """One private server: its data folder, port and pg_ctl, with stop, start and a hang."""
+
+    def __init__(self, bin_dir: Path) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="planbot-pg-"))
+        self.data = self.folder / "data"
+        self.port = _free_port()
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres")
+            self._as = ["runuser", "-u", "postgres", "--"]
+        self._run(str(bin_dir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        # Settings live in the data folder, so a plain `pg_ctl start` brings the same server back.
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write(
+                f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{self.folder}'\nfsync = off\n"
+            )
+        self._ctl = [str(bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.folder / "log"), "-w"]
+        self.start()
+
+    @classmethod
+    def create(cls) -> PostgresServer | None:
+        """A started server, or None when PostgreSQL is not installed."""
+        bin_dir = _binaries()
+        return cls(bin_dir) if bin_dir else None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *command: str) -> None:
+        subprocess.run([*self._as, *command], check=True, capture_output=True)
+
+    def start(self) -> None:
+        self._run(*self._ctl, "start")
+
+    def stop(self) -> None:
+        """Stopped as a crash would: no checkpoint, every connection cut."""
+        self._run(*self._ctl, "-m", "immediate", "stop")
+
+    def _processes(self) -> list[int]:
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
+    @contextlib.contextmanager
+    def hung(self) -> Iterator[None]:
+        """Every server process stopped: connections stay open, nothing answers."""
+        pids = self._processes()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+
+    def destroy(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run(*self._ctl, "-m", "immediate", "stop")
+        shutil.rmtree(self.folder, ignore_errors=True)
