@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from bot.config import Settings
 from bot.service import PlanService
 from index import PlanBundle, load_bundle
 from tests.botapi import BotApiServer
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers import BotProcess, RunningBot, bot_env, make_settings
 from tests.postgres_server import PostgresServer
 
@@ -101,3 +103,14 @@ def running(tmp_path_factory: pytest.TempPathFactory, bot_extra_env: dict[str, s
 @pytest.fixture
 def api(running: RunningBot) -> BotApiServer:
     return running.api
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium, one per test process; each test opens its own context (profile)."""
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

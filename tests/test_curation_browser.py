@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 
 from bot.service import PlanService
 from tests.botapi import BotApiServer
+from tests.browser import shoot
 from tests.helpers import BotProcess, bot_env
 from tests.test_curation import ask
 from tests.test_curation_pages import TOKOROZAWA, VIEWER
@@ -25,17 +26,15 @@ from tests.test_dashboard_browser import (
     COVERED,
     SMALLEST_TEXT,
     base_url,
-    browser,
     page,
     phone,
-    shoot,
     sign_in,
 )
 from tests.test_improving_loop import GREEN, MEASURE_TITLE, RESIDENT, _console
 
 pytestmark = pytest.mark.browser
 
-__all__ = ["base_url", "browser", "page", "phone"]  # fixtures shared with the dashboard's browser tests
+__all__ = ["base_url", "page", "phone"]  # fixtures shared with the dashboard's browser tests
 
 
 @pytest.fixture

@@ -7,47 +7,21 @@ docs/dashboard.png, is a copy of overview.png).
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, expect
 from sqlalchemy import select
 
 from bot.dashboard import create_standalone_app
 from bot.service import PlanService
 from bot.store import Exchange, Export, StaffAction
+from tests.browser import served, shoot
 from tests.helpers import converse
 from tests.test_dashboard import HOSTILE, PASSWORD, STAFF, add_account, fill
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-# A browser that stays off the network: the pages must work on the city's closed network.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "tests" / "artifacts"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -55,21 +29,8 @@ def base_url(service: PlanService) -> Iterator[str]:
     """`python -m bot dashboard`'s app under uvicorn in a thread, on a free port of 127.0.0.1."""
     add_account(service)
     fill(service)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(create_standalone_app(service), log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with served(create_standalone_app(service)) as url:
+        yield url
 
 
 @pytest.fixture
@@ -88,11 +49,6 @@ def page(browser: Browser) -> Iterator[Page]:
     yield page
     context.close()
     assert dialogs == [], "a resident's text ran as a script"
-
-
-def shoot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
 
 def test_a_working_session(page: Page, base_url: str, service: PlanService) -> None:

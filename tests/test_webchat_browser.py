@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Dialog, Locator, Page, ViewportSize, expect
 from sqlalchemy import select
@@ -32,10 +30,8 @@ from bot.chat_guard import ChatLimits
 from bot.service import PlanService
 from bot.store import Exchange, Feedback
 from bot.webchat import create_web_app
+from tests.browser import ARTIFACTS, ROOT, served, shoot
 from tests.helpers import make_settings
-from tests.test_dashboard_browser import ARTIFACTS, ROOT, browser, shoot
-
-__all__ = ["browser"]  # the Chromium fixture, shared with the staff pages' browser tests
 
 pytestmark = pytest.mark.browser
 
@@ -43,27 +39,6 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 EXAMPLE_PAGE = ROOT / "docs" / "embed-example.html"
 EXAMPLE_CHAT = "http://127.0.0.1:8000"  # the chat's address as the example page writes it
-
-
-@contextlib.contextmanager
-def served(app: ASGIApp, sock: socket.socket | None = None) -> Iterator[str]:
-    """An ASGI app under uvicorn in a thread, on a free port of 127.0.0.1 (or the socket given)."""
-    if sock is None:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @pytest.fixture
