@@ -2,8 +2,10 @@
 
 The chat is open to anyone without an account, so one client (or a script) must not be
 able to flood the answer log or starve other residents. Limits are sliding windows in
-this process's memory, like the staff login throttle: enough against a browser or a
-loop, not a defence against a distributed attack (that belongs to the proxy in front).
+this process's memory: enough against a browser or a loop, not a defence against a
+distributed attack (that belongs to the proxy in front). Unlike the staff login throttle
+they stay out of the database on purpose, so residents keep getting answers while it is
+down or hung, and a message costs no database round trip.
 Client addresses are what uvicorn reports, which honours X-Forwarded-For only from the
 proxies listed in FORWARDED_ALLOW_IPS (the README's proxy rule).
 """

@@ -82,11 +82,11 @@ HERE = Path(__file__).parent
 
 
 class Dashboard(StaffPages):
-    """The pages' handlers; the login throttle is this process's."""
+    """The pages' handlers; the login throttle counts in the database, shared by every web process."""
 
     def __init__(self, service: PlanService) -> None:
         super().__init__(service)
-        self.throttle = LoginThrottle()
+        self.throttle = LoginThrottle(service.sessions, service.settings.log_salt)
 
     # --- login and logout
 
@@ -111,7 +111,7 @@ class Dashboard(StaffPages):
             error = "ページの有効期限が切れました。もう一度ログインしてください。"
             return self.login_page(request, wanted=wanted, error=error, name=name, status=403)
         address = client_address(request.scope, self.service.settings.trusted_proxies)
-        wait = self.throttle.attempt(name, address)
+        wait = await run_in_threadpool(self.throttle.attempt, name, address)
         if wait:
             minutes = math.ceil(wait / 60)
             text = (
@@ -124,7 +124,7 @@ class Dashboard(StaffPages):
             logger.warning("failed staff login from %s", address)
             error = "名前またはパスワードが違います。"
             return self.login_page(request, wanted=wanted, error=error, name=name, status=401)
-        self.throttle.succeeded(name, address)
+        await run_in_threadpool(self.throttle.succeeded, name, address)
         request.session.clear()  # a new session id and CSRF token: nothing from before login survives
         request.session.update(sid=token, csrf=new_csrf_token())
         logger.info("staff %s signed in from %s", name, address)

@@ -14,20 +14,17 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-import threading
-import time
 import unicodedata
-from collections import deque
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from zxcvbn import zxcvbn
 
 from .errors import StaffAccountError
-from .store import StaffSession, StaffUser, utcnow
+from .store import LoginAttempt, StaffSession, StaffUser, utcnow
 
 __all__ = [
     "MIN_PASSWORD_CHARS",
@@ -255,67 +252,81 @@ def csrf_ok(session: Mapping[str, object], submitted: object) -> bool:
 
 
 class LoginThrottle:
-    """Login attempts in a sliding window, kept in this process's memory, counted three ways.
+    """Login attempts in a sliding window, counted three ways in the database.
 
     Per name and address (`limit`), per address across names (guessing many accounts from
     one place) and per name across addresses (guessing one account from many places). Each
-    attempt costs a scrypt hash; over a limit, the key waits out the window. Several web
-    processes each keep their own count.
+    attempt costs a scrypt hash; over a limit, the key waits out the window. The count lives
+    in `login_attempts`, so every web process behind a load balancer shares it (signing in
+    needs the database anyway); names and addresses are kept only as keyed hashes.
     """
 
     def __init__(
         self,
+        sessions: sessionmaker[Session],
+        salt: str,
         *,
         limit: int = 5,
         per_address: int = 20,
         per_name: int = 50,
         window_seconds: float = 15 * 60,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
+        self._sessions = sessions
+        self._salt = salt.encode()
         self.limits = {"pair": limit, "address": per_address, "name": per_name}
-        self.window = window_seconds
+        self.window = dt.timedelta(seconds=window_seconds)
         self._clock = clock
-        self._attempts: dict[Hashable, deque[float]] = {}
-        self._lock = threading.Lock()
 
-    @staticmethod
-    def _keys(name: str, address: str) -> dict[str, Hashable]:
-        return {"pair": ("pair", name, address), "address": ("address", address), "name": ("name", name)}
-
-    def _recent(self, key: Hashable, now: float) -> deque[float]:
-        attempts = self._attempts.get(key, deque())
-        while attempts and attempts[0] <= now - self.window:
-            attempts.popleft()
-        if not attempts:
-            self._attempts.pop(key, None)
-        return attempts
+    def _keys(self, name: str, address: str) -> dict[str, str]:
+        parts = {"pair": (name, address), "address": (address,), "name": (name,)}
+        return {
+            kind: hmac.new(self._salt, "\0".join((kind, *values)).encode(), hashlib.sha256).hexdigest()
+            for kind, values in parts.items()
+        }
 
     def attempt(self, name: str, address: str) -> int:
         """Count a login attempt before it is checked; seconds to wait when over a limit, else 0.
 
-        Counting first (and clearing on success) means parallel requests cannot all slip
-        past the check while their passwords are being hashed.
+        The attempt is stored and committed before the earlier ones are counted, so parallel
+        requests (on one process or several) see each other and cannot all slip past the
+        limit while their passwords are being hashed. A refused attempt is not counted.
         """
-        with self._lock:
-            now = self._clock()
-            keys = self._keys(name, address)
-            recent = {kind: self._recent(key, now) for kind, key in keys.items()}
-            waits = [
-                round(attempts[-self.limits[kind]] + self.window - now)
-                for kind, attempts in recent.items()
-                if len(attempts) >= self.limits[kind]
-            ]
-            if waits:
-                return max(1, *waits)
+        now = self._clock()
+        since = now - self.window
+        keys = self._keys(name, address)
+        with self._sessions() as session, session.begin():
+            session.execute(delete(LoginAttempt).where(LoginAttempt.at <= since))
+            mine = [LoginAttempt(kind=kind, key=key, at=now) for kind, key in keys.items()]
+            session.add_all(mine)
+        own = [row.id for row in mine]
+        with self._sessions() as session, session.begin():
+            waits = []
             for kind, key in keys.items():
-                recent[kind].append(now)
-                self._attempts[key] = recent[kind]
-            if len(self._attempts) > 30_000:  # bound memory against many names or clients
-                for stale in [k for k, v in self._attempts.items() if v[-1] <= now - self.window]:
-                    del self._attempts[stale]
-            return 0
+                limit = self.limits[kind]
+                earlier = session.scalars(
+                    select(LoginAttempt.at)
+                    .where(
+                        LoginAttempt.kind == kind,
+                        LoginAttempt.key == key,
+                        LoginAttempt.at > since,
+                        LoginAttempt.id.not_in(own),
+                    )
+                    .order_by(LoginAttempt.at.desc())
+                    .limit(limit)
+                ).all()
+                if len(earlier) >= limit:
+                    waits.append(round((earlier[-1] + self.window - now).total_seconds()))
+            if waits:
+                session.execute(delete(LoginAttempt).where(LoginAttempt.id.in_(own)))
+                return max(1, *waits)
+        return 0
 
     def succeeded(self, name: str, address: str) -> None:
         """A right password clears its name and address pair (not the address's or name's totals)."""
-        with self._lock:
-            self._attempts.pop(self._keys(name, address)["pair"], None)
+        with self._sessions() as session, session.begin():
+            session.execute(
+                delete(LoginAttempt).where(
+                    LoginAttempt.kind == "pair", LoginAttempt.key == self._keys(name, address)["pair"]
+                )
+            )

@@ -45,6 +45,7 @@ __all__ = [
     "Export",
     "Feedback",
     "HandledItem",
+    "LoginAttempt",
     "PlanEdit",
     "PlanVersion",
     "Resolution",
@@ -222,6 +223,22 @@ class StaffSession(Base):
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[dt.datetime]
     seen_at: Mapped[dt.datetime]
+
+
+class LoginAttempt(Base):
+    """A staff login attempt, counted before its password is checked (the login throttle).
+
+    In the database, so every web process behind a load balancer counts the same attempts.
+    `key` is a keyed hash (LOG_SALT) of the name, the address or both, never the text typed.
+    """
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_kind_key_at", "kind", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # pair | address | name
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(index=True)
 
 
 class StaffAction(Base):

@@ -24,9 +24,19 @@ from bot.reports import LOCAL_TZ
 from bot.service import PlanService
 from bot.staff_auth import LoginThrottle, hash_password, verify_password
 from bot.staff_cli import dashboard, staff
-from bot.store import Exchange, Export, Feedback, HandledItem, StaffAction, StaffSession, StaffUser, utcnow
+from bot.store import (
+    Exchange,
+    Export,
+    Feedback,
+    HandledItem,
+    LoginAttempt,
+    StaffAction,
+    StaffSession,
+    StaffUser,
+    utcnow,
+)
 from bot.web import create_app
-from tests.helpers import converse, make_settings
+from tests.helpers import TEST_SALT, converse, make_settings
 
 STAFF = "tanaka"
 PASSWORD = "correct horse battery"
@@ -151,7 +161,7 @@ def stranger(shared: Filled) -> TestClient:
 
 @pytest.fixture
 def visitor(shared: Filled) -> TestClient:
-    """Not signed in, on a new app (so a login throttle of its own) over the shared database."""
+    """Not signed in, on a new app over the shared database."""
     return TestClient(create_standalone_app(shared.service), follow_redirects=False)
 
 
@@ -349,36 +359,59 @@ def test_wrong_credentials(visitor: TestClient, name: str, password: str) -> Non
     assert visitor.get("/staff/").status_code == 303
 
 
-def test_failed_logins_are_rate_limited(visitor: TestClient) -> None:
+def test_failed_logins_are_rate_limited(anonymous: TestClient, uids: dict[str, str]) -> None:
     for _ in range(5):
-        assert login(visitor, password="wrong password").status_code == 401
-    response = login(visitor)  # even the right password waits now
+        assert login(anonymous, password="wrong password").status_code == 401
+    response = login(anonymous)  # even the right password waits now
     assert response.status_code == 429
     assert "一時的にログインできません" in response.text
     assert 0 < int(response.headers["retry-after"]) <= 15 * 60
-    assert visitor.get("/staff/").status_code == 303
+    assert anonymous.get("/staff/").status_code == 303
 
 
-def test_throttle_window_and_keys() -> None:
-    now = [0.0]
-    throttle = LoginThrottle(limit=2, per_address=100, per_name=100, window_seconds=60, clock=lambda: now[0])
+def test_throttle_window_and_keys(service: PlanService) -> None:
+    start = utcnow()
+    now = [start]
+    throttle = LoginThrottle(
+        service.sessions,
+        TEST_SALT,
+        limit=2,
+        per_address=100,
+        per_name=100,
+        window_seconds=60,
+        clock=lambda: now[0],
+    )
     key = ("tanaka", "10.0.0.1")
     assert throttle.attempt(*key) == 0
-    now[0] = 30
+    now[0] = start + dt.timedelta(seconds=30)
     assert throttle.attempt(*key) == 0
     assert throttle.attempt(*key) == 30  # counted before checking: parallel tries cannot slip through
     assert throttle.attempt("tanaka", "10.0.0.2") == 0
-    now[0] = 61
+    now[0] = start + dt.timedelta(seconds=61)
     assert throttle.attempt(*key) == 0  # the first attempt left the window
     throttle.succeeded(*key)
     assert throttle.attempt(*key) == 0
 
 
-def test_throttle_counts_an_address_across_names_and_a_name_across_addresses() -> None:
-    throttle = LoginThrottle(limit=5, per_address=3, per_name=4, clock=lambda: 0.0)
+def test_throttle_counts_an_address_across_names_and_a_name_across_addresses(service: PlanService) -> None:
+    throttle = LoginThrottle(service.sessions, TEST_SALT, limit=5, per_address=3, per_name=4)
     assert [throttle.attempt(name, "10.0.0.1") for name in ("a", "b", "c", "d")][-1] > 0
     assert [throttle.attempt("e", f"10.0.1.{n}") for n in range(5)][-1] > 0
     assert throttle.attempt("f", "10.0.2.1") == 0
+
+
+def test_the_throttle_is_shared_by_every_web_process(
+    service: PlanService,
+) -> None:
+    """Two processes' throttles on one database count the same attempts (test_privacy checks that
+    no table holds a typed name or an address)."""
+    first, second = (LoginThrottle(service.sessions, TEST_SALT, limit=3) for _ in "ab")
+    assert [first.attempt("tanaka", "10.0.0.1"), second.attempt("tanaka", "10.0.0.1")] == [0, 0]
+    assert first.attempt("tanaka", "10.0.0.1") == 0
+    assert second.attempt("tanaka", "10.0.0.1") > 0
+    with service.sessions() as session:
+        stored = session.scalars(select(LoginAttempt.kind)).all()
+    assert sorted(stored) == ["address"] * 3 + ["name"] * 3 + ["pair"] * 3  # the refused one is not kept
 
 
 def test_forwarded_for_is_believed_only_from_trusted_proxies(behind_proxy: PlanService) -> None:
