@@ -1,9 +1,10 @@
 """Questions typed in kana: the plan's and the thesaurus's words found by how they read.
 
 Residents who cannot write or convert a word type it in hiragana (にんちしょう for
-認知症). unidic gives every word of the plan and the thesaurus its reading, so each
-written word is filed under its kana; a question's runs of kana are then looked up
-and respelled as the words they read as, and searched like any question.
+認知症, すまほ for スマホ). unidic gives every word of the plan and the thesaurus its
+reading, so each written word with kanji or katakana is filed under its reading in
+hiragana; a question's runs of kana are then looked up (in hiragana too) and respelled
+as the words they read as, and searched like any question.
 
 Short readings are ambiguous (し, き, かい, こう), so a reading must span whole words
 of the question as the tagger split them, not start at an ending attached to an
@@ -20,7 +21,7 @@ from collections.abc import Iterable
 
 import fugashi
 
-from .tokenizer import Respelling, content_key, has_kanji
+from .tokenizer import Respelling, content_key, hiragana
 
 __all__ = ["KanaReadings"]
 
@@ -39,8 +40,9 @@ class KanaReadings:
     def __init__(self, words: Iterable[tuple[str, str]], known: frozenset[str]) -> None:
         """`words` are (kana, written form) pairs; `known` the keys the index can match."""
         spellings: dict[str, dict[str, None]] = {}
-        for kana, written in words:
-            if has_kanji(written) and len(kana) >= MIN_READING - 1 and not has_kanji(kana):
+        for reading, written in words:
+            kana = hiragana(reading)
+            if kana != written and len(kana) >= MIN_READING - 1 and _KANA.match(kana):
                 spellings.setdefault(kana, {})[written] = None
         self._spellings = {kana: tuple(written) for kana, written in spellings.items()}
         self._longest = max(map(len, self._spellings), default=0)
@@ -85,7 +87,7 @@ class KanaReadings:
         for end in range(start, len(words)):
             if not kana[end] or (end > start and words[end].white_space):
                 break
-            reading += surfaces[end]
+            reading += hiragana(surfaces[end])
             if len(reading) > self._longest:
                 break
             runs.append((end + 1, reading))

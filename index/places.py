@@ -25,6 +25,8 @@ from pathlib import Path
 
 import fugashi
 
+from .tokenizer import hiragana
+
 __all__ = ["PlaceNames"]
 
 _WRITTEN_SUFFIXES = frozenset({"市", "町", "村", "区", "県", "都", "府"})
@@ -64,10 +66,6 @@ _CHUNK = 1 << 20
 MIN_READING = 2
 
 
-def _hiragana(katakana: str) -> str:
-    return "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in katakana)
-
-
 @cache
 def _unidic_places() -> frozenset[str]:
     """The reading of every place name in the tagger's dictionary (read once per process,
@@ -83,7 +81,7 @@ def _unidic_places() -> frozenset[str]:
             for match in _PLACE_ENTRY.finditer(data):
                 end = match.end()
                 reading, written = (part.decode("utf-8", "replace") for part in match.groups())
-                kana = _hiragana(reading)
+                kana = hiragana(reading)
                 if len(kana) >= MIN_READING and _KANJI.search(written) and _HIRAGANA_RUN.fullmatch(kana):
                     places.add(kana)
             carry = data[max(end, len(data) - 512) :]

@@ -135,8 +135,16 @@ _TEXT_OBJECTS = frozenset(
     "text message greeting".split()
 )
 _COMPOSE = frozenset("作る 書く 考える 直す 訳す write compose draft translate correct proofread".split())
-# Errands for the bot: passing a message on to someone (「会長さんに伝えといて」).
-_ERRAND = re.compile(r"(伝|つた)え(てお|と)いて|伝言(して|を頼|お願い)|言っ(てお|と)いて")
+# Errands for the bot: passing a message on to someone (「会長さんに伝えといて」), or a task done
+# for the resident, asked for at the end of the message: fetching (「住民票とってきて」) or doing
+# it beforehand (「代わりに更新しといて」). 減ってきて (has been falling) asks nothing, so
+# fetching takes its verbs only.
+_REQUEST_END = r"(ください|下さい|くれ(ない|る)?|ほしい|欲しい|ね|よ)?[?？!！。]*$"
+_ERRAND = re.compile(
+    r"(伝|つた)え(てお|と)いて|伝言(して|を頼|お願い)|言っ(てお|と)いて"
+    rf"|(取|と|もら|貰|買|か|行|い|出し|だし|借り|かり)っ?て(き|来)て{_REQUEST_END}"
+    rf"|(っと|んど|しと|して?お|っておい|んでお)いて{_REQUEST_END}"
+)
 _ADVICE = re.compile(
     r"おすすめ|お勧め|オススメ|何がいい|どれがいい|(日本|世界)(で一番|一)"
     r"|\brecommend|\bsuggest (a|some|me)\b|\bbest (place|shop|restaurant|food|ramen|cafe)"

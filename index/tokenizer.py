@@ -27,6 +27,7 @@ __all__ = [
     "analyse",
     "content_key",
     "has_kanji",
+    "hiragana",
     "kana_of",
     "normalize",
     "read",
@@ -90,8 +91,9 @@ def has_kanji(text: str) -> bool:
 _HIRAGANA = str.maketrans({chr(code): chr(code - 0x60) for code in range(ord("ァ"), ord("ヶ") + 1)})
 
 
-def _hiragana(katakana: str) -> str:
-    return katakana.translate(_HIRAGANA)
+def hiragana(text: str) -> str:
+    """Katakana turned into hiragana (スマホ -> すまほ); everything else as written."""
+    return text.translate(_HIRAGANA)
 
 
 def kana_of(word: fugashi.UnidicNode) -> str:
@@ -99,7 +101,7 @@ def kana_of(word: fugashi.UnidicNode) -> str:
     of the word in context, in hiragana, for words written with kanji; others as written."""
     reading = getattr(word.feature, "kana", None)
     if has_kanji(word.surface) and reading and reading != "*":
-        return _hiragana(reading)
+        return hiragana(reading)
     return word.surface
 
 

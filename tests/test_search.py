@@ -257,6 +257,10 @@ KANA = [
     ("でんししんせいしたい", "電子申請したい"),
     ("ほいくえんがたりない", "保育園が足りない"),
     ("ぼうさいくんれん", "防災訓練"),
+    # Katakana words typed in hiragana: filed under their hiragana too.
+    ("ぱーとなーしっぷせいど", "パートナーシップ制度"),
+    ("すまほでてつづきしたい", "スマホで手続きしたい"),
+    ("てにすこーとをよやくしたい", "テニスコートを予約したい"),
 ]
 
 
@@ -312,6 +316,11 @@ GRADES = [
     ("バスの本数を増やして", Grade.ANSWER, Reason.MATCHED),  # the city runs a community bus too
     ("電車で通勤するので保育園を増やして", Grade.ANSWER, Reason.MATCHED),
     ("今日の天気は？", Grade.NONE, Reason.NO_MATCH),
+    # Errands for the bot: fetching, or doing a task beforehand, asked at the end of the message.
+    ("住民票とってきて", Grade.NONE, Reason.OFF_TOPIC),
+    ("代わりにマイナンバーカードを更新しといて", Grade.NONE, Reason.OFF_TOPIC),
+    ("図書館で本を借りてきてください", Grade.NONE, Reason.OFF_TOPIC),
+    ("最近、駅前のお店が減ってきて", Grade.ANSWER, Reason.MATCHED),  # has been falling: no errand
     ("親が認知症っぽい。どこに相談すればいい？", Grade.ANSWER, Reason.MATCHED),  # offers consultation
     ("認知症の検査はどこで受けられる？", Grade.RELATED, Reason.PROCEDURE),
 ]
