@@ -162,8 +162,10 @@ _TEXT: dict[str, dict[Language, str]] = {
         Language.EN: "I answer about Asaka City's plan only. Please ask the other city about its own plans.",
     },
     "off_topic": {
-        Language.JA: "この種のご依頼（おすすめのお店、文章づくり、代わりの手続きなど）には、総合計画からはお答えできません。",
-        Language.EN: "I can only answer from Asaka City's plan, not recommend shops, write texts or run errands.",
+        Language.JA: "この種のご依頼（おすすめのお店、文章づくり、代わりの手続きなど）には、"
+        "総合計画からはお答えできません。",
+        Language.EN: "I can only answer from Asaka City's plan, "
+        "not recommend shops, write texts or run errands.",
     },
     "no_terms": {
         Language.JA: "ご質問の言葉を読み取れませんでした。知りたいことを言葉で書いてください。",
