@@ -45,14 +45,19 @@ class PostgresServer:
             shutil.chown(self.folder, "postgres")
             self._as = ["runuser", "-u", "postgres", "--"]
         self._run(str(bin_dir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
-        # Settings live in the data folder, so a plain `pg_ctl start` brings the same server back.
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(
-                f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
-                f"unix_socket_directories = '{self.folder}'\nfsync = off\n"
+                f"listen_addresses = '127.0.0.1'\nunix_socket_directories = '{self.folder}'\nfsync = off\n"
             )
         self._ctl = [str(bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.folder / "log"), "-w"]
-        self.start()
+        for attempt in range(3):  # another process may take the free port before the server binds it
+            try:
+                self.start()
+                break
+            except subprocess.CalledProcessError:
+                if attempt == 2:
+                    raise
+                self.port = _free_port()
 
     @classmethod
     def create(cls) -> PostgresServer | None:
@@ -68,7 +73,8 @@ class PostgresServer:
         subprocess.run([*self._as, *command], check=True, capture_output=True)
 
     def start(self) -> None:
-        self._run(*self._ctl, "start")
+        """Started (again) on its port, with its data as it was."""
+        self._run(*self._ctl, "-o", f"-p {self.port}", "start")
 
     def stop(self) -> None:
         """Stopped as a crash would: no checkpoint, every connection cut."""
