@@ -1,6 +1,6 @@
 """What the browser tests share: Debian's Chromium kept off the network, an ASGI app served on
 127.0.0.1 for it to visit, and screenshots in tests/artifacts/ (the `browser` fixture itself,
-one Chromium per test process, is in conftest.py)."""
+one Chromium per test module, is in conftest.py)."""
 
 from __future__ import annotations
 

@@ -105,9 +105,13 @@ def api(running: RunningBot) -> BotApiServer:
     return running.api
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's headless Chromium, one per test process; each test opens its own context (profile)."""
+    """Debian's headless Chromium for one test module; each test opens its own context (profile).
+
+    Module scope, not session: Playwright's sync API keeps its event loop set as running in the
+    thread while it is started, so pytest-asyncio could not run a later module's async tests.
+    """
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
     with sync_playwright() as driver:
@@ -116,7 +120,12 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+# Modules whose tests take many seconds each, run first: mypy (no cache on a fresh clone) and the
+# fault suite (servers stopped and restarted). Started last, they would end one worker's share
+# long after the others (xdist hands idle workers the end of a busy worker's queue).
+LONG_MODULES = ("test_lint.py", "test_faults.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The static checks first: on a fresh clone mypy has no cache and is the longest test, so it
-    should run while the other workers start on the rest, not end one worker's share."""
-    items.sort(key=lambda item: item.path.name != "test_lint.py")
+    rank = {name: position for position, name in enumerate(LONG_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
