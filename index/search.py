@@ -130,11 +130,22 @@ _COMMERCIAL = frozenset(
     "ramen sushi izakaya tasty delicious".split()
 )
 _TEXT_OBJECTS = frozenset(
-    "文章 文 案内文 挨拶文 例文 一言 自己紹介 メール 手紙 スピーチ 作文 原稿 キャッチコピー "
-    "俳句 短歌 川柳 詩 ポエム 歌詞 小説 物語 haiku poem essay letter email e-mail speech story song lyric "
-    "text message greeting".split()
+    "文章 文 案内文 挨拶文 例文 一言 自己紹介 メール 手紙 スピーチ 作文 原稿 キャッチコピー 御話 童話 "
+    "ストーリー 俳句 短歌 川柳 詩 ポエム 歌詞 小説 物語 "
+    "haiku poem essay letter email e-mail speech story song lyric text message greeting".split()
 )
 _COMPOSE = frozenset("作る 書く 考える 直す 訳す write compose draft translate correct proofread".split())
+# How a game is played: a sport's rules asked for, not a place to play it (テニスコートの利用ルール
+# is a facility's, 野球場のルール a ground's).
+_SPORTS = frozenset(
+    "サッカー 野球 バレー バレーボール バスケ バスケットボール テニス 卓球 バドミントン ラグビー 柔道 剣道 "
+    "空手 相撲 ゴルフ ボクシング 将棋 囲碁 チェス ソフトボール ハンドボール ドッジボール "
+    "soccer football baseball volleyball basketball tennis rugby golf chess".split()
+)
+_GAME_RULES = frozenset("ルール 反則 オフサイド ローテーション rule rules offside".split())
+_PLAYING_PLACES = frozenset(
+    "コート 場 球場 野球場 グラウンド 体育館 施設 利用 予約 公園 プール court field gym".split()
+)
 # Errands for the bot: passing a message on to someone (「会長さんに伝えといて」), or a task done
 # for the resident, asked for at the end of the message: fetching (「住民票とってきて」) or doing
 # it beforehand (「代わりに更新しといて」). 減ってきて (has been falling) asks nothing, so
@@ -153,7 +164,7 @@ _ADVICE = re.compile(
 _WHERE = frozenset({"何処", "where"})
 _CONSULT = frozenset({"相談"})
 # Every word a grade turns on, whatever the plan says.
-_CUES = _COMMERCIAL | _TEXT_OBJECTS | _COMPOSE | PROCEDURES | OTHER_BODY_CUES
+_CUES = _COMMERCIAL | _TEXT_OBJECTS | _COMPOSE | _SPORTS | _GAME_RULES | PROCEDURES | OTHER_BODY_CUES
 _CHAPTER_REF = re.compile(r"(?:第|だい)?\s*([1-9])\s*(?:章|しょう)|chapter\s*([1-9])", re.IGNORECASE)
 _HOME_CITY = "朝霞"
 
@@ -344,7 +355,13 @@ class SearchIndex:
         asks_advice = _ADVICE.search(reading.text) is not None or _ERRAND.search(reading.text) is not None
         elsewhere = not any(home in reading.places or home in reading.text for home in self._home)
         declined: Reason | None = None
-        if asks_advice or present & _COMMERCIAL or (present & _TEXT_OBJECTS and present & _COMPOSE):
+        game_rules = present & _SPORTS and present & _GAME_RULES and not present & _PLAYING_PLACES
+        if (
+            asks_advice
+            or present & _COMMERCIAL
+            or (present & _TEXT_OBJECTS and present & _COMPOSE)
+            or game_rules
+        ):
             declined = Reason.OFF_TOPIC
         elif reading.places and elsewhere:
             declined = Reason.OTHER_CITY

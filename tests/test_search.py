@@ -321,6 +321,11 @@ GRADES = [
     ("代わりにマイナンバーカードを更新しといて", Grade.NONE, Reason.OFF_TOPIC),
     ("図書館で本を借りてきてください", Grade.NONE, Reason.OFF_TOPIC),
     ("最近、駅前のお店が減ってきて", Grade.ANSWER, Reason.MATCHED),  # has been falling: no errand
+    # A story to write, or how a game is played: never in the plan. A place to play keeps its rules.
+    ("犬が出てくるお話を作って", Grade.NONE, Reason.OFF_TOPIC),
+    ("火葬場をつくる話はどうなった？", Grade.ANSWER, Reason.MATCHED),  # 話 is news here, not a text
+    ("バスケのルールを教えて", Grade.NONE, Reason.OFF_TOPIC),
+    ("テニスコートの利用ルールは？", Grade.ANSWER, Reason.MATCHED),
     ("親が認知症っぽい。どこに相談すればいい？", Grade.ANSWER, Reason.MATCHED),  # offers consultation
     ("認知症の検査はどこで受けられる？", Grade.RELATED, Reason.PROCEDURE),
 ]
