@@ -9,11 +9,14 @@ release never reads an old build. The cache is a convenience: when its folder
 cannot be written or a file cannot be read, the bundle is simply built.
 
 `PLANBOT_CACHE_DIR` names the folder (default `$XDG_CACHE_HOME/asaka-planbot`, that
-is `~/.cache/asaka-planbot`); set it to an empty value to switch the cache off.
+is `~/.cache/asaka-planbot`); set it to an empty value to switch the cache off. Each
+plan version and each release adds a file of about 1.5 MB, so the folder keeps the
+KEEP most recently used builds and removes the rest when it writes a new one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import logging
@@ -30,6 +33,7 @@ __all__ = ["cache_dir", "cached"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+KEEP = 32  # builds kept: every version a rollback may need, across a few releases
 _PACKAGE = Path(__file__).parent
 
 
@@ -61,6 +65,8 @@ def cached(digest: str, build: Callable[[], T]) -> T:
     try:
         with path.open("rb") as file:
             value: T = pickle.load(file)
+        with contextlib.suppress(OSError):
+            os.utime(path)  # used now: the last to be removed
         return value
     except FileNotFoundError:
         pass
@@ -85,3 +91,16 @@ def _store(path: Path, value: object) -> None:
         os.replace(temporary, path)
     except (OSError, pickle.PicklingError) as error:
         logger.info("plan cache not written to %s: %s", path.parent, error)
+        return
+    _prune(path.parent)
+
+
+def _prune(folder: Path) -> None:
+    """Remove all but the KEEP most recently used builds (another process may remove them too)."""
+    builds = []
+    for build in folder.glob("bundle-*.pickle"):
+        with contextlib.suppress(OSError):
+            builds.append((build.stat().st_mtime, build))
+    for _used, build in sorted(builds, reverse=True)[KEEP:]:
+        with contextlib.suppress(OSError):
+            build.unlink()

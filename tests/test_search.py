@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from rank_bm25 import BM25Okapi
 
-from index import Grade, Match, PlanBundle, Reason, SearchIndex, build_bundle
+from index import Grade, Match, PlanBundle, Reason, SearchIndex, build_bundle, cache
 from index.cache import cache_dir
 from index.evaluate import evaluate, read_questions
 from index.grading import operator_requests, procedure_asked
@@ -389,6 +390,29 @@ def test_a_built_version_is_cached_by_content_and_code(
     assert len(list(tmp_path.glob("bundle-*.pickle"))) == 2
     next(tmp_path.glob("bundle-*.pickle")).write_bytes(b"not a pickle")
     assert build_bundle(bundle.sources).digest == first.digest  # an unreadable file is rebuilt
+
+
+def test_the_cache_keeps_the_most_recently_used_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bundle: PlanBundle
+) -> None:
+    monkeypatch.setenv("PLANBOT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(cache, "KEEP", 2)
+
+    def variant(word: str) -> dict[str, str]:
+        return {**bundle.sources, "synonyms.yaml": bundle.sources["synonyms.yaml"] + f"\n保育園: [{word}]\n"}
+
+    def builds() -> set[Path]:
+        return set(tmp_path.glob("bundle-*.pickle"))
+
+    build_bundle(variant("ベビーホテル"))
+    first = builds()
+    build_bundle(variant("託児室"))
+    (second,) = builds() - first
+    for age, path in enumerate((*first, second), start=1):
+        os.utime(path, (age, age))  # the first build is the older one
+    build_bundle(variant("ベビーホテル"))  # read from the cache: used now
+    build_bundle(variant("保育ママ"))
+    assert len(builds()) == 2 and first <= builds() and second not in builds()
 
 
 def test_the_cache_can_be_switched_off(
