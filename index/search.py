@@ -130,31 +130,31 @@ _COMMERCIAL = frozenset(
     "ramen sushi izakaya tasty delicious".split()
 )
 _TEXT_OBJECTS = frozenset(
-    "文章 文 案内文 挨拶文 例文 一言 自己紹介 メール 手紙 スピーチ 作文 原稿 キャッチコピー 御話 童話 "
-    "ストーリー 俳句 短歌 川柳 詩 ポエム 歌詞 小説 物語 "
+    "文章 文 案内文 挨拶文 例文 一言 自己紹介 メール 手紙 スピーチ 作文 原稿 キャッチコピー 童話 "
+    "俳句 短歌 川柳 詩 ポエム 歌詞 小説 物語 "
     "haiku poem essay letter email e-mail speech story song lyric text message greeting".split()
 )
 _COMPOSE = frozenset("作る 書く 考える 直す 訳す write compose draft translate correct proofread".split())
-# How a game is played: a sport's rules asked for, not a place to play it (テニスコートの利用ルール
-# is a facility's, 野球場のルール a ground's).
-_SPORTS = frozenset(
+# A story is a text only when it is to be written: お話できる場を作って (a chance to talk) and
+# ストーリーで伝える動画を作って (a video) ask the city for something.
+_STORIES = frozenset("御話 ストーリー".split())
+# How a game is played: the rules of a sport (サッカーのオフサイド, バスケのルール), not of a place
+# to play it (テニスコートの利用ルール, 河川敷でサッカーするルール).
+_SPORTS = (
     "サッカー 野球 バレー バレーボール バスケ バスケットボール テニス 卓球 バドミントン ラグビー 柔道 剣道 "
-    "空手 相撲 ゴルフ ボクシング 将棋 囲碁 チェス ソフトボール ハンドボール ドッジボール "
-    "soccer football baseball volleyball basketball tennis rugby golf chess".split()
-)
-_GAME_RULES = frozenset("ルール 反則 オフサイド ローテーション rule rules offside".split())
-_PLAYING_PLACES = frozenset(
-    "コート 場 球場 野球場 グラウンド 体育館 施設 利用 予約 公園 プール court field gym".split()
-)
-# Errands for the bot: passing a message on to someone (「会長さんに伝えといて」), or a task done
-# for the resident, asked for at the end of the message: fetching (「住民票とってきて」) or doing
-# it beforehand (「代わりに更新しといて」). 減ってきて (has been falling) asks nothing, so
-# fetching takes its verbs only.
+    "空手 相撲 ゴルフ ボクシング 将棋 囲碁 チェス ソフトボール ハンドボール ドッジボール"
+).split()
+_GAME_RULES = frozenset("ルール 反則 オフサイド ローテーション".split())
+_A_SPORTS_OWN = re.compile(f"(?:{'|'.join(_SPORTS)})の")
+# Errands for the bot: passing a message on to someone (「会長さんに伝えといて」), fetching something
+# for the resident, asked at the end of the message (「住民票とってきて」: 減ってきて, has been
+# falling, asks nothing, so fetching takes its verbs only), or a task done in the resident's
+# place (「代わりに更新しといて」: 保育園を増やしておいてほしい asks the city for a policy).
 _REQUEST_END = r"(ください|下さい|くれ(ない|る)?|ほしい|欲しい|ね|よ)?[?？!！。]*$"
 _ERRAND = re.compile(
     r"(伝|つた)え(てお|と)いて|伝言(して|を頼|お願い)|言っ(てお|と)いて"
     rf"|(取|と|もら|貰|買|か|行|い|出し|だし|借り|かり)っ?て(き|来)て{_REQUEST_END}"
-    rf"|(っと|んど|しと|して?お|っておい|んでお)いて{_REQUEST_END}"
+    rf"|(代わり|かわり|代理)(に|で).*(っと|んど|しと|して?お|ってお|んでお)いて{_REQUEST_END}"
 )
 _ADVICE = re.compile(
     r"おすすめ|お勧め|オススメ|何がいい|どれがいい|(日本|世界)(で一番|一)"
@@ -164,7 +164,7 @@ _ADVICE = re.compile(
 _WHERE = frozenset({"何処", "where"})
 _CONSULT = frozenset({"相談"})
 # Every word a grade turns on, whatever the plan says.
-_CUES = _COMMERCIAL | _TEXT_OBJECTS | _COMPOSE | _SPORTS | _GAME_RULES | PROCEDURES | OTHER_BODY_CUES
+_CUES = _COMMERCIAL | _TEXT_OBJECTS | _COMPOSE | _STORIES | _GAME_RULES | PROCEDURES | OTHER_BODY_CUES
 _CHAPTER_REF = re.compile(r"(?:第|だい)?\s*([1-9])\s*(?:章|しょう)|chapter\s*([1-9])", re.IGNORECASE)
 _HOME_CITY = "朝霞"
 
@@ -355,13 +355,11 @@ class SearchIndex:
         asks_advice = _ADVICE.search(reading.text) is not None or _ERRAND.search(reading.text) is not None
         elsewhere = not any(home in reading.places or home in reading.text for home in self._home)
         declined: Reason | None = None
-        game_rules = present & _SPORTS and present & _GAME_RULES and not present & _PLAYING_PLACES
-        if (
-            asks_advice
-            or present & _COMMERCIAL
-            or (present & _TEXT_OBJECTS and present & _COMPOSE)
-            or game_rules
-        ):
+        writes_text = (present & _TEXT_OBJECTS and present & _COMPOSE) or (
+            present & _STORIES and "書く" in present
+        )
+        game_rules = present & _GAME_RULES and _A_SPORTS_OWN.search(reading.text) is not None
+        if asks_advice or present & _COMMERCIAL or writes_text or game_rules:
             declined = Reason.OFF_TOPIC
         elif reading.places and elsewhere:
             declined = Reason.OTHER_CITY

@@ -44,12 +44,19 @@ class PostgresServer:
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres")
             self._as = ["runuser", "-u", "postgres", "--"]
+        self._ctl = [str(bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.folder / "log"), "-w"]
+        try:
+            self._initialise(bin_dir)
+        except BaseException:
+            self.destroy()
+            raise
+
+    def _initialise(self, bin_dir: Path) -> None:
         self._run(str(bin_dir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(
                 f"listen_addresses = '127.0.0.1'\nunix_socket_directories = '{self.folder}'\nfsync = off\n"
             )
-        self._ctl = [str(bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.folder / "log"), "-w"]
         for attempt in range(3):  # another process may take the free port before the server binds it
             try:
                 self.start()

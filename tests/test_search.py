@@ -323,10 +323,13 @@ GRADES = [
     ("図書館で本を借りてきてください", Grade.NONE, Reason.OFF_TOPIC),
     ("最近、駅前のお店が減ってきて", Grade.ANSWER, Reason.MATCHED),  # has been falling: no errand
     # A story to write, or how a game is played: never in the plan. A place to play keeps its rules.
-    ("犬が出てくるお話を作って", Grade.NONE, Reason.OFF_TOPIC),
+    ("犬が出てくるお話を書いて", Grade.NONE, Reason.OFF_TOPIC),
     ("火葬場をつくる話はどうなった？", Grade.ANSWER, Reason.MATCHED),  # 話 is news here, not a text
+    ("市長と直接お話できる場を作ってほしい", Grade.ANSWER, Reason.MATCHED),  # a chance to talk
     ("バスケのルールを教えて", Grade.NONE, Reason.OFF_TOPIC),
     ("テニスコートの利用ルールは？", Grade.ANSWER, Reason.MATCHED),
+    ("河川敷でサッカーするルール", Grade.ANSWER, Reason.MATCHED),  # a place's rules
+    ("保育園を増やしておいてほしい", Grade.ANSWER, Reason.MATCHED),  # a policy asked for, no errand
     ("親が認知症っぽい。どこに相談すればいい？", Grade.ANSWER, Reason.MATCHED),  # offers consultation
     ("認知症の検査はどこで受けられる？", Grade.RELATED, Reason.PROCEDURE),
 ]
