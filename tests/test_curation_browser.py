@@ -17,14 +17,12 @@ from playwright.sync_api import Page, expect
 
 from bot.service import PlanService
 from tests.botapi import BotApiServer
-from tests.browser import shoot
+from tests.browser import assert_fits_a_phone, shoot
 from tests.helpers import BotProcess, bot_env
 from tests.test_curation import ask
 from tests.test_curation_pages import TOKOROZAWA, VIEWER
 from tests.test_dashboard import PASSWORD, STAFF, add_account
 from tests.test_dashboard_browser import (
-    COVERED,
-    SMALLEST_TEXT,
     base_url,
     page,
     phone,
@@ -173,9 +171,4 @@ def test_the_pages_fit_a_phone(phone: Page, base_url: str, service: PlanService)
     for name, path in pages.items():
         phone.goto(base_url + path)
         expect(phone.get_by_role("heading", level=1)).to_be_visible()
-        width = phone.evaluate("document.documentElement.scrollWidth")
-        assert width <= 390, f"{name} is {width}px wide"
-        assert phone.evaluate(SMALLEST_TEXT) >= 10, f"{name} has text smaller than 10px"
-        assert phone.evaluate(COVERED) == [], f"{name}: covered controls"
-        phone.evaluate("window.scrollTo(0, 0)")
-        shoot(phone, f"phone-{name}")
+        assert_fits_a_phone(phone, name)

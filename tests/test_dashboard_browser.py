@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from bot.dashboard import create_standalone_app
 from bot.service import PlanService
 from bot.store import Exchange, Export, StaffAction
-from tests.browser import served, shoot
+from tests.browser import assert_fits_a_phone, scripts_refused, served, shoot
 from tests.helpers import converse
 from tests.test_dashboard import HOSTILE, PASSWORD, STAFF, add_account, fill
 
@@ -38,17 +38,8 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(
         viewport={"width": 1280, "height": 900}, locale="ja-JP", accept_downloads=True
     )
-    page = context.new_page()
-    dialogs: list[str] = []
-
-    def on_dialog(dialog: Dialog) -> None:
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    yield page
-    context.close()
-    assert dialogs == [], "a resident's text ran as a script"
+    with scripts_refused(context) as page:
+        yield page
 
 
 def test_a_working_session(page: Page, base_url: str, service: PlanService) -> None:
@@ -135,28 +126,6 @@ def sign_in(page: Page, base_url: str, path: str = "/staff/") -> None:
     expect(page.get_by_role("button", name="ログアウト", exact=True)).to_be_visible()
 
 
-# Everything a phone user can press must be where the finger lands: not covered, not off screen.
-COVERED = """() => {
-  const out = [];
-  const controls = 'main a, main button, main summary, main input, main select, header a, header button';
-  for (const el of document.querySelectorAll(controls)) {
-    const box = el.getBoundingClientRect();
-    if (!box.width || !box.height || !el.checkVisibility({visibilityProperty: true})) continue;
-    el.scrollIntoView({block: 'center', inline: 'center'});
-    const r = el.getBoundingClientRect();
-    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
-    if (!hit || !(hit === el || el.contains(hit) || hit.contains(el))) out.push(el.outerHTML.slice(0, 80));
-  }
-  return out;
-}"""
-SMALLEST_TEXT = """() => Math.min(
-  ...[...document.querySelectorAll('main text, main .chart .label, main td, main p, main a')]
-    .filter(el => el.getBoundingClientRect().width > 0 && el.checkVisibility())
-    .map(el => el.tagName === 'text'
-      ? el.getBoundingClientRect().height
-      : parseFloat(getComputedStyle(el).fontSize)))"""
-
-
 @pytest.fixture
 def phone(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(
@@ -184,12 +153,7 @@ def test_every_page_fits_a_phone(phone: Page, base_url: str, service: PlanServic
     }
     for name, path in pages.items():
         phone.goto(base_url + path)
-        width = phone.evaluate("document.documentElement.scrollWidth")
-        assert width <= 390, f"{name} is {width}px wide"
-        assert phone.evaluate(SMALLEST_TEXT) >= 10, f"{name} has text smaller than 10px"
-        assert phone.evaluate(COVERED) == [], f"{name}: covered controls"
-        phone.evaluate("window.scrollTo(0, 0)")
-        shoot(phone, f"phone-{name}")
+        assert_fits_a_phone(phone, name)
     phone.goto(base_url + "/staff/")
     expect(phone.get_by_role("img", name="日別の質問数")).to_be_visible()  # the phone drawing
     expect(phone.get_by_role("list", name="章別の回答数（1位に表示した施策の章）")).to_be_visible()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, BrowserContext, Dialog, Locator, Page, ViewportSize, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize, expect
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,7 +30,7 @@ from bot.chat_guard import ChatLimits
 from bot.service import PlanService
 from bot.store import Exchange, Feedback
 from bot.webchat import create_web_app
-from tests.browser import ARTIFACTS, ROOT, served, shoot
+from tests.browser import ARTIFACTS, ROOT, scripts_refused, served, shoot
 from tests.helpers import make_settings
 
 pytestmark = pytest.mark.browser
@@ -60,19 +60,8 @@ def browsing(
         locale=locale,
         java_script_enabled=javascript,
     )
-    page = context.new_page()
-    dialogs: list[str] = []
-
-    def on_dialog(dialog: Dialog) -> None:
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    try:
+    with scripts_refused(context) as page:
         yield page
-    finally:
-        context.close()
-    assert dialogs == [], "a resident's text ran as a script"
 
 
 def assert_accessible(page: Page) -> None:
