@@ -282,6 +282,19 @@ async def test_fail_next_429_and_500(api: BotApiServer, bot: Bot) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_fault_after_some_calls_until_cleared(api: BotApiServer, bot: Bot) -> None:
+    api.fail_next("sendMessage", status=503, times=5, after=2)
+    await bot.send_message(USER, "1")
+    await bot.get_me()  # another method does not count towards `after`
+    await bot.send_message(USER, "2")
+    with pytest.raises(NetworkError, match="Service Unavailable"):
+        await bot.send_message(USER, "3")
+    api.clear_faults()
+    await bot.send_message(USER, "4")
+    assert [m.text for m in api.messages(USER)] == ["1", "2", "4"]
+
+
+@pytest.mark.asyncio
 async def test_outage_and_down_up(api: BotApiServer, bot: Bot) -> None:
     api.outage(0.4)
     with pytest.raises(NetworkError, match="Bad Gateway"):

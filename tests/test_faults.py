@@ -191,6 +191,9 @@ def worker_factory(api: BotApiServer, database: str, tmp_path: Path) -> Iterator
     for worker in workers:
         if worker.process.process.poll() is None:
             worker.process.process.kill()
+    # Shown by pytest only when the test failed: what each process of the worker said.
+    for log in sorted(tmp_path.glob("data-*.log")):
+        print(f"===== {log.name}\n{log.read_text(encoding='utf-8')}")
 
 
 def test_database_stopped_worker_killed_and_restarted_during_the_outage(
@@ -235,10 +238,13 @@ def test_worker_killed_mid_burst_and_mid_replay_while_the_database_restarts(
 ) -> None:
     worker = worker_factory()
     residents = Residents(api)
+    # Flood control after the 8th answer holds the rest back, so the kill always finds some unanswered.
+    api.fail_next("sendMessage", status=429, retry_after=60, times=1000, after=8)
     residents.ask(40)  # one burst: fetched and acknowledged in batches, long before all are answered
     residents.wait_replies(8)
     api.mark()  # before the kill: the next process may answer what was left before it logs that it started
     worker.restart()
+    api.clear_faults()
     worker.wait_started()
     api.wait_for("sendMessage", count=2, timeout=30)
     worker.restart()  # killed again while it handles what the first one left

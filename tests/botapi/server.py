@@ -193,6 +193,7 @@ class _Fault:
     times: int
     error: ApiError | None = None
     delay: float = 0.0
+    after: int = 0  # matching calls that pass untouched before this fault starts
 
 
 # --------------------------------------------------------------------------- text & params
@@ -531,9 +532,11 @@ class BotApiServer:
         status: int = 429,
         retry_after: int = 1,
         times: int = 1,
+        after: int = 0,
         description: str | None = None,
     ) -> None:
-        """Answer the next ``times`` calls of ``method`` ("*" = any) with an error, unexecuted.
+        """Answer the next ``times`` calls of ``method`` ("*" = any) with an error, unexecuted,
+        once ``after`` more calls of it have run normally.
 
         429 carries ``parameters.retry_after`` like Telegram's flood control; other statuses
         are plain ``{"ok": false, ...}`` errors, described by the HTTP phrase by default.
@@ -547,7 +550,12 @@ class BotApiServer:
         else:
             error = ApiError(status, description or HTTPStatus(status).phrase)
         with self._lock:
-            self._faults.append(_Fault(method.lower(), times, error=error))
+            self._faults.append(_Fault(method.lower(), times, error=error, after=after))
+
+    def clear_faults(self) -> None:
+        """Drop every fault still waiting: calls run normally again."""
+        with self._lock:
+            self._faults.clear()
 
     def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
         """Hold the next calls before executing them, to trigger client read timeouts.
@@ -579,6 +587,9 @@ class BotApiServer:
     def _take_fault(self, method: str) -> _Fault | None:
         with self._lock:
             fault = next((f for f in self._faults if f.method in (method.lower(), "*")), None)
+            if fault and fault.after > 0:
+                fault.after -= 1
+                return None
             if fault:
                 fault.times -= 1
                 if fault.times <= 0:
