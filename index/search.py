@@ -270,7 +270,9 @@ class SearchIndex:
             weights[token.key] = 1.0
             written.setdefault(token.key, token.surface)
             origins.setdefault(token.key, [(as_typed(token.surface), "")])
-        for synonym, literal in self._synonyms.matches(frozenset(weights), reading.text).items():
+        for synonym, literal in self._synonyms.matches(
+            frozenset(weights), reading.text, reading.phrase
+        ).items():
             question_word = (
                 as_typed(literal)
                 if literal

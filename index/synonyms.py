@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .errors import PlanDataError, Problem
 from .plan import THESAURUS_FILE
 from .thesaurus import Thesaurus
-from .tokenizer import analyse, normalize, terms
+from .tokenizer import Worded, analyse, normalize, terms
 
 __all__ = ["Synonym", "SynonymIndex", "compile_thesaurus"]
 
@@ -25,7 +25,9 @@ class Synonym:
     A word matches when its terms all occur in the question (so 盗まれた finds 盗まれる)
     or when it is written there as is (so 町内会 matches even where the tokenizer reads
     町内会って as 町内 + 会う). Latin words match by terms only: "bus" is not in "business".
-    A word whose tokenization loses content (居場所 → 場所) matches only as written.
+    A word whose tokenization loses content (居場所 → 場所, 集まらない → 集まる) matches as
+    written, or as its `phrase`: its words in the same order, whatever the particles and
+    inflection between them (市役所が古い matches 朝霞市役所は古かった).
     """
 
     terms: frozenset[str]
@@ -35,6 +37,7 @@ class Synonym:
     plan_terms: frozenset[str]
     kana: str
     spellings: tuple[tuple[str, str], ...]  # (kana, written) of its words
+    phrase: tuple[str, ...]  # lemmas of its words other than particles
 
 
 def _script(char: str) -> str:
@@ -80,19 +83,29 @@ class SynonymIndex:
     def __init__(self, synonyms: list[Synonym]) -> None:
         self.by_term: dict[str, list[Synonym]] = {}
         self.by_prefix: dict[str, dict[int, dict[str, list[Synonym]]]] = {}
+        self.by_first_word: dict[str, list[Synonym]] = {}
         frequency = Counter(term for synonym in synonyms if synonym.lossless for term in synonym.terms)
         for synonym in synonyms:
             if synonym.lossless and synonym.terms:
                 rarest = min(synonym.terms, key=lambda term: (frequency[term], term))
                 self.by_term.setdefault(rarest, []).append(synonym)
+            elif len(synonym.phrase) > 1:
+                self.by_first_word.setdefault(synonym.phrase[0], []).append(synonym)
             literal = synonym.literal
             if literal is not None:
                 by_length = self.by_prefix.setdefault(literal[:2], {})
                 by_length.setdefault(len(literal), {}).setdefault(literal, []).append(synonym)
 
-    def matches(self, present: frozenset[str], text: str) -> dict[Synonym, str]:
-        """The resident words in a question, each with the words that matched it as written."""
+    def matches(self, present: frozenset[str], text: str, phrase: tuple[Worded, ...]) -> dict[Synonym, str]:
+        """The resident words in a question, each with the words that matched it as the question
+        writes them ("" for a word matched by its terms alone)."""
         found: dict[Synonym, str] = {}
+        lemmas = [worded.lemma for worded in phrase]
+        for index, worded in enumerate(phrase):
+            for synonym in self.by_first_word.get(worded.lemma, ()):
+                end = index + len(synonym.phrase)
+                if synonym not in found and tuple(lemmas[index:end]) == synonym.phrase:
+                    found[synonym] = text[worded.start : phrase[end - 1].end]
         by_prefix = self.by_prefix
         for start in range(len(text)):
             for prefix in (text[start : start + 2], text[start]):
@@ -119,7 +132,7 @@ def compile_thesaurus(thesaurus: Thesaurus, vocabulary: frozenset[str]) -> list[
             )
             continue
         for word in group.resident_words:
-            analysed, lossless, kana, spellings = analyse(word)
+            analysed, lossless, kana, spellings, phrase = analyse(word)
             word_terms = frozenset(analysed)
             literal = None if word.isascii() else normalize(word)
             if not word_terms and (literal is None or lossless):
@@ -132,7 +145,7 @@ def compile_thesaurus(thesaurus: Thesaurus, vocabulary: frozenset[str]) -> list[
                 )
                 continue
             compiled.append(
-                Synonym(word_terms, literal, lossless, group.plan_word, plan_terms, kana, spellings)
+                Synonym(word_terms, literal, lossless, group.plan_word, plan_terms, kana, spellings, phrase)
             )
     if problems:
         raise PlanDataError(problems)

@@ -24,6 +24,7 @@ __all__ = [
     "Reading",
     "Respelling",
     "Token",
+    "Worded",
     "analyse",
     "content_key",
     "has_kanji",
@@ -223,17 +224,27 @@ Respeller = Callable[[list[fugashi.UnidicNode]], Respelling | None]
 Placer = Callable[[list[fugashi.UnidicNode]], frozenset[str]]
 
 
+class Worded(NamedTuple):
+    """A word of a phrase: its lemma and where it is written in the text."""
+
+    lemma: str
+    start: int
+    end: int
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """A question read once: its normalized text (kana words respelled), its content words,
-    the lemmas of all its words (request phrasing included), the municipalities it names,
-    and the written forms its kana was read as, with the kana typed."""
+    the lemmas of all its words (request phrasing included), its words without particles
+    (`phrase`, for thesaurus phrases), the municipalities it names, and the written forms
+    its kana was read as, with the kana typed."""
 
     text: str
     tokens: tuple[Token, ...]
     lemmas: tuple[str, ...]
     places: frozenset[str]
     spelled: tuple[tuple[str, str], ...] = ()
+    phrase: tuple[Worded, ...] = ()
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -253,7 +264,34 @@ def read(question: str, respell: Respeller | None = None, places: Placer | None 
         text, spelled = respelling.text, respelling.spelled
         words = list(tagger()(text))
     lemmas = tuple(_key(word) for word in words)
-    return Reading(text, tuple(_tokens(words, kana=False)), lemmas, named, spelled)
+    return Reading(text, tuple(_tokens(words, kana=False)), lemmas, named, spelled, _phrase(words))
+
+
+# Particles, punctuation and politeness: a phrase says the same without them (市役所が古い,
+# 市役所は古いです). Other auxiliaries stay: ない and た change what it says.
+_PARTICLE_POS = frozenset({"助詞", "補助記号", "空白", "記号"})
+_POLITE = frozenset({"ます", "です"})
+# Auxiliaries that negate: a word that loses one says the opposite (集まらない is not 集まる).
+_NEGATIONS = frozenset({"ない", "ず"})
+
+
+def _phrase(words: list[fugashi.UnidicNode]) -> tuple[Worded, ...]:
+    """The words that are not particles, punctuation or politeness, in order, each with its
+    lemma (negations as ない) and its place in the text the words were read from."""
+    phrase: list[Worded] = []
+    end = 0
+    for word in words:
+        start = end + len(word.white_space)
+        end = start + len(word.surface)
+        lemma = _key(word)
+        if word.feature.pos1 in _PARTICLE_POS or (word.feature.pos1 == "助動詞" and lemma in _POLITE):
+            continue
+        phrase.append(Worded("ない" if _negates(word) else lemma, start, end))
+    return tuple(phrase)
+
+
+def _negates(word: fugashi.UnidicNode) -> bool:
+    return bool(word.feature.pos1 == "助動詞" and _key(word) in _NEGATIONS)
 
 
 # Parts of speech that carry grammar, not meaning: dropping them loses nothing.
@@ -262,12 +300,14 @@ _GRAMMAR_POS = frozenset({"助詞", "助動詞", "補助記号", "空白", "記�
 
 class Analysis(NamedTuple):
     """A thesaurus word analysed: its terms, whether they stand for the whole word, its
-    kana, and the (kana, written) pairs of its words."""
+    kana, the (kana, written) pairs of its words, and the lemmas of its words other than
+    particles (what a question must say in that order, when the terms lose content)."""
 
     terms: tuple[str, ...]
     lossless: bool
     kana: str
     spellings: tuple[tuple[str, str], ...]
+    phrase: tuple[str, ...]
 
 
 @lru_cache(maxsize=32768)
@@ -283,10 +323,14 @@ def analyse(text: str) -> Analysis:
     kana = "".join(word.white_space + kana_of(word) for word in words)
     tokens = _tokens(words)
     spellings = tuple((token.kana, token.surface) for token in tokens)
-    return Analysis(tuple(token.key for token in tokens), _lossless(words), kana, spellings)
+    phrase = tuple(worded.lemma for worded in _phrase(words))
+    return Analysis(tuple(token.key for token in tokens), _lossless(words), kana, spellings, phrase)
 
 
 def _lossless(words: list[fugashi.UnidicNode]) -> bool:
+    content = sum(content_key(word) is not None for word in words)
+    if content < 2 and any(_negates(word) for word in words):
+        return False  # 集まらない would be 集まる: one word that says the opposite
     for word in words:
         if word.feature.pos1 in _GRAMMAR_POS or content_key(word) is not None:
             continue

@@ -17,7 +17,7 @@ from index.evaluate import evaluate, read_questions
 from index.grading import operator_requests, procedure_asked
 from index.search import FieldedBM25, LuceneBM25
 from index.thesaurus import SynonymGroup, Thesaurus
-from index.tokenizer import read, terms
+from index.tokenizer import analyse, read, terms
 from tests.kana_variants import to_kana
 
 DATA = Path(__file__).parent / "data"
@@ -98,6 +98,26 @@ def test_a_word_the_tokenizer_shortens_must_appear_as_written(bundle: PlanBundle
     index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("こども・若者の居場所づくり", ("居場所",)),)))
     assert "若者" in _expand(index, "学校にも家にも居場所がない")
     assert "若者" not in _expand(index, "ベンチのある場所がほしい")
+
+
+def test_a_shortened_phrase_matches_whatever_its_particles_and_endings(bundle: PlanBundle) -> None:
+    # 市役所 is read as 市 + 役所 and 市 is dropped as the city itself, so the phrase is kept
+    # as its words in order: particles, politeness and a past tense between them do not matter.
+    index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("公共施設", ("市役所が古い",)),)))
+    for question in ("朝霞市役所は古いです", "市役所って古かった", "市役所古い"):
+        assert "公共" in _expand(index, question), question
+    assert "公共" not in _expand(index, "古い市役所の窓口で役所の書類を書く")  # the words, not in order
+    best = index.search("朝霞市役所は古い").candidates[0]
+    assert "市役所は古い" in {match.question_word for match in best.matched}  # as the resident wrote it
+
+
+def test_a_negated_word_that_comes_down_to_one_word_keeps_its_negation(bundle: PlanBundle) -> None:
+    # 人が集まらない read by its terms would be 集まる: every 集まる would match it.
+    index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("地域コミュニティ", ("人が集まらない",)),)))
+    assert "地域コミュニティー" in _expand(index, "お祭りに人が集まりません")
+    assert "地域コミュニティー" not in _expand(index, "公園に人が集まる場所がほしい")
+    # With two words left, the words still say what it is about: 日本語 and 話す.
+    assert analyse("日本語が話せない").lossless and not analyse("人が集まらない").lossless
 
 
 def test_a_word_written_in_the_question_matches_however_it_is_tokenized(bundle: PlanBundle) -> None:
