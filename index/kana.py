@@ -32,6 +32,7 @@ _KANA = re.compile(r"^[\u3041-\u309f\u30a1-\u30ffー]+$")
 # start at an ending the tagger attached to an inflected word (きたようで is not き+多様).
 _INFLECTING = frozenset({"動詞", "形容詞", "助動詞"})
 _ENDINGS = frozenset({"助詞", "助動詞"})
+_QUOTE_SPLIT = re.compile(r"^[\u3041-\u309f\u30a1-\u30ffー]+っ$")
 
 
 class KanaReadings:
@@ -66,8 +67,8 @@ class KanaReadings:
                 pieces.append(words[i].white_space + surfaces[i])
                 i += 1
                 continue
-            end, reading, written = found
-            pieces.append(words[i].white_space + "・".join(written))
+            end, reading, written, rest = found
+            pieces.append(words[i].white_space + "・".join(written) + rest)
             spelled += [(form, reading) for form in written]
             i = end
         if not spelled:
@@ -76,13 +77,14 @@ class KanaReadings:
 
     def _longest_match(
         self, words: list[fugashi.UnidicNode], surfaces: list[str], kana: list[bool], start: int
-    ) -> tuple[int, str, tuple[str, ...]] | None:
-        """The longest run of whole kana words from `start` that reads as a known written word.
+    ) -> tuple[int, str, tuple[str, ...], str] | None:
+        """The longest run of whole kana words from `start` that reads as a known written word,
+        with the kana of its last word that is not part of the reading.
 
         Kanji, punctuation, Latin and spaces end a run (unidic-lite tags kana it cannot
         read as symbols: they still belong to the run).
         """
-        runs: list[tuple[int, str]] = []
+        runs: list[tuple[int, str, str]] = []  # (end, reading, what is left of the last word)
         reading = ""
         for end in range(start, len(words)):
             if not kana[end] or (end > start and words[end].white_space):
@@ -90,12 +92,18 @@ class KanaReadings:
             reading += hiragana(surfaces[end])
             if len(reading) > self._longest:
                 break
-            runs.append((end + 1, reading))
-        for end, reading in reversed(runs):
+            # The tagger splits an unknown word before って as …っ + て (しょうひぜいって is
+            # しょう + ひ + ぜ + いっ + て): a longer word is read without the っ (short ones are
+            # ambiguous: はしって is a verb).
+            quoted = surfaces[end + 1 : end + 2] == ["て"] and _QUOTE_SPLIT.match(surfaces[end])
+            if quoted and len(reading) - 1 > MIN_READING:
+                runs.append((end + 1, reading[:-1], "っ"))
+            runs.append((end + 1, reading, ""))
+        for end, reading, rest in reversed(runs):
             written = self._spellings.get(reading)
             if written is None or not self._acceptable(words, start, end, reading, written):
                 continue
-            return end, reading, written
+            return end, reading, written, rest
         return None
 
     def _acceptable(

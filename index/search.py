@@ -157,7 +157,7 @@ _ERRAND = re.compile(
     rf"|(代わり|かわり|代理)(に|で).*(っと|んど|しと|して?お|ってお|んでお)いて{_REQUEST_END}"
 )
 _ADVICE = re.compile(
-    r"おすすめ|お勧め|オススメ|何がいい|どれがいい|(日本|世界)(で一番|一)"
+    r"おすすめ|お勧め|オススメ|何がいい|どれがいい|(日本|世界)(で一番|一)|評判の(いい|良い|よい)|口コミ|クチコミ"
     r"|\brecommend|\bsuggest (a|some|me)\b|\bbest (place|shop|restaurant|food|ramen|cafe)"
     r"|\bwhere (can|should|do) (i|we) eat\b"
 )

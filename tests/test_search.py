@@ -282,6 +282,9 @@ KANA = [
     ("ぱーとなーしっぷせいど", "パートナーシップ制度"),
     ("すまほでてつづきしたい", "スマホで手続きしたい"),
     ("てにすこーとをよやくしたい", "テニスコートを予約したい"),
+    # Before って the tagger splits an unknown kana word as …っ + て (ぼうはん + かめ + らっ + て).
+    ("ぼうはんかめらってふえる？", "防犯カメラってふえる？"),
+    ("しょうひぜいってらいねんからさがるの？", "消費税ってらいねんからさがるの？"),
 ]
 
 
@@ -307,6 +310,7 @@ FALSE_FRIENDS = [
     ("しのイベントある？", "市"),  # one kana is never enough
     ("かいものにいく", "会"),  # かい inside a longer word
     ("そうだんしたい", "相談窓口"),  # a word the index knows as the tagger read it
+    ("はしってにげた", "橋"),  # a short word before って is a verb's stem (走って)
 ]
 
 
@@ -352,6 +356,10 @@ GRADES = [
     ("保育園を増やしておいてほしい", Grade.ANSWER, Reason.MATCHED),  # a policy asked for, no errand
     ("親が認知症っぽい。どこに相談すればいい？", Grade.ANSWER, Reason.MATCHED),  # offers consultation
     ("認知症の検査はどこで受けられる？", Grade.RELATED, Reason.PROCEDURE),
+    # A reputation asked for is a recommendation: the plan ranks no dentist or nursery.
+    ("朝霞で評判のいい歯医者さん教えて", Grade.NONE, Reason.OFF_TOPIC),
+    ("保育園の口コミが知りたい", Grade.NONE, Reason.OFF_TOPIC),
+    ("市の評判が悪いのが悔しい。もっとPRして", Grade.ANSWER, Reason.MATCHED),  # about the city itself
 ]
 
 
