@@ -25,7 +25,6 @@ import pickle
 import sys
 import tempfile
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 from typing import TypeVar
 
@@ -45,7 +44,6 @@ def cache_dir() -> Path | None:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "asaka-planbot"
 
 
-@cache
 def _fingerprint() -> str:
     """This code's identity: the index package's source, the tagger and its dictionary."""
     hasher = hashlib.sha256(sys.version.encode())
@@ -56,12 +54,17 @@ def _fingerprint() -> str:
     return hasher.hexdigest()
 
 
+# Read when the package is imported (this is its first module), not at the first build: a process
+# that outlives a deploy would otherwise file a build of its old code under the new code's key.
+_FINGERPRINT = _fingerprint()
+
+
 def cached(digest: str, build: Callable[[], T]) -> T:
     """The value built for content `digest` by this code: from the cache, or built and stored."""
     folder = cache_dir()
     if folder is None:
         return build()
-    path = folder / f"bundle-{hashlib.sha256((digest + _fingerprint()).encode()).hexdigest()[:32]}.pickle"
+    path = folder / f"bundle-{hashlib.sha256((digest + _FINGERPRINT).encode()).hexdigest()[:32]}.pickle"
     try:
         with path.open("rb") as file:
             value: T = pickle.load(file)

@@ -273,6 +273,8 @@ _PARTICLE_POS = frozenset({"助詞", "補助記号", "空白", "記号"})
 _POLITE = frozenset({"ます", "です"})
 # Auxiliaries that negate: a word that loses one says the opposite (集まらない is not 集まる).
 _NEGATIONS = frozenset({"ない", "ず"})
+# Auxiliaries that change what a lone word says: not, want to, can or be done, make do.
+_MEANINGFUL = _NEGATIONS | {"たい", "れる", "られる", "せる", "させる"}
 
 
 def _phrase(words: list[fugashi.UnidicNode]) -> tuple[Worded, ...]:
@@ -291,7 +293,11 @@ def _phrase(words: list[fugashi.UnidicNode]) -> tuple[Worded, ...]:
 
 
 def _negates(word: fugashi.UnidicNode) -> bool:
-    return bool(word.feature.pos1 == "助動詞" and _key(word) in _NEGATIONS)
+    return _auxiliary(word, _NEGATIONS)
+
+
+def _auxiliary(word: fugashi.UnidicNode, lemmas: frozenset[str]) -> bool:
+    return bool(word.feature.pos1 == "助動詞" and _key(word) in lemmas)
 
 
 # Parts of speech that carry grammar, not meaning: dropping them loses nothing.
@@ -329,8 +335,8 @@ def analyse(text: str) -> Analysis:
 
 def _lossless(words: list[fugashi.UnidicNode]) -> bool:
     content = sum(content_key(word) is not None for word in words)
-    if content < 2 and any(_negates(word) for word in words):
-        return False  # 集まらない would be 集まる: one word that says the opposite
+    if content < 2 and any(_auxiliary(word, _MEANINGFUL) for word in words):
+        return False  # 集まらない would be 集まる, 住みたい 住む: one word that says less or the opposite
     for word in words:
         if word.feature.pos1 in _GRAMMAR_POS or content_key(word) is not None:
             continue

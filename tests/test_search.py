@@ -111,13 +111,17 @@ def test_a_shortened_phrase_matches_whatever_its_particles_and_endings(bundle: P
     assert "市役所は古い" in {match.question_word for match in best.matched}  # as the resident wrote it
 
 
-def test_a_negated_word_that_comes_down_to_one_word_keeps_its_negation(bundle: PlanBundle) -> None:
+def test_a_word_that_comes_down_to_one_word_keeps_the_ending_that_gives_its_sense(bundle: PlanBundle) -> None:
     # 人が集まらない read by its terms would be 集まる: every 集まる would match it.
     index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("地域コミュニティ", ("人が集まらない",)),)))
     assert "地域コミュニティー" in _expand(index, "お祭りに人が集まりません")
     assert "地域コミュニティー" not in _expand(index, "公園に人が集まる場所がほしい")
     # With two words left, the words still say what it is about: 日本語 and 話す.
     assert analyse("日本語が話せない").lossless and not analyse("人が集まらない").lossless
+    # Wanting to live somewhere is not living there.
+    index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("シティ・プロモーション", ("住みたい",)),)))
+    assert "プロモーション" in _expand(index, "朝霞にずっと住みたいです")
+    assert "プロモーション" not in _expand(index, "私の住んでいる団地は古い")
 
 
 def test_a_word_written_in_the_question_matches_however_it_is_tokenized(bundle: PlanBundle) -> None:
