@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -258,10 +259,19 @@ class AnswerLog:
         self._wake.set()
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything recorded so far is in the database; False on timeout."""
-        self._idle.clear()
-        self._wake.set()  # an immediate drain attempt, even while retrying
-        return self._idle.wait(timeout) and self._journal.pending == 0
+        """Wait until everything recorded so far is in the database; False on timeout.
+
+        The writer may mark itself idle for a drain that ended just before our entries came, so
+        idle with entries pending means: wake it again, until the journal is empty or time is up.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            self._idle.clear()
+            self._wake.set()  # an immediate drain attempt, even while retrying
+            if not self._idle.wait(max(deadline - time.monotonic(), 0.0)):
+                return False
+            if self._journal.pending == 0:
+                return True
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop the writer; whatever it could not store by `timeout` stays in the journal."""

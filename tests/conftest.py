@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from bot.config import Settings
 from bot.service import PlanService
@@ -114,6 +114,9 @@ def browser() -> Iterator[Browser]:
     """
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+    # Assertions wait for a page as long as actions do: a loaded 2-core machine takes seconds to
+    # answer a staff preview, beyond Playwright's 5 s default.
+    expect.set_options(timeout=15_000)
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -14,6 +16,27 @@ if TYPE_CHECKING:
 
 
 TEST_SALT = "test-salt-0123456789abcdef0123456789"  # LOG_SALT of every test data folder
+
+
+def free_port() -> int:
+    """A port free now, for a server started later by another process (a bot, PostgreSQL).
+
+    It is taken below the kernel's range for outgoing connections, so no client socket is
+    handed it in the meantime, or while a stopped PostgreSQL is away from it.
+    """
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    for _ in range(200):
+        port = random.randrange(10_000, max(ephemeral, 10_001))
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def make_settings(data_dir: Path, **overrides: str) -> Settings:

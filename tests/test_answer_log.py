@@ -280,16 +280,46 @@ def test_log_writer_never_blocks_the_caller(settings: Settings) -> None:
     try:
         locker = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"), timeout=0)
         locker.execute("BEGIN EXCLUSIVE")
-        started = dt.datetime.now()
-        for n in range(20):
-            _ask(service, n, "空き家")
-        assert dt.datetime.now() - started < dt.timedelta(seconds=2)
+        # Writing through the lock would wait 5 s a time (the busy timeout): 20 answers would take
+        # 100 s. They must all be given while the lock is still held.
+        answering = threading.Thread(target=lambda: [_ask(service, n, "空き家") for n in range(20)])
+        answering.start()
+        answering.join(60)
+        assert not answering.is_alive()
+        assert _count(service) == 0  # none of them reached the locked database
         locker.rollback()
         locker.close()
         assert service.log.flush(timeout=30)
         assert _count(service) == 20
     finally:
         service.close()
+
+
+def test_flush_waits_for_an_entry_recorded_as_the_writer_goes_idle(
+    service: PlanService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer finds nothing more to store, then (descheduled) marks itself idle after a new entry
+    came: flush must not take that idle for its own entry's."""
+    from bot import answer_log
+
+    read_nothing = threading.Event()
+    unstored = answer_log._Journal.unstored
+
+    def descheduled_after_an_empty_read(journal: answer_log._Journal) -> list[tuple[answer_log.Record, int]]:
+        entries = unstored(journal)
+        if not entries:
+            read_nothing.set()
+            threading.Event().wait(0.05)  # between the empty read and marking itself idle
+            read_nothing.clear()
+        return entries
+
+    monkeypatch.setattr(answer_log._Journal, "unstored", descheduled_after_an_empty_read)
+    for n in range(5):
+        _ask(service, n, "空き家")
+        assert read_nothing.wait(5)
+        _ask(service, n, "保育園が足りない")  # arrives in that gap
+        assert service.log.flush()
+        assert _count(service) == 2 * (n + 1)
 
 
 def _migrated_matches_models(url: str) -> list[object]:

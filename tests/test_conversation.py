@@ -444,6 +444,10 @@ def _shared_services(
 def _follow_up_across_processes(first: PlanService, second: PlanService) -> None:
     key = first.user_key("telegram", 4242)
     one, two = Conversation(first), Conversation(second)
+    # What is shared is read from the database; a reply gives up on it after a second, which a
+    # loaded machine may take: here each waits for the read.
+    one.contexts = Contexts(first.sessions, first.health, read_wait=30)
+    two.contexts = Contexts(second.sessions, second.health, read_wait=30)
     answer = one.reply(Turn("telegram", key, text="ゴミの分別どうなるの？"))
     one.record(answer)
     assert first.log.flush()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -33,7 +32,7 @@ from bot.store import Exchange, upgrade
 from bot.update_journal import exchange_uid
 from bot.web import SECRET_HEADER, webhook_path, webhook_secret
 from tests.botapi import BotApiServer
-from tests.helpers import BotProcess, bot_env, converse, make_settings
+from tests.helpers import BotProcess, bot_env, converse, free_port, make_settings
 from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.postgres
@@ -108,6 +107,12 @@ class Residents:
 
     def wait_all_answered(self, timeout: float = 30.0) -> None:
         _wait(lambda: self.expected() <= set(self.replied()), timeout, "every question answered")
+
+
+def _hold_back_after(api: BotApiServer, answers: int) -> None:
+    """Flood control after the next `answers` replies: the rest wait, so a worker killed after
+    them always leaves questions unanswered, however late the test notices (clear_faults ends it)."""
+    api.fail_next("sendMessage", status=429, retry_after=60, times=10_000, after=answers)
 
 
 def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -204,9 +209,12 @@ def test_database_stopped_worker_killed_and_restarted_during_the_outage(
     residents.ask(6)
     residents.wait_replies(6)
     postgres_server.stop()
+    _hold_back_after(api, 4)
     with residents.asking(24, interval=0.1):
         residents.wait_replies(10)
         worker.restart()  # SIGKILL mid-burst; the new process starts with the database down
+        api.clear_faults()
+    worker.wait_started()
     residents.wait_all_answered()
     assert "database unavailable at start-up" in worker.process.output
     postgres_server.start()
@@ -222,9 +230,12 @@ def test_database_hung_worker_killed_and_restarted_during_the_hang(
     residents.ask(4)
     residents.wait_replies(4)
     with postgres_server.hung():
+        _hold_back_after(api, 4)
         with residents.asking(16, interval=0.1):
             residents.wait_replies(8)
             worker.restart()
+            api.clear_faults()
+        worker.wait_started()  # its start waits out the database's connect timeout first
         residents.wait_all_answered()  # answered while the database still hangs
     _assert_nothing_lost(residents, database)
     output = worker.process.output
@@ -238,15 +249,14 @@ def test_worker_killed_mid_burst_and_mid_replay_while_the_database_restarts(
 ) -> None:
     worker = worker_factory()
     residents = Residents(api)
-    # Flood control after the 8th answer holds the rest back, so the kill always finds some unanswered.
-    api.fail_next("sendMessage", status=429, retry_after=60, times=1000, after=8)
+    _hold_back_after(api, 8)
     residents.ask(40)  # one burst: fetched and acknowledged in batches, long before all are answered
     residents.wait_replies(8)
     api.mark()  # before the kill: the next process may answer what was left before it logs that it started
     worker.restart()
     api.clear_faults()
     worker.wait_started()
-    api.wait_for("sendMessage", count=2, timeout=30)
+    api.wait_for("sendMessage", predicate=lambda call: call.ok, count=2, timeout=30)
     worker.restart()  # killed again while it handles what the first one left
     postgres_server.stop()
     postgres_server.start()
@@ -261,12 +271,6 @@ def test_worker_killed_mid_burst_and_mid_replay_while_the_database_restarts(
     worker.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _get(url: str) -> tuple[int, dict[str, object]]:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -278,7 +282,7 @@ def _get(url: str) -> tuple[int, dict[str, object]]:
 def test_webhook_worker_killed_and_database_stopped_under_load(
     api: BotApiServer, database: str, postgres_server: PostgresServer, worker_factory: Callable[..., Worker]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     worker = worker_factory("serve", PORT=str(port), WEBHOOK_URL="https://bot.example.jp")
 
@@ -303,10 +307,12 @@ def test_webhook_worker_killed_and_database_stopped_under_load(
     residents.ask(4)
     residents.wait_replies(4)
     postgres_server.stop()
+    _hold_back_after(api, 4)
     with residents.asking(20, interval=0.05):
         _wait(lambda: _get(base + "/healthz")[1].get("status") == "degraded", 15, "degraded /healthz")
         residents.wait_replies(8)
         worker.restart()
+        api.clear_faults()
     residents.wait_all_answered()
     postgres_server.start()
     _assert_nothing_lost(residents, database)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import socket
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,7 +20,7 @@ from sqlalchemy import MetaData, func, select
 
 from bot.store import Exchange, make_engine, make_sessionmaker
 from tests.botapi import BotApiServer
-from tests.helpers import BotProcess, bot_env
+from tests.helpers import BotProcess, bot_env, free_port
 
 RESIDENT_ID = 7350912846
 USERNAME = "zq_privacy_probe"
@@ -65,12 +64,6 @@ def _tables(data_dir: Path) -> dict[str, str]:
         }
     engine.dispose()
     return dump
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_for_web(base: str, web: BotProcess) -> None:
@@ -138,7 +131,7 @@ def _web_visits(base: str) -> None:
 def test_nothing_kept_says_who_residents_are_or_what_staff_typed_as_a_password(tmp_path: Path) -> None:
     data_dir, logs = tmp_path / "data", tmp_path / "logs"
     logs.mkdir()
-    base = f"http://127.0.0.1:{_free_port()}"
+    base = f"http://127.0.0.1:{free_port()}"
     with BotApiServer(token="123:ABC") as api:
         env = bot_env(api.base_url, api.base_file_url, data_dir)
         bot = BotProcess(env, logs / "bot.log")

@@ -246,9 +246,14 @@ def test_hostile_or_odd_text_gets_a_sensible_reply(resident: Resident, text: str
     assert len(reply.plain_text) <= 4096
 
 
-def test_staff_commands_exist_only_for_staff(api: BotApiServer, resident: Resident) -> None:
+def test_staff_commands_exist_only_for_staff(
+    api: BotApiServer, resident: Resident, running: RunningBot
+) -> None:
     resident.say("将棋の駒の動かし方教えて")
     resident.say("囲碁のルールを知りたい 連絡先は090-1234-5678")
+    # The log is written after the reply, by the bot's writer thread: staff read what it stored.
+    _wait_logged(running.data_dir, "将棋の駒の動かし方教えて")
+    _wait_logged(running.data_dir, "囲碁のルールを知りたい 連絡先は090-1234-5678")  # masked when shown
     staff = Resident(api, STAFF)
     stats = staff.say("/stats")
     assert "今日" in stats.plain_text and "今週" in stats.plain_text and "回答率" in stats.plain_text

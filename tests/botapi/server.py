@@ -188,12 +188,25 @@ def _bad(description: str) -> ApiError:
 
 
 @dataclass
+class Hold:
+    """A call held by the server before it runs: `arrived` once it is held, run after `release()`."""
+
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass
 class _Fault:
     method: str  # lower-case method name, or "*" for any
     times: int
     error: ApiError | None = None
     delay: float = 0.0
     after: int = 0  # matching calls that pass untouched before this fault starts
+    when: Callable[[JSON], bool] | None = None  # only calls whose parameters match
+    hold: Hold | None = None
 
 
 # --------------------------------------------------------------------------- text & params
@@ -508,9 +521,12 @@ class BotApiServer:
             raise ApiError(401, "Unauthorized")
         if method.lower() not in self._handlers:
             raise ApiError(404, "Not Found")
-        fault = self._take_fault(method)
+        fault = self._take_fault(method, params)
         if fault and fault.delay:
             await asyncio.to_thread(self._stopping.wait, fault.delay)
+        if fault and fault.hold:
+            fault.hold.arrived.set()
+            await asyncio.to_thread(self._until_released, fault.hold)
         if fault and fault.error:
             raise fault.error
         try:
@@ -552,6 +568,18 @@ class BotApiServer:
         with self._lock:
             self._faults.append(_Fault(method.lower(), times, error=error, after=after))
 
+    def hold_next(self, method: str, *, when: Callable[[JSON], bool] | None = None) -> Hold:
+        """Hold the next call of ``method`` (whose parameters match ``when``) until released:
+        a send that Telegram is slow to accept, for as long as a test needs."""
+        hold = Hold()
+        with self._lock:
+            self._faults.append(_Fault(method.lower(), 1, when=when, hold=hold))
+        return hold
+
+    def _until_released(self, hold: Hold) -> None:
+        while not (hold.released.wait(0.05) or self._stopping.is_set()):
+            pass
+
     def clear_faults(self) -> None:
         """Drop every fault still waiting: calls run normally again."""
         with self._lock:
@@ -584,9 +612,16 @@ class BotApiServer:
         with self._lock:
             return time.monotonic() < self._down_until
 
-    def _take_fault(self, method: str) -> _Fault | None:
+    def _take_fault(self, method: str, params: JSON) -> _Fault | None:
         with self._lock:
-            fault = next((f for f in self._faults if f.method in (method.lower(), "*")), None)
+            fault = next(
+                (
+                    f
+                    for f in self._faults
+                    if f.method in (method.lower(), "*") and (f.when is None or f.when(params))
+                ),
+                None,
+            )
             if fault and fault.after > 0:
                 fault.after -= 1
                 return None
