@@ -264,7 +264,7 @@ def read(question: str, respell: Respeller | None = None, places: Placer | None 
         text, spelled = respelling.text, respelling.spelled
         words = list(tagger()(text))
     lemmas = tuple(_key(word) for word in words)
-    return Reading(text, tuple(_tokens(words, kana=False)), lemmas, named, spelled, _phrase(words))
+    return Reading(text, tuple(_tokens(words, kana=False)), lemmas, named, spelled, _phrase(words, lemmas))
 
 
 # Particles, punctuation and politeness: a phrase says the same without them (市役所が古い,
@@ -277,23 +277,24 @@ _NEGATIONS = frozenset({"ない", "ず"})
 _MEANINGFUL = _NEGATIONS | {"たい", "れる", "られる", "せる", "させる"}
 
 
-def _phrase(words: list[fugashi.UnidicNode]) -> tuple[Worded, ...]:
+def _phrase(words: list[fugashi.UnidicNode], lemmas: tuple[str, ...]) -> tuple[Worded, ...]:
     """The words that are not particles, punctuation or politeness, in order, each with its
     lemma (negations as ない) and its place in the text the words were read from."""
     phrase: list[Worded] = []
     end = 0
-    for word in words:
+    for word, lemma in zip(words, lemmas, strict=True):
         start = end + len(word.white_space)
         end = start + len(word.surface)
-        lemma = _key(word)
-        if word.feature.pos1 in _PARTICLE_POS or (word.feature.pos1 == "助動詞" and lemma in _POLITE):
+        pos = word.feature.pos1
+        if pos in _PARTICLE_POS:
             continue
-        phrase.append(Worded("ない" if _negates(word) else lemma, start, end))
+        if pos == "助動詞":
+            if lemma in _POLITE:
+                continue
+            if lemma in _NEGATIONS:
+                lemma = "ない"
+        phrase.append(Worded(lemma, start, end))
     return tuple(phrase)
-
-
-def _negates(word: fugashi.UnidicNode) -> bool:
-    return _auxiliary(word, _NEGATIONS)
 
 
 def _auxiliary(word: fugashi.UnidicNode, lemmas: frozenset[str]) -> bool:
@@ -329,7 +330,7 @@ def analyse(text: str) -> Analysis:
     kana = "".join(word.white_space + kana_of(word) for word in words)
     tokens = _tokens(words)
     spellings = tuple((token.kana, token.surface) for token in tokens)
-    phrase = tuple(worded.lemma for worded in _phrase(words))
+    phrase = tuple(worded.lemma for worded in _phrase(words, tuple(_key(word) for word in words)))
     return Analysis(tuple(token.key for token in tokens), _lossless(words), kana, spellings, phrase)
 
 
