@@ -12,6 +12,9 @@ inflected word, and be at least three kana long (two kana only for a lone noun w
 one possible spelling). A lone kana word the tagger already reads as a word the index
 knows, or as a time or amount (きのう, いま), keeps that reading: the resident's own
 word is preferred to a guess.
+
+People who type without converting also write long vowels as ー (じどーかん) and split off
+って oddly, and some type romaji (hoikuen): those are read too (see `respell`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from collections.abc import Iterable
 
 import fugashi
 
-from .tokenizer import Respelling, content_key, hiragana
+from .places import romaji_readings
+from .tokenizer import Respelling, content_key, has_kanji, hiragana
 
 __all__ = ["KanaReadings"]
 
@@ -33,6 +37,27 @@ _KANA = re.compile(r"^[\u3041-\u309f\u30a1-\u30ffー]+$")
 _INFLECTING = frozenset({"動詞", "形容詞", "助動詞"})
 _ENDINGS = frozenset({"助詞", "助動詞"})
 _QUOTE_SPLIT = re.compile(r"^[\u3041-\u309f\u30a1-\u30ffー]+っ$")
+# A long vowel typed as ー after hiragana (じどーかん, しょーぼーだん) is the vowel kana stands for:
+# う after an o or u sound, い after an e or i sound (せんせー), あ after an a sound.
+_VOWEL_ROWS = {
+    "あ": "あかさたなはまやらわがざだばぱぁゃゎ",
+    "い": "いきしちにひみりぎじぢびぴぃえけせてねへめれげぜでべぺぇ",
+    "う": "うくすつぬふむゆるぐずづぶぷぅゅおこそとのほもよろをごぞどぼぽぉょ",
+}
+_LONG_VOWEL = re.compile(r"([\u3041-\u3096])ー")
+_VOWEL_OF = {kana: vowel for vowel, row in _VOWEL_ROWS.items() for kana in row}
+# A Latin word typed for a Japanese one (hoikuen, toshokan) must read as this many kana or more:
+# shorter romaji is too often an English word.
+MIN_ROMAJI = 4
+
+
+def _time_word(word: fugashi.UnidicNode) -> bool:
+    """A time or amount (きのう, きょう, いま): a noun that can be used as an adverb."""
+    return bool(word.feature.pos3 == "副詞可能")
+
+
+def _lengthened(reading: str) -> str:
+    return _LONG_VOWEL.sub(lambda m: m[1] + _VOWEL_OF.get(m[1], "ー"), reading)
 
 
 class KanaReadings:
@@ -56,7 +81,7 @@ class KanaReadings:
         """The question with its kana runs respelled; None when nothing was read differently."""
         surfaces = [word.surface for word in words]
         kana = [_KANA.match(surface) is not None for surface in surfaces]
-        if not any(kana):
+        if not any(kana) and not any(surface.isascii() and surface.isalpha() for surface in surfaces):
             return None
         pieces: list[str] = []
         spelled: list[tuple[str, str]] = []
@@ -64,12 +89,15 @@ class KanaReadings:
         while i < len(words):
             found = self._longest_match(words, surfaces, kana, i) if kana[i] else None
             if found is None:
-                pieces.append(words[i].white_space + surfaces[i])
+                romaji = self._romaji(surfaces[i])
+                pieces.append(words[i].white_space + ("・".join(romaji) if romaji else surfaces[i]))
+                spelled += [(form, surfaces[i]) for form in romaji]
                 i += 1
                 continue
-            end, reading, written, rest = found
+            end, written, rest = found
+            typed = "".join(surfaces[i:end])  # as typed, katakana kept (ネット, not ねっと)
             pieces.append(words[i].white_space + "・".join(written) + rest)
-            spelled += [(form, reading) for form in written]
+            spelled += [(form, typed[: len(typed) - len(rest)]) for form in written]
             i = end
         if not spelled:
             return None
@@ -77,7 +105,7 @@ class KanaReadings:
 
     def _longest_match(
         self, words: list[fugashi.UnidicNode], surfaces: list[str], kana: list[bool], start: int
-    ) -> tuple[int, str, tuple[str, ...], str] | None:
+    ) -> tuple[int, tuple[str, ...], str] | None:
         """The longest run of whole kana words from `start` that reads as a known written word,
         with the kana of its last word that is not part of the reading.
 
@@ -93,18 +121,31 @@ class KanaReadings:
             if len(reading) > self._longest:
                 break
             # The tagger splits an unknown word before って as …っ + て (しょうひぜいって is
-            # しょう + ひ + ぜ + いっ + て): a longer word is read without the っ (short ones are
-            # ambiguous: はしって is a verb).
+            # しょう + ひ + ぜ + いっ + て): a longer word is read without the っ. Not a short one
+            # (はしって), a verb the tagger read whole (ふりかえって), or after a time word
+            # (きょうかってきた is 今日買ってきた).
             quoted = surfaces[end + 1 : end + 2] == ["て"] and _QUOTE_SPLIT.match(surfaces[end])
-            if quoted and len(reading) - 1 > MIN_READING:
+            verb = end == start and words[end].feature.pos1 == "動詞"
+            if quoted and len(reading) - 1 > MIN_READING and not verb and not _time_word(words[start]):
                 runs.append((end + 1, reading[:-1], "っ"))
             runs.append((end + 1, reading, ""))
-        for end, reading, rest in reversed(runs):
+        for end, run, rest in reversed(runs):
+            reading = run if run in self._spellings else _lengthened(run)
             written = self._spellings.get(reading)
             if written is None or not self._acceptable(words, start, end, reading, written):
                 continue
-            return end, reading, written, rest
+            return end, written, rest
         return None
+
+    def _romaji(self, surface: str) -> tuple[str, ...]:
+        """The written words a Latin word reads as in romaji (hoikuen is 保育園), or none."""
+        if not (surface.isascii() and surface.isalpha()):
+            return ()
+        for reading in romaji_readings(surface.lower(), MIN_ROMAJI):
+            written = self._spellings.get(reading, ())
+            if written and all(has_kanji(form) for form in written):
+                return written
+        return ()
 
     def _acceptable(
         self, words: list[fugashi.UnidicNode], start: int, end: int, reading: str, written: tuple[str, ...]
@@ -119,7 +160,7 @@ class KanaReadings:
         if end - start > 1:
             return len(reading) >= MIN_READING
         word = words[start]
-        if content_key(word) in self._known or word.feature.pos3 == "副詞可能":
+        if content_key(word) in self._known or _time_word(word):
             # The tagger read this word as one the index knows, or as a time or amount
             # (きのう is 昨日, not 機能): keep its reading.
             return False

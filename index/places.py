@@ -27,7 +27,7 @@ import fugashi
 
 from .tokenizer import hiragana
 
-__all__ = ["PlaceNames"]
+__all__ = ["PlaceNames", "romaji_readings"]
 
 _WRITTEN_SUFFIXES = frozenset({"市", "町", "村", "区", "県", "都", "府"})
 # Suffixes as typed in kana; と and ふ only after the prefectures that take them.
@@ -164,7 +164,7 @@ class PlaceNames:
                 shortest = 2
             else:
                 shortest = 3 if following in _ROMAJI_SUFFIXES else 4
-            found.update(reading for reading in _readings_of(name, shortest) if reading in self._readings)
+            found.update(reading for reading in romaji_readings(name, shortest) if reading in self._readings)
         return found
 
     def _longer(self, text: str, start: int, after: int, end: int) -> bool:
@@ -202,8 +202,8 @@ def _kana_syllables(name: str) -> list[str] | None:
     return syllables
 
 
-def _readings_of(name: str, shortest: int) -> list[str]:
-    """The kana a romanised place name may stand for: romaji drops the long vowels of
+def romaji_readings(name: str, shortest: int) -> list[str]:
+    """The kana a romanised word (a place, hoikuen) may stand for: romaji drops the long vowels of
     おう and うう (Tokyo is とうきょう, Wako is わこう), so each o or u syllable may take an う."""
     syllables = _kana_syllables(name)
     if syllables is None or not shortest <= len(syllables) <= 8:

@@ -135,6 +135,8 @@ _TEXT_OBJECTS = frozenset(
     "haiku poem essay letter email e-mail speech story song lyric text message greeting".split()
 )
 _COMPOSE = frozenset("作る 書く 考える 直す 訳す write compose draft translate correct proofread".split())
+# The same verbs typed in kana, read only beside a text to write (かいて alone may be 買いて).
+_COMPOSE_KANA = re.compile(r"か(いて|け|く)|つくって|かんがえて|なおして")
 # A story is a text only when it is to be written: お話できる場を作って (a chance to talk) and
 # ストーリーで伝える動画を作って (a video) ask the city for something.
 _STORIES = frozenset("御話 ストーリー".split())
@@ -157,7 +159,9 @@ _ERRAND = re.compile(
     rf"|(代わり|かわり|代理)(に|で).*(っと|んど|しと|して?お|ってお|んでお)いて{_REQUEST_END}"
 )
 _ADVICE = re.compile(
-    r"おすすめ|お勧め|オススメ|何がいい|どれがいい|(日本|世界)(で一番|一)|評判の(いい|良い|よい)|口コミ|クチコミ"
+    r"おすすめ|お勧め|オススメ|何がいい|どれがいい|(日本|世界)(で一番|一)"
+    r"|(評判|口コミ|クチコミ)[^。!?]*(教えて|おしえて|知りたい|しりたい|見たい|どこ)"
+    r"|(どっち|どちら|誰|だれ|どこ)が\s?(勝|か)った"
     r"|\brecommend|\bsuggest (a|some|me)\b|\bbest (place|shop|restaurant|food|ramen|cafe)"
     r"|\bwhere (can|should|do) (i|we) eat\b"
 )
@@ -276,7 +280,7 @@ class SearchIndex:
             question_word = (
                 as_typed(literal)
                 if literal
-                else " ".join(as_typed(written[t]) for t in sorted(synonym.terms))
+                else " ".join(dict.fromkeys(as_typed(written[t]) for t in sorted(synonym.terms)))
             )
             share = self.tuning.expansion / len(synonym.plan_terms) ** self.tuning.spread
             for term in synonym.plan_terms:
@@ -357,9 +361,8 @@ class SearchIndex:
         asks_advice = _ADVICE.search(reading.text) is not None or _ERRAND.search(reading.text) is not None
         elsewhere = not any(home in reading.places or home in reading.text for home in self._home)
         declined: Reason | None = None
-        writes_text = (present & _TEXT_OBJECTS and present & _COMPOSE) or (
-            present & _STORIES and "書く" in present
-        )
+        composes = present & _COMPOSE or _COMPOSE_KANA.search(reading.text)
+        writes_text = (present & _TEXT_OBJECTS and composes) or (present & _STORIES and "書く" in present)
         game_rules = present & _GAME_RULES and _A_SPORTS_OWN.search(reading.text) is not None
         if asks_advice or present & _COMMERCIAL or writes_text or game_rules:
             declined = Reason.OFF_TOPIC

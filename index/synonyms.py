@@ -37,7 +37,7 @@ class Synonym:
     plan_terms: frozenset[str]
     kana: str
     spellings: tuple[tuple[str, str], ...]  # (kana, written) of its words
-    phrase: tuple[str, ...]  # lemmas of its words other than particles
+    phrase: tuple[tuple[str, str], ...]  # (lemma, particles after it) of its words but particles
 
 
 def _script(char: str) -> str:
@@ -90,7 +90,7 @@ class SynonymIndex:
                 rarest = min(synonym.terms, key=lambda term: (frequency[term], term))
                 self.by_term.setdefault(rarest, []).append(synonym)
             elif len(synonym.phrase) > 1:
-                self.by_first_word.setdefault(synonym.phrase[0], []).append(synonym)
+                self.by_first_word.setdefault(synonym.phrase[0][0], []).append(synonym)
             literal = synonym.literal
             if literal is not None:
                 by_length = self.by_prefix.setdefault(literal[:2], {})
@@ -100,12 +100,10 @@ class SynonymIndex:
         """The resident words in a question, each with the words that matched it as the question
         writes them ("" for a word matched by its terms alone)."""
         found: dict[Synonym, str] = {}
-        lemmas = [worded.lemma for worded in phrase]
         for index, worded in enumerate(phrase):
             for synonym in self.by_first_word.get(worded.lemma, ()):
-                end = index + len(synonym.phrase)
-                if synonym not in found and tuple(lemmas[index:end]) == synonym.phrase:
-                    found[synonym] = text[worded.start : phrase[end - 1].end]
+                if synonym not in found and _said_at(phrase, index, synonym.phrase):
+                    found[synonym] = text[worded.start : phrase[index + len(synonym.phrase) - 1].end]
         by_prefix = self.by_prefix
         for start in range(len(text)):
             for prefix in (text[start : start + 2], text[start]):
@@ -118,6 +116,64 @@ class SynonymIndex:
                 if synonym not in found and synonym.terms <= present:
                     found[synonym] = ""
         return found
+
+
+# What a particle links: a word's phrase matches when the question links its words the same way
+# (市役所が古い: 市役所は古い, 市役所って古い, 市役所古い; not 市役所に古い自転車, 家で古い服).
+_CASES = {
+    "が": "subject",
+    "は": "subject",
+    "も": "subject",
+    "って": "subject",
+    "を": "object",
+    "に": "goal",
+    "へ": "goal",
+    "で": "place",
+    "の": "of",
+    "と": "with",
+    "て": "then",
+    "から": "from",
+    "まで": "until",
+}
+# What turns a phrase around when it follows at once (集まってこない, 住みたくない, 古くない,
+# 集まりづらい, 行かなきゃいけない): a negation, or hard to. A wish does not (店を始めたい).
+_TURNS = frozenset({"ない", "無い", "辛い", "難い"})
+
+
+def _said_at(phrase: tuple[Worded, ...], index: int, wanted: tuple[tuple[str, str], ...]) -> bool:
+    """The question's phrase says `wanted` from `index`: the same words, linked alike, and not
+    turned around by what follows."""
+    end = index + len(wanted)
+    if end > len(phrase):
+        return False
+    last = len(wanted) - 1
+    for k, ((lemma, link), word) in enumerate(zip(wanted, phrase[index:end], strict=True)):
+        if word.lemma != lemma or (k < last and not _linked_alike(link, word.link)):
+            return False
+    return not _turned(phrase, end)
+
+
+def _linked_alike(entry: str, asked: str) -> bool:
+    """Words the thesaurus joins without a particle (朝どれ) stay joined; with one, the question
+    may drop it or use one of the same case."""
+    if not entry:
+        return not asked
+    return not asked or _case(asked) == _case(entry)
+
+
+def _case(link: str) -> str:
+    return _CASES.get(link[:2]) or _CASES.get(link[:1]) or link
+
+
+def _turned(phrase: tuple[Worded, ...], end: int) -> bool:
+    previous = phrase[end - 1]
+    for word in phrase[end : end + 2]:
+        if previous.link not in ("", "て"):
+            return False
+        if word.lemma in _TURNS:
+            return True
+        previous = word
+    return False
 
 
 def compile_thesaurus(thesaurus: Thesaurus, vocabulary: frozenset[str]) -> list[Synonym]:

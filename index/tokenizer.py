@@ -225,11 +225,13 @@ Placer = Callable[[list[fugashi.UnidicNode]], frozenset[str]]
 
 
 class Worded(NamedTuple):
-    """A word of a phrase: its lemma and where it is written in the text."""
+    """A word of a phrase: its lemma, where it is written in the text, and the particles
+    that link it to the next word ("" when none; punctuation is a word of lemma "")."""
 
     lemma: str
     start: int
     end: int
+    link: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,9 +269,9 @@ def read(question: str, respell: Respeller | None = None, places: Placer | None 
     return Reading(text, tuple(_tokens(words, kana=False)), lemmas, named, spelled, _phrase(words, lemmas))
 
 
-# Particles, punctuation and politeness: a phrase says the same without them (市役所が古い,
-# 市役所は古いです). Other auxiliaries stay: ない and た change what it says.
-_PARTICLE_POS = frozenset({"助詞", "補助記号", "空白", "記号"})
+# A phrase is its words without politeness (市役所は古いです says 市役所は古い), each with the
+# particles after it; punctuation ends it. Other auxiliaries stay: ない and た change what it says.
+_PUNCTUATION_POS = frozenset({"補助記号", "空白", "記号"})
 _POLITE = frozenset({"ます", "です"})
 # Auxiliaries that negate: a word that loses one says the opposite (集まらない is not 集まる).
 _NEGATIONS = frozenset({"ない", "ず"})
@@ -278,20 +280,29 @@ _MEANINGFUL = _NEGATIONS | {"たい", "れる", "られる", "せる", "させ�
 
 
 def _phrase(words: list[fugashi.UnidicNode], lemmas: tuple[str, ...]) -> tuple[Worded, ...]:
-    """The words that are not particles, punctuation or politeness, in order, each with its
-    lemma (negations as ない) and its place in the text the words were read from."""
+    """The words that are not particles or politeness, in order, each with its lemma (negations
+    as ない, ある + a negation as 無い), its place in the text the words were read from, and the
+    particles after it; punctuation is a word that no phrase holds."""
     phrase: list[Worded] = []
     end = 0
     for word, lemma in zip(words, lemmas, strict=True):
         start = end + len(word.white_space)
         end = start + len(word.surface)
         pos = word.feature.pos1
-        if pos in _PARTICLE_POS:
+        if pos == "助詞":
+            if phrase:
+                phrase[-1] = phrase[-1]._replace(link=phrase[-1].link + word.surface)
+            continue
+        if pos in _PUNCTUATION_POS:
+            phrase.append(Worded("", start, end))
             continue
         if pos == "助動詞":
             if lemma in _POLITE:
                 continue
             if lemma in _NEGATIONS:
+                if phrase and phrase[-1].lemma == "有る" and not phrase[-1].link:
+                    phrase[-1] = phrase[-1]._replace(lemma="無い", end=end)  # ありません is ない
+                    continue
                 lemma = "ない"
         phrase.append(Worded(lemma, start, end))
     return tuple(phrase)
@@ -307,14 +318,15 @@ _GRAMMAR_POS = frozenset({"助詞", "助動詞", "補助記号", "空白", "記�
 
 class Analysis(NamedTuple):
     """A thesaurus word analysed: its terms, whether they stand for the whole word, its
-    kana, the (kana, written) pairs of its words, and the lemmas of its words other than
-    particles (what a question must say in that order, when the terms lose content)."""
+    kana, the (kana, written) pairs of its words, and its phrase: the lemma of each word but
+    particles with the particles after it (what a question must say in that order, when the
+    terms lose content)."""
 
     terms: tuple[str, ...]
     lossless: bool
     kana: str
     spellings: tuple[tuple[str, str], ...]
-    phrase: tuple[str, ...]
+    phrase: tuple[tuple[str, str], ...]
 
 
 @lru_cache(maxsize=32768)
@@ -330,7 +342,7 @@ def analyse(text: str) -> Analysis:
     kana = "".join(word.white_space + kana_of(word) for word in words)
     tokens = _tokens(words)
     spellings = tuple((token.kana, token.surface) for token in tokens)
-    phrase = tuple(worded.lemma for worded in _phrase(words, tuple(_key(word) for word in words)))
+    phrase = tuple((w.lemma, w.link) for w in _phrase(words, tuple(_key(word) for word in words)) if w.lemma)
     return Analysis(tuple(token.key for token in tokens), _lossless(words), kana, spellings, phrase)
 
 

@@ -124,6 +124,21 @@ def test_a_word_that_comes_down_to_one_word_keeps_the_ending_that_gives_its_sens
     assert "プロモーション" not in _expand(index, "私の住んでいる団地は古い")
 
 
+def test_a_phrase_keeps_its_links_and_its_sense(bundle: PlanBundle) -> None:
+    def expands(entry: str, question: str) -> bool:
+        index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("公共施設", (entry,)),)))
+        return "公共" in _expand(index, question)
+
+    assert expands("市役所が古い", "市役所って古いよね")  # a particle of the same case, or none
+    assert not expands("市役所が古い", "用事で市役所へ。古い友達に会った")  # another sentence
+    assert not expands("市役所が古い", "市役所に古い自転車を捨てられる？")  # 古い is the bicycle's
+    assert not expands("市役所が古い", "市役所は古くない")  # turned around
+    assert not expands("人が集まる", "人が集まってこない")
+    assert not expands("朝どれ", "朝はどれが混んでる？")  # written together in the thesaurus
+    assert expands("仕事がない", "仕事がありません")  # ありません is ない
+    assert expands("住みたい", "ずっと住みたいです") and not expands("住みたい", "ここには住みたくない")
+
+
 def test_a_word_written_in_the_question_matches_however_it_is_tokenized(bundle: PlanBundle) -> None:
     # 町内会って is read as 町内 + 会う (to meet); the word is still there as written.
     index = SearchIndex(bundle.plan, Thesaurus((SynonymGroup("コミュニティ", ("町内会",)),)))
@@ -289,6 +304,12 @@ KANA = [
     # Before って the tagger splits an unknown kana word as …っ + て (ぼうはん + かめ + らっ + て).
     ("ぼうはんかめらってふえる？", "防犯カメラってふえる？"),
     ("しょうひぜいってらいねんからさがるの？", "消費税ってらいねんからさがるの？"),
+    # A long vowel typed as ー after hiragana: the vowel kana stands for.
+    ("しょーぼーだん はいりたい", "消防団 はいりたい"),
+    ("じどーかん ふやして", "児童館 ふやして"),
+    # Romaji of a Japanese word, four kana or more.
+    ("hoikuen たりない", "保育園 たりない"),
+    ("toshokan no jikan", "図書館 no jikan"),
 ]
 
 
@@ -305,6 +326,11 @@ def test_a_match_names_the_kana_as_typed_and_the_plan_word_as_written(bundle: Pl
     best = bundle.index.search("かいごほけんがたかい").hits[0]
     assert Match("かいごほけん", "介護保険") in best.matched
     assert all(match.question_word in "かいごほけんがたかい" for match in best.matched)
+    typed = "テニスコートを予約したい"  # katakana is filed by its hiragana, and shown as typed
+    words = {
+        word for match in bundle.index.search(typed).hits[0].matched for word in match.question_word.split()
+    }
+    assert "テニスコート" in words and all(word in typed for word in words)
 
 
 # Kana that must keep its own reading: (question, what it must not be read as).
@@ -315,6 +341,8 @@ FALSE_FRIENDS = [
     ("かいものにいく", "会"),  # かい inside a longer word
     ("そうだんしたい", "相談窓口"),  # a word the index knows as the tagger read it
     ("はしってにげた", "橋"),  # a short word before って is a verb's stem (走って)
+    ("きょうかってきた", "強化"),  # 今日買ってきた: no word starts at a time word before って
+    ("これまでの計画をふりかえってほしい", "振替"),  # a verb the tagger read whole
 ]
 
 
@@ -322,6 +350,15 @@ FALSE_FRIENDS = [
 def test_kana_false_friends_keep_their_reading(bundle: PlanBundle, question: str, not_read_as: str) -> None:
     reading = read(question, bundle.index.respeller)
     assert not_read_as not in {written for written, _ in reading.spelled}, reading
+
+
+def test_english_is_not_read_as_romaji(bundle: PlanBundle) -> None:
+    english = [
+        q.q for path in sorted(DATA.glob("*.jsonl")) for q in read_questions(path) if q.kind == "english"
+    ]
+    assert len(english) > 20
+    read_as_romaji = {typed for q in english for _, typed in read(q, bundle.index.respeller).spelled}
+    assert read_as_romaji == {"hoikuen"}  # "a nursery school (hoikuen)"
 
 
 def test_words_residents_pair_with_every_topic_carry_little_information(bundle: PlanBundle) -> None:
@@ -360,9 +397,15 @@ GRADES = [
     ("保育園を増やしておいてほしい", Grade.ANSWER, Reason.MATCHED),  # a policy asked for, no errand
     ("親が認知症っぽい。どこに相談すればいい？", Grade.ANSWER, Reason.MATCHED),  # offers consultation
     ("認知症の検査はどこで受けられる？", Grade.RELATED, Reason.PROCEDURE),
+    # Texts to write and trivia, typed in kana too.
+    ("なつやすみの さくぶん かわりに かいて", Grade.NONE, Reason.OFF_TOPIC),
+    ("きのうの ぷろやきゅう どっちが かった？", Grade.NONE, Reason.OFF_TOPIC),
+    ("作文の宿題が多すぎる", Grade.ANSWER, Reason.MATCHED),  # about school, nothing to write for them
     # A reputation asked for is a recommendation: the plan ranks no dentist or nursery.
     ("朝霞で評判のいい歯医者さん教えて", Grade.NONE, Reason.OFF_TOPIC),
     ("保育園の口コミが知りたい", Grade.NONE, Reason.OFF_TOPIC),
+    ("評判の良い保育園を増やして", Grade.ANSWER, Reason.MATCHED),  # asks for no ranking
+    ("口コミで聞いた詐欺の手口が心配", Grade.ANSWER, Reason.MATCHED),
     ("市の評判が悪いのが悔しい。もっとPRして", Grade.ANSWER, Reason.MATCHED),  # about the city itself
 ]
 
