@@ -38,17 +38,23 @@ _INFLECTING = frozenset({"動詞", "形容詞", "助動詞"})
 _ENDINGS = frozenset({"助詞", "助動詞"})
 _QUOTE_SPLIT = re.compile(r"^[\u3041-\u309f\u30a1-\u30ffー]+っ$")
 # A long vowel typed as ー after hiragana (じどーかん, しょーぼーだん) is the vowel kana stands for:
-# う after an o or u sound, い after an e or i sound (せんせー), あ after an a sound.
+# あ after an a sound, い after an i or e sound (せんせー), う after a u sound, and う or お after an
+# o sound (こーえん is こうえん, おーがた おおがた). Such a reading must be four kana or more: こーり
+# (ice) is not 小売.
 _VOWEL_ROWS = {
     "あ": "あかさたなはまやらわがざだばぱぁゃゎ",
     "い": "いきしちにひみりぎじぢびぴぃえけせてねへめれげぜでべぺぇ",
-    "う": "うくすつぬふむゆるぐずづぶぷぅゅおこそとのほもよろをごぞどぼぽぉょ",
+    "う": "うくすつぬふむゆるぐずづぶぷぅゅ",
 }
+_O_ROW = "おこそとのほもよろをごぞどぼぽぉょ"
 _LONG_VOWEL = re.compile(r"([\u3041-\u3096])ー")
 _VOWEL_OF = {kana: vowel for vowel, row in _VOWEL_ROWS.items() for kana in row}
-# A Latin word typed for a Japanese one (hoikuen, toshokan) must read as this many kana or more:
-# shorter romaji is too often an English word.
+MIN_LENGTHENED = 4
+# A Latin word typed for a Japanese one (hoikuen, toshokan, koen) must read as this many kana or
+# more, and is read only in a Japanese message or before a romaji particle (toshokan no jikan):
+# in English, Kenshin and Takahashi are names.
 MIN_ROMAJI = 4
+_ROMAJI_PARTICLES = frozenset("no wa ga ni wo de to mo".split())
 
 
 def _time_word(word: fugashi.UnidicNode) -> bool:
@@ -56,8 +62,22 @@ def _time_word(word: fugashi.UnidicNode) -> bool:
     return bool(word.feature.pos3 == "副詞可能")
 
 
-def _lengthened(reading: str) -> str:
-    return _LONG_VOWEL.sub(lambda m: m[1] + _VOWEL_OF.get(m[1], "ー"), reading)
+def _lengthened(run: str) -> list[str]:
+    """The readings a run typed with ー may stand for (none when it has no ー after hiragana)."""
+    if not _LONG_VOWEL.search(run):
+        return []
+    readings = {_with_vowels(run, o_sound): None for o_sound in "うお"}
+    return [reading for reading in readings if len(reading) >= MIN_LENGTHENED]
+
+
+def _with_vowels(run: str, o_sound: str) -> str:
+    """`run` with each ー after hiragana written as its vowel, `o_sound` after an o sound."""
+
+    def vowel(match: re.Match[str]) -> str:
+        kana = match[1]
+        return kana + (o_sound if kana in _O_ROW else _VOWEL_OF.get(kana, "ー"))
+
+    return _LONG_VOWEL.sub(vowel, run)
 
 
 class KanaReadings:
@@ -89,7 +109,10 @@ class KanaReadings:
         while i < len(words):
             found = self._longest_match(words, surfaces, kana, i) if kana[i] else None
             if found is None:
-                romaji = self._romaji(surfaces[i])
+                japanese = not all(surface.isascii() for surface in surfaces)
+                following = surfaces[i + 1].lower() if i + 1 < len(words) else ""
+                read = japanese or following in _ROMAJI_PARTICLES
+                romaji = self._romaji(surfaces[i]) if read else ()
                 pieces.append(words[i].white_space + ("・".join(romaji) if romaji else surfaces[i]))
                 spelled += [(form, surfaces[i]) for form in romaji]
                 i += 1
@@ -130,20 +153,19 @@ class KanaReadings:
                 runs.append((end + 1, reading[:-1], "っ"))
             runs.append((end + 1, reading, ""))
         for end, run, rest in reversed(runs):
-            reading = run if run in self._spellings else _lengthened(run)
-            written = self._spellings.get(reading)
-            if written is None or not self._acceptable(words, start, end, reading, written):
-                continue
-            return end, written, rest
+            for reading in (run, *_lengthened(run)):
+                written = self._spellings.get(reading)
+                if written is not None and self._acceptable(words, start, end, reading, written):
+                    return end, written, rest
         return None
 
     def _romaji(self, surface: str) -> tuple[str, ...]:
         """The written words a Latin word reads as in romaji (hoikuen is 保育園), or none."""
         if not (surface.isascii() and surface.isalpha()):
             return ()
-        for reading in romaji_readings(surface.lower(), MIN_ROMAJI):
+        for reading in romaji_readings(surface.lower(), MIN_ROMAJI - 1):  # koen: こ-え-ん is こうえん
             written = self._spellings.get(reading, ())
-            if written and all(has_kanji(form) for form in written):
+            if len(reading) >= MIN_ROMAJI and written and all(has_kanji(form) for form in written):
                 return written
         return ()
 

@@ -134,9 +134,13 @@ _TEXT_OBJECTS = frozenset(
     "俳句 短歌 川柳 詩 ポエム 歌詞 小説 物語 "
     "haiku poem essay letter email e-mail speech story song lyric text message greeting".split()
 )
-_COMPOSE = frozenset("作る 書く 考える 直す 訳す write compose draft translate correct proofread".split())
-# The same verbs typed in kana, read only beside a text to write (かいて alone may be 買いて).
-_COMPOSE_KANA = re.compile(r"か(いて|け|く)|つくって|かんがえて|なおして")
+_COMPOSE = frozenset("write compose draft translate correct proofread".split())
+# In Japanese, a text is to be written when a sentence ends asking for it (書いて, かいてほしい,
+# 作ってくれない？), in kanji or kana: not 手紙を書く教室 or 手紙をかいていい？, which ask the city.
+_COMPOSE_REQUEST = re.compile(
+    r"(書|か|作|つく|考え|かんがえ|直|なお|訳|やく)(い|っ|し)?て"
+    r"(ほしい|欲しい|ください|下さい|くれ(ない|る)?|もらえ(る|ない)|)\s*(?:[。!?]|$)"
+)
 # A story is a text only when it is to be written: お話できる場を作って (a chance to talk) and
 # ストーリーで伝える動画を作って (a video) ask the city for something.
 _STORIES = frozenset("御話 ストーリー".split())
@@ -158,10 +162,14 @@ _ERRAND = re.compile(
     rf"|(取|と|もら|貰|買|か|行|い|出し|だし|借り|かり)っ?て(き|来)て{_REQUEST_END}"
     rf"|(代わり|かわり|代理)(に|で).*(っと|んど|しと|して?お|ってお|んでお)いて{_REQUEST_END}"
 )
+# Asking for something: where the good ones are, or what they are (どこも, anywhere, asks nothing).
+_ASKED = r"(教えて|おしえて|知りたい|しりたい|知ってる|見たい|紹介して|どこ(?!も)|ある\?|は\?)"
 _ADVICE = re.compile(
     r"おすすめ|お勧め|オススメ|何がいい|どれがいい|(日本|世界)(で一番|一)"
-    r"|(評判|口コミ|クチコミ)[^。!?]*(教えて|おしえて|知りたい|しりたい|見たい|どこ)"
-    r"|(どっち|どちら|誰|だれ|どこ)が\s?(勝|か)った"
+    rf"|評判(の|が)(いい|良い|よい)[^。!?]*{_ASKED}|(口コミ|クチコミ)(?!で)[^。!?]*{_ASKED}"
+    r"|(口コミ|クチコミ)(の|が)(いい|良い|よい)"
+    r"|(どっち|どちら|誰|だれ|どこ)が\s?勝った"
+    r"|(試合|選挙|野球|サッカー|しあい|せんきょ|やきゅう|さっかー|じゃんけん)[^。!?]*(どっち|どちら|だれ|どこ)が\s?かった"
     r"|\brecommend|\bsuggest (a|some|me)\b|\bbest (place|shop|restaurant|food|ramen|cafe)"
     r"|\bwhere (can|should|do) (i|we) eat\b"
 )
@@ -361,7 +369,7 @@ class SearchIndex:
         asks_advice = _ADVICE.search(reading.text) is not None or _ERRAND.search(reading.text) is not None
         elsewhere = not any(home in reading.places or home in reading.text for home in self._home)
         declined: Reason | None = None
-        composes = present & _COMPOSE or _COMPOSE_KANA.search(reading.text)
+        composes = present & _COMPOSE or _COMPOSE_REQUEST.search(reading.text)
         writes_text = (present & _TEXT_OBJECTS and composes) or (present & _STORIES and "書く" in present)
         game_rules = present & _GAME_RULES and _A_SPORTS_OWN.search(reading.text) is not None
         if asks_advice or present & _COMMERCIAL or writes_text or game_rules:

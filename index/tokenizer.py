@@ -269,10 +269,13 @@ def read(question: str, respell: Respeller | None = None, places: Placer | None 
     return Reading(text, tuple(_tokens(words, kana=False)), lemmas, named, spelled, _phrase(words, lemmas))
 
 
-# A phrase is its words without politeness (市役所は古いです says 市役所は古い), each with the
-# particles after it; punctuation ends it. Other auxiliaries stay: ない and た change what it says.
+# A phrase is its words without politeness or commas (市役所、古いです says 市役所古い), each with
+# the particles after it; the end of a sentence ends it. Other auxiliaries stay: ない and た change
+# what it says.
 _PUNCTUATION_POS = frozenset({"補助記号", "空白", "記号"})
+_SENTENCE_ENDS = frozenset("。!?.…")
 _POLITE = frozenset({"ます", "です"})
+_BE = frozenset({"有る", "御座る"})  # ありません, ございません: ない
 # Auxiliaries that negate: a word that loses one says the opposite (集まらない is not 集まる).
 _NEGATIONS = frozenset({"ない", "ず"})
 # Auxiliaries that change what a lone word says: not, want to, can or be done, make do.
@@ -294,14 +297,15 @@ def _phrase(words: list[fugashi.UnidicNode], lemmas: tuple[str, ...]) -> tuple[W
                 phrase[-1] = phrase[-1]._replace(link=phrase[-1].link + word.surface)
             continue
         if pos in _PUNCTUATION_POS:
-            phrase.append(Worded("", start, end))
+            if word.surface in _SENTENCE_ENDS:
+                phrase.append(Worded("", start, end))
             continue
         if pos == "助動詞":
             if lemma in _POLITE:
                 continue
             if lemma in _NEGATIONS:
-                if phrase and phrase[-1].lemma == "有る" and not phrase[-1].link:
-                    phrase[-1] = phrase[-1]._replace(lemma="無い", end=end)  # ありません is ない
+                if phrase and phrase[-1].lemma in _BE and not phrase[-1].link:
+                    phrase[-1] = phrase[-1]._replace(lemma="無い", end=end)
                     continue
                 lemma = "ない"
         phrase.append(Worded(lemma, start, end))
