@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from .errors import PlanDataError, Problem
+from .phrases import said_at
 from .plan import THESAURUS_FILE
 from .thesaurus import Thesaurus
 from .tokenizer import Worded, analyse, normalize, terms
@@ -26,8 +27,7 @@ class Synonym:
     or when it is written there as is (so 町内会 matches even where the tokenizer reads
     町内会って as 町内 + 会う). Latin words match by terms only: "bus" is not in "business".
     A word whose tokenization loses content (居場所 → 場所, 集まらない → 集まる) matches as
-    written, or as its `phrase`: its words in the same order, whatever the particles and
-    inflection between them (市役所が古い matches 朝霞市役所は古かった).
+    written, or as its `phrase` (see `index.phrases`: 市役所が古い matches 朝霞市役所は古かった).
     """
 
     terms: frozenset[str]
@@ -102,7 +102,7 @@ class SynonymIndex:
         found: dict[Synonym, str] = {}
         for index, worded in enumerate(phrase):
             for synonym in self.by_first_word.get(worded.lemma, ()):
-                if synonym not in found and _said_at(phrase, index, synonym.phrase, text):
+                if synonym not in found and said_at(phrase, index, synonym.phrase, text):
                     found[synonym] = text[worded.start : phrase[index + len(synonym.phrase) - 1].end]
         by_prefix = self.by_prefix
         for start in range(len(text)):
@@ -116,73 +116,6 @@ class SynonymIndex:
                 if synonym not in found and synonym.terms <= present:
                     found[synonym] = ""
         return found
-
-
-# What a particle links: a word's phrase matches when the question links its words the same way
-# (市役所が古い: 市役所は古い, 市役所って古い, 市役所古い, 人の集まる; not 市役所に古い自転車, 家で古い服).
-# Focus particles (は, も, だけ …) stand for が or を.
-_CASES = {
-    "が": "subject",
-    "の": "subject",
-    "を": "object",
-    "に": "goal",
-    "へ": "goal",
-    "で": "place",
-    "と": "with",
-    "て": "then",
-    "から": "from",
-    "まで": "until",
-}
-_FOCUS = ("は", "も", "って", "とか", "だけ", "しか", "など", "ばかり", "さえ")
-# What turns a phrase around when it closes its clause (集まってこない, 住みたくない, 古くない,
-# 集まりづらい): a negation, or hard to. A wish does not (店を始めたい), nor a negation asked
-# (古くない？), feared (追い出されないか心配) or guarded against (盗まれないように, ためには).
-_TURNS = frozenset({"ない", "無い", "辛い", "難い"})
-_NOT_TURNING_AFTER = frozenset({"様", "為"})
-
-
-def _said_at(phrase: tuple[Worded, ...], index: int, wanted: tuple[tuple[str, str], ...], text: str) -> bool:
-    """The question's phrase says `wanted` from `index`: the same words, linked alike, and not
-    turned around by what follows."""
-    end = index + len(wanted)
-    if end > len(phrase):
-        return False
-    last = len(wanted) - 1
-    for k, ((lemma, link), word) in enumerate(zip(wanted, phrase[index:end], strict=True)):
-        if word.lemma != lemma or (k < last and not _linked_alike(link, word.link)):
-            return False
-    return not _turned(phrase, end, text)
-
-
-def _linked_alike(entry: str, asked: str) -> bool:
-    """Words the thesaurus joins without a particle (朝どれ, 鍵かけ) take none, or を; with one, the
-    question may drop it or use one of the same case."""
-    if not entry:
-        return asked in ("", "を")
-    if not asked:
-        return True
-    cases = {_case(entry), _case(asked)}
-    return len(cases) == 1 or ("focus" in cases and cases <= {"focus", "subject", "object"})
-
-
-def _case(link: str) -> str:
-    if link.startswith(_FOCUS):
-        return "focus"
-    return _CASES.get(link[:2]) or _CASES.get(link[:1]) or link
-
-
-def _turned(phrase: tuple[Worded, ...], end: int, text: str) -> bool:
-    previous = phrase[end - 1]
-    for position in range(end, min(end + 2, len(phrase))):
-        word = phrase[position]
-        if previous.link not in ("", "て"):
-            return False
-        if word.lemma in _TURNS:
-            following = phrase[position + 1].lemma if position + 1 < len(phrase) else ""
-            asked = text[word.end : word.end + 1] == "?"
-            return not (asked or word.link.startswith(("か", "で")) or following in _NOT_TURNING_AFTER)
-        previous = word
-    return False
 
 
 def compile_thesaurus(thesaurus: Thesaurus, vocabulary: frozenset[str]) -> list[Synonym]:
