@@ -356,7 +356,7 @@ class SearchIndex:
         field = self._field(reading, question)
         if field is not None:
             return self._field_result(question, query, field, limit)
-        if not reading.terms:
+        if not query.weights:  # no word of the plan, and no thesaurus phrase (知らない人が家に来た has one)
             return SearchResult(question=question, grade=Grade.NONE, reason=Reason.NO_TERMS)
         scores = self._ranked(query.weights)
         order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] > 0][:limit]
