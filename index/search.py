@@ -139,7 +139,7 @@ _COMPOSE = frozenset("write compose draft translate correct proofread".split())
 # 作ってくれない？), in kanji or kana: not 手紙を書く教室 or 手紙をかいていい？, which ask the city.
 _COMPOSE_REQUEST = re.compile(
     r"(書|か|作|つく|考え|かんがえ|直|なお|訳|やく)(い|っ|し)?て"
-    r"(ほしい|欲しい|ください|下さい|くれ(ない|る)?|もらえ(る|ない)|)\s*(?:[。!?]|$)"
+    r"(ほしい|欲しい|ください|下さい|(くれ|もらえ|いただけ)(る|ない|ます|ません)?か?|)\s*(?:[。!?]|$)"
 )
 # A story is a text only when it is to be written: お話できる場を作って (a chance to talk) and
 # ストーリーで伝える動画を作って (a video) ask the city for something.

@@ -415,6 +415,8 @@ GRADES = [
     # A text is to be written when a sentence ends asking for it, not when a word holds かく or かけ.
     ("英語の自己紹介文を作ってほしい。中学生向けで", Grade.NONE, Reason.OFF_TOPIC),
     ("手紙を書く教室はある？", Grade.ANSWER, Reason.MATCHED),
+    ("読書感想文、代わりに書いてもらえませんか。本は『走れメロス』です。", Grade.NONE, Reason.OFF_TOPIC),
+    ("市長への手紙を書いてもいいですか", Grade.ANSWER, Reason.MATCHED),
     ("ぼうさいメールにとうろくできたか、かくにんしたい", Grade.ANSWER, Reason.MATCHED),
     ("となりの空き家、だれがかったの？", Grade.ANSWER, Reason.MATCHED),  # bought, not won
     # Phrases of the thesaurus, as residents vary them.
