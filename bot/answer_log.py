@@ -259,7 +259,8 @@ class AnswerLog:
         self._wake.set()
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything recorded so far is in the database; False on timeout.
+        """Wait until the journal is empty, everything recorded so far in the database (and
+        whatever other threads record meanwhile); False on timeout.
 
         The writer may mark itself idle for a drain that ended just before our entries came, so
         idle with entries pending means: wake it again, until the journal is empty or time is up.

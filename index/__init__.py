@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import cached
+from .cache import cached  # first: it reads this package's source as imported (see index.cache)
 from .errors import PlanBotError, PlanDataError, Problem
 from .models import Chapter, Contact, Located, Measure, Middle, Plan, Route
 from .plan import bundled_plan_dir, digest, parse_plan, read_sources

@@ -13,8 +13,9 @@ one possible spelling). A lone kana word the tagger already reads as a word the 
 knows, or as a time or amount (きのう, いま), keeps that reading: the resident's own
 word is preferred to a guess.
 
-People who type without converting also write long vowels as ー (じどーかん) and split off
-って oddly, and some type romaji (hoikuen): those are read too (see `respell`).
+People who type without converting also write long vowels as ー (じどーかん), the tagger
+splits an unknown word before って (しょうひぜいって is しょう + ひ + ぜ + いっ + て), and some
+type romaji (hoikuen): those are read too (see `_longest_match` and `_romaji`).
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def _time_word(word: fugashi.UnidicNode) -> bool:
 
 
 def _lengthened(run: str) -> list[str]:
-    """The readings a run typed with ー may stand for (none when it has no ー after hiragana)."""
+    """The readings of four kana or more a run typed with ー may stand for (none when it has no
+    ー after hiragana)."""
     if not _LONG_VOWEL.search(run):
         return []
     readings = {_with_vowels(run, o_sound): None for o_sound in "うお"}
@@ -98,21 +100,21 @@ class KanaReadings:
         return len(self._spellings)
 
     def respell(self, words: list[fugashi.UnidicNode]) -> Respelling | None:
-        """The question with its kana runs respelled; None when nothing was read differently."""
+        """The question with its kana runs, and in a Japanese message its romaji, respelled;
+        None when nothing was read differently."""
         surfaces = [word.surface for word in words]
         kana = [_KANA.match(surface) is not None for surface in surfaces]
         if not any(kana) and not any(surface.isascii() and surface.isalpha() for surface in surfaces):
             return None
+        japanese = not all(surface.isascii() for surface in surfaces)
         pieces: list[str] = []
         spelled: list[tuple[str, str]] = []
         i = 0
         while i < len(words):
             found = self._longest_match(words, surfaces, kana, i) if kana[i] else None
             if found is None:
-                japanese = not all(surface.isascii() for surface in surfaces)
                 following = surfaces[i + 1].lower() if i + 1 < len(words) else ""
-                read = japanese or following in _ROMAJI_PARTICLES
-                romaji = self._romaji(surfaces[i]) if read else ()
+                romaji = self._romaji(surfaces[i]) if japanese or following in _ROMAJI_PARTICLES else ()
                 pieces.append(words[i].white_space + ("・".join(romaji) if romaji else surfaces[i]))
                 spelled += [(form, surfaces[i]) for form in romaji]
                 i += 1
@@ -129,8 +131,9 @@ class KanaReadings:
     def _longest_match(
         self, words: list[fugashi.UnidicNode], surfaces: list[str], kana: list[bool], start: int
     ) -> tuple[int, tuple[str, ...], str] | None:
-        """The longest run of whole kana words from `start` that reads as a known written word,
-        with the kana of its last word that is not part of the reading.
+        """The longest run of whole kana words from `start` that reads as a known written word
+        (as typed, with its ー read as vowels, or without the っ the tagger split off before て):
+        where it ends, the written forms, and the kana of its last word not read ("" or "っ").
 
         Kanji, punctuation, Latin and spaces end a run (unidic-lite tags kana it cannot
         read as symbols: they still belong to the run).
@@ -160,7 +163,8 @@ class KanaReadings:
         return None
 
     def _romaji(self, surface: str) -> tuple[str, ...]:
-        """The written words a Latin word reads as in romaji (hoikuen is 保育園), or none."""
+        """The written words a Latin word reads as in romaji (hoikuen is 保育園): only words of
+        four kana or more, all written with kanji; or none."""
         if not (surface.isascii() and surface.isalpha()):
             return ()
         for reading in romaji_readings(surface.lower(), MIN_ROMAJI - 1):  # koen: こ-え-ん is こうえん

@@ -137,12 +137,16 @@ _TEXT_OBJECTS = frozenset(
 _COMPOSE = frozenset("write compose draft translate correct proofread".split())
 # In Japanese, a text is to be written when a sentence ends asking for it (書いて, かいてほしい,
 # 作ってくれない？), in kanji or kana: not 手紙を書く教室 or 手紙をかいていい？, which ask the city.
-_COMPOSE_REQUEST = re.compile(
-    r"(書|か|作|つく|考え|かんがえ|直|なお|訳|やく)(い|っ|し)?て"
-    r"(ほしい|欲しい|ください|下さい|(くれ|もらえ|いただけ)(る|ない|ます|ません)?か?|)\s*(?:[。!?]|$)"
+_ASKING_END = (
+    r"\s*(ほしい|欲しい|ください|下さい|(くれ|もらえ|いただけ)(る|ない|ます|ません)?か?|)"
+    r"(です|よ|ね)?\s*(?:[。!?]|$)"
 )
-# A story is a text only when it is to be written: お話できる場を作って (a chance to talk) and
-# ストーリーで伝える動画を作って (a video) ask the city for something.
+_COMPOSE_REQUEST = re.compile(
+    r"(?:かいて|つくって|かんがえて|なおして|やくして|書いて|作って|考えて|直して|訳して)" + _ASKING_END
+)
+_WRITE_REQUEST = re.compile(r"(?:かいて|書いて)" + _ASKING_END)
+# A story is a text only when it is asked to be written (お話を書いて): お話できる場を作って (a chance
+# to talk), ストーリーで伝える動画を作って (a video) and お話を書く講座 ask the city for something.
 _STORIES = frozenset("御話 ストーリー".split())
 # How a game is played: the rules of a sport (サッカーのオフサイド, バスケのルール), not of a place
 # to play it (テニスコートの利用ルール, 河川敷でサッカーするルール).
@@ -166,8 +170,7 @@ _ERRAND = re.compile(
 _ASKED = r"(教えて|おしえて|知りたい|しりたい|知ってる|見たい|紹介して|どこ(?!も)|ある\?|は\?)"
 _ADVICE = re.compile(
     r"おすすめ|お勧め|オススメ|何がいい|どれがいい|(日本|世界)(で一番|一)"
-    rf"|評判(の|が)(いい|良い|よい)[^。!?]*{_ASKED}|(口コミ|クチコミ)(?!で)[^。!?]*{_ASKED}"
-    r"|(口コミ|クチコミ)(の|が)(いい|良い|よい)"
+    rf"|(評判|口コミ|クチコミ)(の|が)(いい|良い|よい)[^。!?]*{_ASKED}|(口コミ|クチコミ)(?!で)[^。!?]*{_ASKED}"
     r"|(どっち|どちら|誰|だれ|どこ)が\s?勝った"
     r"|(試合|選挙|野球|サッカー|しあい|せんきょ|やきゅう|さっかー|じゃんけん)[^。!?]*(どっち|どちら|だれ|どこ)が\s?かった"
     r"|\brecommend|\bsuggest (a|some|me)\b|\bbest (place|shop|restaurant|food|ramen|cafe)"
@@ -356,7 +359,7 @@ class SearchIndex:
         field = self._field(reading, question)
         if field is not None:
             return self._field_result(question, query, field, limit)
-        if not query.weights:  # no word of the plan, and no thesaurus phrase (知らない人が家に来た has one)
+        if not query.weights:  # no content word and no thesaurus match (知らない人が家に来た has a phrase)
             return SearchResult(question=question, grade=Grade.NONE, reason=Reason.NO_TERMS)
         scores = self._ranked(query.weights)
         order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] > 0][:limit]
@@ -370,7 +373,9 @@ class SearchIndex:
         elsewhere = not any(home in reading.places or home in reading.text for home in self._home)
         declined: Reason | None = None
         composes = present & _COMPOSE or _COMPOSE_REQUEST.search(reading.text)
-        writes_text = (present & _TEXT_OBJECTS and composes) or (present & _STORIES and "書く" in present)
+        writes_text = (present & _TEXT_OBJECTS and composes) or (
+            present & _STORIES and _WRITE_REQUEST.search(reading.text)
+        )
         game_rules = present & _GAME_RULES and _A_SPORTS_OWN.search(reading.text) is not None
         if asks_advice or present & _COMMERCIAL or writes_text or game_rules:
             declined = Reason.OFF_TOPIC

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from .errors import PlanDataError, Problem
-from .phrases import said_at
+from .phrases import matched_as_phrase, said_at
 from .plan import THESAURUS_FILE
 from .thesaurus import Thesaurus
 from .tokenizer import Worded, analyse, normalize, terms
@@ -71,13 +71,13 @@ def _written_at(word: str, text: str, start: int) -> bool:
 
 
 class SynonymIndex:
-    """The thesaurus looked up by term and by written form, so matching a question costs
-    the same however many resident words staff add.
+    """The thesaurus looked up by term, by phrase and by written form, so matching a question
+    costs the same however many resident words staff add.
 
     A word with terms is filed under its rarest term and checked only when the question
-    has that term. A written form is filed under its first two characters and its
-    length, so at each place in the question only the forms starting there with a
-    length that fits are looked up, never scanned.
+    has that term. A word matched as a phrase is filed under its first word. A written form
+    is filed under its first two characters and its length, so at each place in the question
+    only the forms starting there with a length that fits are looked up, never scanned.
     """
 
     def __init__(self, synonyms: list[Synonym]) -> None:
@@ -89,8 +89,10 @@ class SynonymIndex:
             if synonym.lossless and synonym.terms:
                 rarest = min(synonym.terms, key=lambda term: (frequency[term], term))
                 self.by_term.setdefault(rarest, []).append(synonym)
-            elif len(synonym.phrase) > 1:
+            elif matched_as_phrase(synonym.phrase):
+                # Its phrase finds it wherever it is written too, with the phrase's checks.
                 self.by_first_word.setdefault(synonym.phrase[0][0], []).append(synonym)
+                continue
             literal = synonym.literal
             if literal is not None:
                 by_length = self.by_prefix.setdefault(literal[:2], {})
@@ -102,8 +104,8 @@ class SynonymIndex:
         found: dict[Synonym, str] = {}
         for index, worded in enumerate(phrase):
             for synonym in self.by_first_word.get(worded.lemma, ()):
-                if synonym not in found and said_at(phrase, index, synonym.phrase, text):
-                    found[synonym] = text[worded.start : phrase[index + len(synonym.phrase) - 1].end]
+                if synonym not in found and (end := said_at(phrase, index, synonym.phrase, text)) is not None:
+                    found[synonym] = text[worded.start : end]
         by_prefix = self.by_prefix
         for start in range(len(text)):
             for prefix in (text[start : start + 2], text[start]):

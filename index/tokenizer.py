@@ -226,7 +226,7 @@ Placer = Callable[[list[fugashi.UnidicNode]], frozenset[str]]
 
 class Worded(NamedTuple):
     """A word of a phrase: its lemma, where it is written in the text, and the particles
-    that link it to the next word ("" when none; punctuation is a word of lemma "")."""
+    that link it to the next word ("" when none). The end of a sentence is a word of lemma ""."""
 
     lemma: str
     start: int
@@ -237,9 +237,9 @@ class Worded(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class Reading:
     """A question read once: its normalized text (kana words respelled), its content words,
-    the lemmas of all its words (request phrasing included), its words without particles
-    (`phrase`, for thesaurus phrases), the municipalities it names, and the written forms
-    its kana was read as, with the kana typed."""
+    the lemmas of all its words (request phrasing included), its phrase (each word but
+    particles, politeness and commas, with the particles after it, for thesaurus phrases), the
+    municipalities it names, and the written forms its kana was read as, with the kana typed."""
 
     text: str
     tokens: tuple[Token, ...]
@@ -278,14 +278,14 @@ _POLITE = frozenset({"ます", "です"})
 _BE = frozenset({"有る", "御座る"})  # ありません, ございません: ない
 # Auxiliaries that negate: a word that loses one says the opposite (集まらない is not 集まる).
 _NEGATIONS = frozenset({"ない", "ず"})
-# Auxiliaries that change what a lone word says: not, want to, can or be done, make do.
+# Auxiliaries that change what a lone word says: not, want to, passive or potential, causative.
 _MEANINGFUL = _NEGATIONS | {"たい", "れる", "られる", "せる", "させる"}
 
 
 def _phrase(words: list[fugashi.UnidicNode], lemmas: tuple[str, ...]) -> tuple[Worded, ...]:
-    """The words that are not particles or politeness, in order, each with its lemma (negations
-    as ない, ある + a negation as 無い), its place in the text the words were read from, and the
-    particles after it; punctuation is a word that no phrase holds."""
+    """The words that are not particles, politeness or commas, in order, each with its lemma
+    (negations as ない, ある or ござる + a negation as 無い), its place in the text the words were
+    read from, and the particles after it; the end of a sentence is a word no phrase holds."""
     phrase: list[Worded] = []
     end = 0
     for word, lemma in zip(words, lemmas, strict=True):
@@ -322,9 +322,9 @@ _GRAMMAR_POS = frozenset({"助詞", "助動詞", "補助記号", "空白", "記�
 
 class Analysis(NamedTuple):
     """A thesaurus word analysed: its terms, whether they stand for the whole word, its
-    kana, the (kana, written) pairs of its words, and its phrase: the lemma of each word but
-    particles with the particles after it (what a question must say in that order, when the
-    terms lose content)."""
+    kana, the (kana, written) pairs of its words, and its phrase: (lemma, particles after it)
+    of each word but particles, politeness and punctuation, negations read as ない (what a
+    question must say in that order, when the terms lose content; see `index.phrases`)."""
 
     terms: tuple[str, ...]
     lossless: bool

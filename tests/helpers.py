@@ -12,6 +12,7 @@ from bot.config import Settings
 if TYPE_CHECKING:
     from bot.answer_log import ExchangeRecord
     from bot.service import PlanService
+    from bot.store import Exchange
     from tests.botapi import BotApiServer
 
 
@@ -25,18 +26,47 @@ def free_port() -> int:
     handed it in the meantime, or while a stopped PostgreSQL is away from it.
     """
     try:
-        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        ephemeral = 32768
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    # Below the range when there is room, else above it; a seeded `random` would give every test
+    # process the same ports.
+    first, last = (10_000, low) if low > 11_000 else (high + 1, 65_536)
+    pick = random.SystemRandom()
     for _ in range(200):
-        port = random.randrange(10_000, max(ephemeral, 10_001))
+        port = pick.randrange(first, last)
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port below the ephemeral range")
+    raise RuntimeError("no free port outside the ephemeral range")
+
+
+def _logged_exchanges(data_dir: Path) -> list[Exchange]:
+    """The exchanges in a data folder's embedded database, oldest first."""
+    from sqlalchemy import select
+
+    from bot.store import Exchange, make_engine, make_sessionmaker
+
+    sessions = make_sessionmaker(make_engine(f"sqlite:///{data_dir / 'planbot.sqlite3'}"))
+    with sessions() as session:
+        return list(session.scalars(select(Exchange).order_by(Exchange.id)))
+
+
+def wait_logged(data_dir: Path, question: str, timeout: float = 20.0) -> Exchange:
+    """The exchange of `question` once a bot process's writer thread has stored it (just after
+    the reply the resident saw)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [e for e in _logged_exchanges(data_dir) if e.question == question]
+        if found:
+            return found[-1]
+        time.sleep(0.1)
+    raise AssertionError(f"exchange not logged: {question}")
 
 
 def make_settings(data_dir: Path, **overrides: str) -> Settings:

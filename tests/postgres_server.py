@@ -98,11 +98,14 @@ class PostgresServer:
         A process that ends before it is stopped (an autovacuum worker, a backend whose client
         left) is skipped, and whatever was stopped is resumed whatever happens.
         """
-        pids = self._processes()
+        pids: list[int] = []
         try:
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGSTOP)
+            # The postmaster first, so that it forks nothing new; then its children until none is left.
+            while new := [pid for pid in self._processes() if pid not in pids]:
+                for pid in new:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGSTOP)
+                pids += new
             yield
         finally:
             for pid in pids:

@@ -284,6 +284,7 @@ async def test_fail_next_429_and_500(api: BotApiServer, bot: Bot) -> None:
 @pytest.mark.asyncio
 async def test_a_fault_after_some_calls_until_cleared(api: BotApiServer, bot: Bot) -> None:
     api.fail_next("sendMessage", status=503, times=5, after=2)
+    api.fail_next("sendMessage", status=502, times=5, after=3)  # counts the same calls, and waits
     await bot.send_message(USER, "1")
     await bot.get_me()  # another method does not count towards `after`
     await bot.send_message(USER, "2")
@@ -304,6 +305,12 @@ async def test_a_held_call_runs_when_released(api: BotApiServer, bot: Bot) -> No
     hold.release()
     await held
     assert [m.text for m in api.messages(USER)] == ["free", "held"]
+    again = api.hold_next("sendMessage")
+    held = asyncio.create_task(bot.send_message(USER, "again"))
+    assert await asyncio.to_thread(again.arrived.wait, 10)
+    api.clear_faults()  # releases what is held too
+    await held
+    assert [m.text for m in api.messages(USER)] == ["free", "held", "again"]
 
 
 @pytest.mark.asyncio

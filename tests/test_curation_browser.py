@@ -14,13 +14,11 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
 
 from bot.service import PlanService
-from bot.store import Exchange
 from tests.botapi import BotApiServer
 from tests.browser import assert_fits_a_phone, shoot
-from tests.helpers import BotProcess, bot_env
+from tests.helpers import BotProcess, bot_env, wait_logged
 from tests.test_curation import ask
 from tests.test_curation_pages import TOKOROZAWA, VIEWER
 from tests.test_dashboard import PASSWORD, STAFF, add_account
@@ -66,16 +64,6 @@ def _telegram_reply(api: BotApiServer, *, answered: bool) -> str:
         time.sleep(0.5)
 
 
-def _wait_logged(service: PlanService, question: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with service.sessions() as session:
-            if session.scalar(select(Exchange.id).where(Exchange.question == question).limit(1)):
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"never logged: {question}")
-
-
 def _console_env(service: PlanService) -> dict[str, str]:
     return {"PLANBOT_DATA_DIR": str(service.settings.data_dir), "LOG_SALT": service.settings.log_salt}
 
@@ -84,7 +72,7 @@ def test_an_editor_improves_an_answer_in_the_browser(
     page: Page, base_url: str, service: PlanService, telegram: BotApiServer
 ) -> None:
     assert MEASURE_TITLE not in _telegram_reply(telegram, answered=False)
-    _wait_logged(service, GREEN)  # the bot's writer thread stores it just after the reply
+    wait_logged(service.settings.data_dir, GREEN)  # the bot's writer thread stores it just after the reply
 
     sign_in(page, base_url, "/staff/inbox")
     group = page.locator("section.group", has_text=GREEN)

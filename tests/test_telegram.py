@@ -6,14 +6,12 @@ text, and check what the resident sees and what the answer log holds.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 
 from bot.store import Exchange, Feedback, make_engine, make_sessionmaker, pseudonym
 from tests.botapi import BotApiServer, SentMessage
-from tests.helpers import TEST_SALT, RunningBot
+from tests.helpers import TEST_SALT, RunningBot, wait_logged
 
 STAFF = 900001
 
@@ -57,24 +55,6 @@ def resident(api: BotApiServer) -> Resident:
     return Resident(api, next(_next_user))
 
 
-def _exchanges(data_dir: Path) -> list[Exchange]:
-    sessions = make_sessionmaker(make_engine(f"sqlite:///{data_dir / 'planbot.sqlite3'}"))
-    with sessions() as session:
-        return list(session.scalars(select(Exchange).order_by(Exchange.id)))
-
-
-def _wait_logged(data_dir: Path, question: str, timeout: float = 10.0) -> Exchange:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [e for e in _exchanges(data_dir) if e.question == question]
-        if found:
-            return found[-1]
-        time.sleep(0.1)
-    raise AssertionError(f"exchange not logged: {question}")
-
-
 def test_commands_are_registered_at_start_up(api: BotApiServer) -> None:
     calls = [c for c in api.calls if c.method == "setMyCommands"]
     public = next(c for c in calls if "scope" not in c.params)
@@ -105,7 +85,7 @@ def test_question_gets_the_measure_with_citation_items_and_goals(
     assert reply.parse_mode == "HTML"
     assert reply.callback_data[0] == "d:2-2-4"
     assert [d[:4] for d in reply.callback_data[-2:]] == ["f:+:", "f:-:"]
-    exchange = _wait_logged(running.data_dir, "保育園が足りない")
+    exchange = wait_logged(running.data_dir, "保育園が足りない")
     assert exchange.channel == "telegram" and exchange.answered
     # The pseudonym, never the id (tests/test_privacy.py searches everything kept for the id).
     assert exchange.user_key == pseudonym(TEST_SALT, "telegram", resident.user_id)
@@ -252,8 +232,8 @@ def test_staff_commands_exist_only_for_staff(
     resident.say("将棋の駒の動かし方教えて")
     resident.say("囲碁のルールを知りたい 連絡先は090-1234-5678")
     # The log is written after the reply, by the bot's writer thread: staff read what it stored.
-    _wait_logged(running.data_dir, "将棋の駒の動かし方教えて")
-    _wait_logged(running.data_dir, "囲碁のルールを知りたい 連絡先は090-1234-5678")  # masked when shown
+    wait_logged(running.data_dir, "将棋の駒の動かし方教えて")
+    wait_logged(running.data_dir, "囲碁のルールを知りたい 連絡先は090-1234-5678")  # masked when shown
     staff = Resident(api, STAFF)
     stats = staff.say("/stats")
     assert "今日" in stats.plain_text and "今週" in stats.plain_text and "回答率" in stats.plain_text

@@ -422,6 +422,7 @@ class BotApiServer:
         self._commands: dict[str, list[JSON]] = {}
         self._webhook: JSON = {"url": ""}
         self._faults: list[_Fault] = []
+        self._holds: list[Hold] = []
         self._down_until = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None  # set when updates arrive or state changes
@@ -569,11 +570,13 @@ class BotApiServer:
             self._faults.append(_Fault(method.lower(), times, error=error, after=after))
 
     def hold_next(self, method: str, *, when: Callable[[JSON], bool] | None = None) -> Hold:
-        """Hold the next call of ``method`` (whose parameters match ``when``) until released:
-        a send that Telegram is slow to accept, for as long as a test needs."""
+        """Hold the next call of ``method`` (whose parameters match ``when``) until released: a
+        send that Telegram is slow to accept. Release it within the bot's read timeout (5 s), or
+        the bot sends again and both copies arrive, as they would on Telegram."""
         hold = Hold()
         with self._lock:
             self._faults.append(_Fault(method.lower(), 1, when=when, hold=hold))
+            self._holds.append(hold)
         return hold
 
     def _until_released(self, hold: Hold) -> None:
@@ -581,9 +584,12 @@ class BotApiServer:
             pass
 
     def clear_faults(self) -> None:
-        """Drop every fault still waiting: calls run normally again."""
+        """Drop every fault still waiting and release every held call: calls run normally again."""
         with self._lock:
             self._faults.clear()
+            for hold in self._holds:
+                hold.release()
+            self._holds.clear()
 
     def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
         """Hold the next calls before executing them, to trigger client read timeouts.
@@ -614,17 +620,16 @@ class BotApiServer:
 
     def _take_fault(self, method: str, params: JSON) -> _Fault | None:
         with self._lock:
-            fault = next(
-                (
-                    f
-                    for f in self._faults
-                    if f.method in (method.lower(), "*") and (f.when is None or f.when(params))
-                ),
-                None,
-            )
-            if fault and fault.after > 0:
-                fault.after -= 1
-                return None
+            fault = None
+            for candidate in self._faults:
+                if candidate.method not in (method.lower(), "*"):
+                    continue
+                if candidate.when is not None and not candidate.when(params):
+                    continue
+                if candidate.after > 0:
+                    candidate.after -= 1  # every waiting fault counts the call; none takes it
+                elif fault is None:
+                    fault = candidate
             if fault:
                 fault.times -= 1
                 if fault.times <= 0:
