@@ -26,7 +26,7 @@ from collections.abc import Iterable
 import fugashi
 
 from .places import romaji_readings
-from .tokenizer import Respelling, content_key, has_kanji, hiragana
+from .tokenizer import Respelling, content_key, has_kanji, hiragana, is_latin_word
 
 __all__ = ["KanaReadings"]
 
@@ -37,7 +37,6 @@ _KANA = re.compile(r"^[\u3041-\u309f\u30a1-\u30ffー]+$")
 # start at an ending the tagger attached to an inflected word (きたようで is not き+多様).
 _INFLECTING = frozenset({"動詞", "形容詞", "助動詞"})
 _ENDINGS = frozenset({"助詞", "助動詞"})
-_QUOTE_SPLIT = re.compile(r"^[\u3041-\u309f\u30a1-\u30ffー]+っ$")
 # A long vowel typed as ー after hiragana (じどーかん, しょーぼーだん) is the vowel kana stands for:
 # あ after an a sound, い after an i or e sound (せんせー), う after a u sound, and う or お after an
 # o sound (こーえん is こうえん, おーがた おおがた). Such a reading must be four kana or more: こーり
@@ -104,7 +103,7 @@ class KanaReadings:
         None when nothing was read differently."""
         surfaces = [word.surface for word in words]
         kana = [_KANA.match(surface) is not None for surface in surfaces]
-        if not any(kana) and not any(surface.isascii() and surface.isalpha() for surface in surfaces):
+        if not any(kana) and not any(map(is_latin_word, surfaces)):
             return None
         japanese = not all(surface.isascii() for surface in surfaces)
         pieces: list[str] = []
@@ -150,7 +149,7 @@ class KanaReadings:
             # しょう + ひ + ぜ + いっ + て): a longer word is read without the っ. Not a short one
             # (はしって), a verb the tagger read whole (ふりかえって), or after a time word
             # (きょうかってきた is 今日買ってきた).
-            quoted = surfaces[end + 1 : end + 2] == ["て"] and _QUOTE_SPLIT.match(surfaces[end])
+            quoted = surfaces[end + 1 : end + 2] == ["て"] and surfaces[end].endswith("っ")
             verb = end == start and words[end].feature.pos1 == "動詞"
             if quoted and len(reading) - 1 > MIN_READING and not verb and not _time_word(words[start]):
                 runs.append((end + 1, reading[:-1], "っ"))
@@ -165,7 +164,7 @@ class KanaReadings:
     def _romaji(self, surface: str) -> tuple[str, ...]:
         """The written words a Latin word reads as in romaji (hoikuen is 保育園): only words of
         four kana or more, all written with kanji; or none."""
-        if not (surface.isascii() and surface.isalpha()):
+        if not is_latin_word(surface):
             return ()
         for reading in romaji_readings(surface.lower(), MIN_ROMAJI - 1):  # koen: こ-え-ん is こうえん
             written = self._spellings.get(reading, ())

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import fugashi
 
-from .tokenizer import hiragana
+from .tokenizer import hiragana, is_latin_word
 
 __all__ = ["PlaceNames", "romaji_readings"]
 
@@ -157,7 +157,7 @@ class PlaceNames:
         with or without the long vowels romaji drops. English words read as romaji too
         (one, China, sakura), so a name needs four syllables on its own, three before city,
         town, ward or prefecture, and two before -shi, -ku, -machi or -ken."""
-        latin = [word.surface for word in words if word.surface.isascii() and word.surface.isalpha()]
+        latin = [word.surface for word in words if is_latin_word(word.surface)]
         found: set[str] = set()
         for name, following in itertools.zip_longest(latin, latin[1:], fillvalue=""):
             if following in _JAPANESE_ROMAJI_SUFFIXES:

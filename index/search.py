@@ -135,12 +135,11 @@ _TEXT_OBJECTS = frozenset(
     "haiku poem essay letter email e-mail speech story song lyric text message greeting".split()
 )
 _COMPOSE = frozenset("write compose draft translate correct proofread".split())
+# What turns a verb's て form into a request: 書いてほしい, 取ってきてください, 作ってもらえますか.
+_REQUEST_WORDS = r"ほしい|欲しい|ください|下さい|(くれ|もらえ|いただけ)(る|ない|ます|ません)?か?"
 # In Japanese, a text is to be written when a sentence ends asking for it (書いて, かいてほしい,
 # 作ってくれない？), in kanji or kana: not 手紙を書く教室 or 手紙をかいていい？, which ask the city.
-_ASKING_END = (
-    r"\s*(ほしい|欲しい|ください|下さい|(くれ|もらえ|いただけ)(る|ない|ます|ません)?か?|)"
-    r"(です|よ|ね)?\s*(?:[。!?]|$)"
-)
+_ASKING_END = rf"\s*({_REQUEST_WORDS}|)(です|よ|ね)?\s*(?:[。!?]|$)"
 _COMPOSE_REQUEST = re.compile(
     r"(?:かいて|つくって|かんがえて|なおして|やくして|書いて|作って|考えて|直して|訳して)" + _ASKING_END
 )
@@ -160,7 +159,7 @@ _A_SPORTS_OWN = re.compile(f"(?:{'|'.join(_SPORTS)})の")
 # for the resident, asked at the end of the message (「住民票とってきて」: 減ってきて, has been
 # falling, asks nothing, so fetching takes its verbs only), or a task done in the resident's
 # place (「代わりに更新しといて」: 保育園を増やしておいてほしい asks the city for a policy).
-_REQUEST_END = r"(ください|下さい|くれ(ない|る)?|ほしい|欲しい|ね|よ)?[?？!！。]*$"
+_REQUEST_END = rf"({_REQUEST_WORDS}|ね|よ)?[?!。]*$"  # at the end of the message
 _ERRAND = re.compile(
     r"(伝|つた)え(てお|と)いて|伝言(して|を頼|お願い)|言っ(てお|と)いて"
     rf"|(取|と|もら|貰|買|か|行|い|出し|だし|借り|かり)っ?て(き|来)て{_REQUEST_END}"

@@ -29,6 +29,7 @@ __all__ = [
     "content_key",
     "has_kanji",
     "hiragana",
+    "is_latin_word",
     "kana_of",
     "normalize",
     "read",
@@ -90,6 +91,11 @@ def has_kanji(text: str) -> bool:
 
 
 _HIRAGANA = str.maketrans({chr(code): chr(code - 0x60) for code in range(ord("ァ"), ord("ヶ") + 1)})
+
+
+def is_latin_word(text: str) -> bool:
+    """Letters of the Latin alphabet only (an English word, or romaji)."""
+    return text.isascii() and text.isalpha()
 
 
 def hiragana(text: str) -> str:
@@ -245,8 +251,8 @@ class Reading:
     tokens: tuple[Token, ...]
     lemmas: tuple[str, ...]
     places: frozenset[str]
-    spelled: tuple[tuple[str, str], ...] = ()
-    phrase: tuple[Worded, ...] = ()
+    spelled: tuple[tuple[str, str], ...]
+    phrase: tuple[Worded, ...]
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -312,8 +318,8 @@ def _phrase(words: list[fugashi.UnidicNode], lemmas: tuple[str, ...]) -> tuple[W
     return tuple(phrase)
 
 
-def _auxiliary(word: fugashi.UnidicNode, lemmas: frozenset[str]) -> bool:
-    return bool(word.feature.pos1 == "助動詞" and _key(word) in lemmas)
+def _changes_sense(word: fugashi.UnidicNode) -> bool:
+    return bool(word.feature.pos1 == "助動詞" and _key(word) in _MEANINGFUL)
 
 
 # Parts of speech that carry grammar, not meaning: dropping them loses nothing.
@@ -352,12 +358,12 @@ def analyse(text: str) -> Analysis:
 
 def _lossless(words: list[fugashi.UnidicNode]) -> bool:
     content = sum(content_key(word) is not None for word in words)
-    if content < 2 and any(_auxiliary(word, _MEANINGFUL) for word in words):
+    if content < 2 and any(_changes_sense(word) for word in words):
         return False  # 集まらない would be 集まる, 住みたい 住む: one word that says less or the opposite
     for word in words:
         if word.feature.pos1 in _GRAMMAR_POS or content_key(word) is not None:
             continue
-        if word.feature.pos1 in _AFFIX_POS or (word.surface.isascii() and word.surface.isalpha()):
+        if word.feature.pos1 in _AFFIX_POS or is_latin_word(word.surface):
             continue  # glued into a joined compound; or an English function word (a, for, to)
         return False
     return True
